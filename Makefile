@@ -1,0 +1,55 @@
+# Everything installs itself: Python packages into .venv, Node.js 24 from PyPI into .venv, the pinned CDK CLI into
+# node_modules. Needs only python3 (3.11+), git and make.
+#   make synth             synthesize config/dev.yaml (or ENV=name, or CONFIG=path) to cdk.out/, offline
+#   make test              run the whole test suite
+#   make deploy ENV=prod   cdk deploy (needs AWS credentials)
+#   make diff ENV=prod     cdk diff (needs AWS credentials)
+#   make schema            regenerate config/schema.json and the README field table
+#   make bench             synth times per example, the floor, and the test-suite wall time
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= dev
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+CDK := npx --no-install cdk
+TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
+
+.PHONY: install synth test deploy diff schema bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) scripts/node_shims.py $(VENV)/bin
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: install
+	$(CDK) synth --no-lookups --no-notices -q $(TARGET)
+	@echo "Synthesized $(if $(CONFIG),$(CONFIG),config/$(ENV).yaml) to cdk.out/"
+
+test: install
+	$(PY) -m pytest
+
+deploy: install
+	$(CDK) deploy --no-notices $(TARGET)
+
+diff: install
+	$(CDK) diff --no-notices $(TARGET)
+
+schema: install
+	$(PY) -m portkey_gateway.reference --write
+
+bench: install
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf cdk.out .pytest_cache

@@ -1,0 +1,51 @@
+"""Security checks: cdk-nag's AwsSolutions pack, and every acknowledged finding with the reason it cannot be fixed.
+
+Each acknowledgment is scoped to the one construct it concerns, so a new finding anywhere else still fails synth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, App, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from .gateway import PortkeyGateway
+
+
+def enable_checks(app: App) -> None:
+    """Any unacknowledged finding fails `cdk synth` (and `Template.from_stack` in tests)."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def _acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def acknowledge_findings(gateway: "PortkeyGateway") -> None:
+    compute = gateway.compute
+    if compute.instance_role is not None:
+        reason = ("CDK's ECS container-instance policy: ecs:Submit* and the Resource '*' actions (ecr:GetAuthorizationToken, "
+                  "ecs:DiscoverPollEndpoint, ...) have no resource-level permissions; see 'Amazon ECS container instance "
+                  "IAM role' in the ECS developer guide")
+        for finding in ("AwsSolutions-IAM5[Action::ecs:Submit*]", "AwsSolutions-IAM5[Resource::*]"):
+            _acknowledge(compute.instance_role, finding, reason)
+        _acknowledge(compute.auto_scaling_group, "Annotation::@aws-cdk/aws-autoscaling:desiredCapacitySet",
+                     "desired_asg_size is the initial size, as in the module; ECS managed scaling owns it afterwards, and "
+                     "managed termination protection keeps instances that run tasks when a deploy resets it")
+
+    service = gateway.gateway
+    _acknowledge(service.task_definition, "AwsSolutions-ECS2",
+                 "Plain environment holds non-secret settings only (ports, bucket names, cache URL); every credential "
+                 "is injected from Secrets Manager through the container's secrets")
+    for bucket in gateway.settings.object_storage.bucket_names:
+        _acknowledge(service.task_role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+                     f"The gateway writes and reads log objects under generated keys in {bucket}; access is limited to "
+                     "GetObject/PutObject on that one bucket's objects")
+
+    if gateway.load_balancer is not None:
+        _acknowledge(gateway.load_balancer.load_balancer, "AwsSolutions-ELB2",
+                     "NLBs write access logs only for TLS listeners; this one is plain TCP, so connections are recorded "
+                     "by the VPC flow logs instead")

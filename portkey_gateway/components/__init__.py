@@ -1,0 +1,1 @@
+"""The constructs PortkeyGateway is built from, one per file."""

@@ -1,0 +1,21 @@
+"""The cache store the gateway reads prompts, configs and provider keys from: the built-in Redis service.
+
+Reached as `redis:6379` through Service Connect; its security group admits only the services given to `allow_from`.
+"""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from ..config import Settings
+from ..specs import REDIS_PORT, redis_spec
+from .service import EcsService, ServicePlatform
+
+
+class Cache(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, platform: ServicePlatform):
+        super().__init__(scope, construct_id)
+        self.redis = EcsService(self, "Redis", spec=redis_spec(settings), platform=platform)
+
+    def allow_from(self, client: EcsService) -> None:
+        self.redis.allow_from(client, REDIS_PORT)

@@ -1,0 +1,125 @@
+"""The ECS cluster and its EC2 capacity: Graviton instances from a launch template, an ASG, a capacity provider.
+
+With `create_cluster: false` the cluster and capacity provider are taken by name, and nothing here is created.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aws_cdk import Duration
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from ..config import InstanceRefresh, Settings
+from .network import Network
+
+ROOT_VOLUME_GIB = 30
+# Appended to /etc/ecs/ecs.config; CDK adds ECS_CLUSTER. Tasks are awsvpc, so they never need the instance's IMDS.
+ECS_AGENT_SETTINGS = ("ECS_ENABLE_CONTAINER_METADATA=true", "ECS_AWSVPC_BLOCK_IMDS=true")
+
+
+class ComputeCluster(Construct):
+    """Exposes `cluster` and `capacity_provider_name`; `auto_scaling_group` and `instance_role` when created here."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
+                 notifications: sns.ITopic | None):
+        super().__init__(scope, construct_id)
+        if not settings.create_cluster:
+            self.cluster = ecs.Cluster.from_cluster_attributes(
+                self, "Cluster", cluster_name=settings.cluster_name, vpc=network.vpc, has_ec2_capacity=True
+            )
+            self.capacity_provider_name = settings.capacity_provider_name
+            self.auto_scaling_group = None
+            self.instance_role = None
+            return
+
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=network.vpc,
+            cluster_name=f"{settings.name_prefix}-cluster",
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+        self.instance_role = iam.Role(
+            self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="ECS container instances: register with the cluster and run tasks",
+        )
+        security_group = ec2.SecurityGroup(
+            self, "InstanceSecurityGroup", vpc=network.vpc, allow_all_outbound=True,
+            description="ECS container instances: no inbound; outbound for the ECS agent and image pulls",
+        )
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(*(f"echo {line} >> /etc/ecs/ecs.config" for line in ECS_AGENT_SETTINGS))
+        launch_template = ec2.LaunchTemplate(
+            self,
+            "LaunchTemplate",
+            machine_image=ecs.EcsOptimizedImage.amazon_linux2023(hardware_type=ecs.AmiHardwareType.ARM),
+            instance_type=ec2.InstanceType(settings.instance_type),
+            role=self.instance_role,
+            security_group=security_group,
+            user_data=user_data,
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            detailed_monitoring=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(ROOT_VOLUME_GIB, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3),
+                )
+            ],
+        )
+        refresh = settings.instance_refresh
+        self.auto_scaling_group = autoscaling.AutoScalingGroup(
+            self,
+            "AutoScalingGroup",
+            vpc=network.vpc,
+            vpc_subnets=network.private_subnets,
+            launch_template=launch_template,
+            min_capacity=settings.min_asg_size,
+            max_capacity=settings.max_asg_size,
+            desired_capacity=settings.desired_asg_size,
+            notifications=[autoscaling.NotificationConfiguration(topic=notifications)] if notifications else None,
+            update_policy=rolling_update(refresh, settings.desired_asg_size, settings.max_asg_size),
+            default_instance_warmup=Duration.seconds(refresh.instance_warmup) if refresh.enabled else None,
+        )
+        if refresh.enabled:
+            self.auto_scaling_group.node.default_child.add_property_override(
+                "InstanceMaintenancePolicy",
+                {"MinHealthyPercentage": refresh.min_healthy_percentage, "MaxHealthyPercentage": refresh.max_healthy_percentage},
+            )
+        capacity_provider = ecs.AsgCapacityProvider(
+            self,
+            "CapacityProvider",
+            auto_scaling_group=self.auto_scaling_group,
+            enable_managed_scaling=True,
+            enable_managed_termination_protection=True,
+            enable_managed_draining=True,
+            target_capacity_percent=settings.target_capacity,
+        )
+        self.cluster.add_asg_capacity_provider(capacity_provider)
+        self.cluster.add_default_capacity_provider_strategy(
+            [ecs.CapacityProviderStrategy(capacity_provider=capacity_provider.capacity_provider_name, weight=100)]
+        )
+        self.capacity_provider_name = capacity_provider.capacity_provider_name
+
+
+def rolling_update(refresh: InstanceRefresh, desired: int, maximum: int) -> autoscaling.UpdatePolicy | None:
+    """The module's `instance_refresh` (replace on launch-template change) as a CloudFormation rolling update.
+
+    Keeps `min_healthy_percentage` of the desired instances in service (always fewer than the maximum, as
+    CloudFormation requires) and replaces the share between the two percentages per batch, at least one.
+    """
+    if not refresh.enabled:
+        return None
+    in_service = min(math.floor(desired * refresh.min_healthy_percentage / 100), maximum - 1)
+    batch = max(1, math.ceil(desired * (refresh.max_healthy_percentage - refresh.min_healthy_percentage) / 100))
+    return autoscaling.UpdatePolicy.rolling_update(
+        min_instances_in_service=in_service,
+        max_batch_size=batch,
+        pause_time=Duration.seconds(refresh.instance_warmup),
+    )

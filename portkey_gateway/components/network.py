@@ -1,0 +1,63 @@
+"""The VPC: created with the module's subnet layout, or imported from ids with no lookups."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ..config import Settings
+
+
+class Network(Construct):
+    """Exposes `vpc`, `private_subnets` / `public_subnets` (selections) and their ids."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+        super().__init__(scope, construct_id)
+        if settings.create_new_vpc:
+            self.vpc = self._new_vpc(settings)
+            private = self.vpc.private_subnets
+            public = self.vpc.public_subnets
+        else:
+            self.vpc = ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=settings.vpc_id, availability_zones=settings.azs, vpc_cidr_block=settings.vpc_cidr
+            )
+            private = self._import_subnets("Private", settings.private_subnet_ids, settings.azs)
+            public = self._import_subnets("Public", settings.public_subnet_ids, settings.azs)
+        self.private_subnets = ec2.SubnetSelection(subnets=private)
+        self.public_subnets = ec2.SubnetSelection(subnets=public)
+        self.private_subnet_ids = [s.subnet_id for s in private]
+        self.public_subnet_ids = [s.subnet_id for s in public]
+
+    def _new_vpc(self, settings: Settings) -> ec2.Vpc:
+        """Public subnets first, then private, each a /+4 slice of vpc_cidr in AZ order (the module's `cidrsubnet`)."""
+        mask = int(settings.vpc_cidr.split("/")[1]) + 4
+        flow_logs = logs.LogGroup(
+            self,
+            "FlowLogs",
+            log_group_name=f"/vpc/{settings.project_name}/{settings.environment}/flow-logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return ec2.Vpc(
+            self,
+            "Vpc",
+            vpc_name=f"{settings.name_prefix}-vpc",
+            ip_addresses=ec2.IpAddresses.cidr(settings.vpc_cidr),
+            availability_zones=settings.azs,
+            nat_gateways=1 if settings.single_nat_gateway else settings.az_count,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=mask,
+                                        map_public_ip_on_launch=False),
+                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=mask),
+            ],
+            flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
+        )
+
+    def _import_subnets(self, kind: str, ids: list[str], azs: list[str]) -> list[ec2.ISubnet]:
+        """AZ labels only name the subnets here; nothing in the template depends on them."""
+        return [
+            ec2.Subnet.from_subnet_attributes(self, f"{kind}Subnet{i}", subnet_id=subnet_id, availability_zone=azs[i % len(azs)])
+            for i, subnet_id in enumerate(ids)
+        ]

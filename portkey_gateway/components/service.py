@@ -1,0 +1,169 @@
+"""One ECS service from a `ServiceSpec`: task definition, container, roles, log group, security group, service.
+
+Every Portkey service (gateway, built-in Redis, data service) is built here, so they share one set of defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from ..specs import CONTAINER_HEALTH, ServiceSpec
+
+_COMPLETE_SECRET_ARN = re.compile(r"-[A-Za-z0-9]{6}$")  # Secrets Manager appends "-" and six characters to names
+
+
+@dataclass(frozen=True)
+class ServicePlatform:
+    """What every service runs on: shared by all services of one deployment."""
+
+    project: str
+    environment: str
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    cluster: ecs.ICluster
+    capacity_provider_name: str
+    namespace: servicediscovery.INamespace
+    docker_credentials_arn: str
+
+
+def import_secret(scope: Construct, construct_id: str, arn: str) -> secretsmanager.ISecret:
+    """Complete ARNs are granted exactly; partial ones (no suffix) as `name-??????`, which still fits one secret."""
+    if _COMPLETE_SECRET_ARN.search(arn):
+        return secretsmanager.Secret.from_secret_complete_arn(scope, construct_id, arn)
+    return secretsmanager.Secret.from_secret_partial_arn(scope, construct_id, arn)
+
+
+def ecs_tasks_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
+    """A role only ECS tasks of this account and region can assume (confused-deputy guard, as in the module)."""
+    principal = iam.ServicePrincipal(
+        "ecs-tasks.amazonaws.com",
+        conditions={
+            "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"},
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+        },
+    )
+    return iam.Role(scope, construct_id, assumed_by=principal, description=description)
+
+
+class EcsService(Construct):
+    """Exposes `service`, `task_definition`, `container`, `task_role`, `security_group`, `log_group`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: ServiceSpec, platform: ServicePlatform,
+                 health_check_grace_period: Optional[Duration] = None):
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/ecs/{platform.project}/{platform.environment}/{spec.name}",
+            retention=retention_days(spec.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.task_role = ecs_tasks_role(self, "TaskRole", f"{spec.name} task: what the application may call")
+        execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs")
+        self.task_definition = ecs.TaskDefinition(
+            self,
+            "TaskDefinition",
+            family=f"{platform.project}-{platform.environment}-{spec.name}",
+            compatibility=ecs.Compatibility.EC2,
+            network_mode=ecs.NetworkMode.AWS_VPC,
+            cpu=str(spec.cpu),
+            memory_mib=str(spec.memory),
+            task_role=self.task_role,
+            execution_role=execution_role,
+        )
+        # ECS accepts a runtime platform on EC2 tasks (it places them on arm64 instances only), but the CDK L2 allows it
+        # for Fargate alone. Declaring ARM64 documents that the images must ship an arm64 build.
+        self.task_definition.node.default_child.add_property_override(
+            "RuntimePlatform", {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+        )
+        credentials = import_secret(self, "DockerCredentials", platform.docker_credentials_arn) if spec.private_image else None
+        secrets = {arn: import_secret(self, f"Secret{i}", arn) for i, arn in enumerate(dict.fromkeys(spec.secrets.values()))}
+        self.container = self.task_definition.add_container(
+            "Container",
+            container_name=spec.name,
+            image=ecs.ContainerImage.from_registry(spec.image, credentials=credentials),
+            essential=True,
+            environment=spec.environment,
+            secrets={name: ecs.Secret.from_secrets_manager(secrets[arn], field=name) for name, arn in spec.secrets.items()},
+            port_mappings=[
+                ecs.PortMapping(
+                    container_port=port.port,
+                    name=port.name,
+                    app_protocol=ecs.AppProtocol.http if port.app_protocol == "http" else None,
+                )
+                for port in spec.ports
+            ],
+            health_check=ecs.HealthCheck(
+                command=["CMD-SHELL", spec.health_command],
+                interval=Duration.seconds(CONTAINER_HEALTH["interval"]),
+                timeout=Duration.seconds(CONTAINER_HEALTH["timeout"]),
+                retries=CONTAINER_HEALTH["retries"],
+                start_period=Duration.seconds(spec.health_start_period),
+            ),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=f"{spec.name}-service", log_group=self.log_group),
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=platform.vpc,
+            description=f"Portkey {spec.name} tasks",
+            allow_all_outbound=not spec.egress_https_only,
+        )
+        if spec.egress_https_only:
+            self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs (Service Connect)")
+        breaker = spec.circuit_breaker
+        self.service = ecs.Ec2Service(
+            self,
+            "Service",
+            cluster=platform.cluster,
+            task_definition=self.task_definition,
+            desired_count=spec.desired_count,
+            capacity_provider_strategies=[
+                ecs.CapacityProviderStrategy(capacity_provider=platform.capacity_provider_name, weight=1)
+            ],
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=breaker.rollback) if breaker.enable else None,
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            vpc_subnets=platform.subnets,
+            security_groups=[self.security_group],
+            enable_ecs_managed_tags=True,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            health_check_grace_period=health_check_grace_period,
+            service_connect_configuration=ecs.ServiceConnectProps(
+                namespace=platform.namespace.namespace_arn,
+                services=[
+                    ecs.ServiceConnectService(port_mapping_name=p.name, discovery_name=p.alias, dns_name=p.alias, port=p.port)
+                    for p in spec.ports
+                ],
+            ),
+        )
+
+    def allow_from(self, other: "EcsService", port: int) -> None:
+        """Admit `other`'s tasks on `port`, and nothing else."""
+        self.security_group.add_ingress_rule(other.security_group, ec2.Port.tcp(port), f"from {other.spec.name} tasks")
+
+
+
+_RETENTION_DAYS = dict(zip(
+    (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+    ("ONE_DAY", "THREE_DAYS", "FIVE_DAYS", "ONE_WEEK", "TWO_WEEKS", "ONE_MONTH", "TWO_MONTHS", "THREE_MONTHS",
+     "FOUR_MONTHS", "FIVE_MONTHS", "SIX_MONTHS", "ONE_YEAR", "THIRTEEN_MONTHS", "EIGHTEEN_MONTHS", "TWO_YEARS",
+     "THREE_YEARS", "FIVE_YEARS", "SIX_YEARS", "SEVEN_YEARS", "EIGHT_YEARS", "NINE_YEARS", "TEN_YEARS"),
+))
+
+
+def retention_days(days: int) -> logs.RetentionDays:
+    """CloudWatch Logs accepts only these retention periods."""
+    return getattr(logs.RetentionDays, _RETENTION_DAYS[days])

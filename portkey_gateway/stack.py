@@ -1,0 +1,49 @@
+"""`GatewayStack`: one environment's deployment unit, with the module's outputs."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment, Stack, Tags
+from constructs import Construct
+
+from .config import Settings
+from .gateway import PortkeyGateway
+
+
+class GatewayStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=settings.aws_account, region=settings.aws_region),
+            description=f"Portkey AI Gateway hybrid data plane ({settings.name_prefix})",
+            **kwargs,
+        )
+        self._settings = settings
+        for key, value in (("Project", settings.project_name), ("Environment", settings.environment), ("ManagedBy", "CDK")):
+            Tags.of(self).add(key, value)
+        self.gateway = PortkeyGateway(self, "PortkeyGateway", settings=settings)
+        self._outputs()
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The configured AZs, so that synthesis never asks AWS for them (offline, deterministic)."""
+        return self._settings.azs
+
+    def _outputs(self) -> None:
+        gateway = self.gateway
+        outputs = {
+            "VpcId": gateway.network.vpc.vpc_id,
+            "PrivateSubnetIds": ",".join(gateway.network.private_subnet_ids),
+            "PublicSubnetIds": ",".join(gateway.network.public_subnet_ids),
+            "ClusterName": gateway.compute.cluster.cluster_name,
+            "GatewayServiceName": gateway.gateway.service.service_name,
+            "GatewaySecurityGroupId": gateway.gateway.security_group.security_group_id,
+            "GatewayTaskRoleArn": gateway.gateway.task_role.role_arn,
+        }
+        if gateway.cache:
+            outputs["RedisTaskRoleArn"] = gateway.cache.redis.task_role.role_arn
+        if gateway.load_balancer:
+            outputs["LoadBalancerDnsName"] = gateway.load_balancer.load_balancer.load_balancer_dns_name
+        for name, value in outputs.items():
+            if value:
+                CfnOutput(self, name, value=value)

@@ -371,8 +371,10 @@ class Settings(_Model):
         None, description="JSON file {gateway: {...}, data-service: {...}}, relative to this config file."
     )
     secrets_file_path: Optional[str] = Field(None, description="JSON file of secrets, relative to this config file.")
-    environment_variables: Optional[ServiceEnvironment] = Field(None, description="Plain variables per service.")
-    secrets: Optional[ServiceSecrets] = Field(None, description="ENV_NAME: secret ARN per service.")
+    environment_variables: Optional[ServiceEnvironment] = Field(
+        None, validate_default=True, description="Plain variables per service."
+    )
+    secrets: Optional[ServiceSecrets] = Field(None, validate_default=True, description="ENV_NAME: secret ARN per service.")
 
     # Network
     create_new_vpc: bool = Field(description="Create a VPC (true) or use an existing one (false).")

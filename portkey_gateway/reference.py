@@ -1,0 +1,96 @@
+"""The config reference, generated from the models: `config/schema.json` for editors and the README field table.
+
+`python -m portkey_gateway.reference --write` regenerates both; the tests fail when either is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from .config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = ROOT / "config" / "schema.json"
+README_PATH = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+
+
+def schema_text() -> str:
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Settings.model_json_schema(by_alias=True)}
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def _type_name(annotation) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin is typing.Union:
+        return " or ".join(_type_name(a) for a in args if a is not type(None))
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"map of {_type_name(args[1])}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "**required**"
+    value = field.default_factory() if field.default_factory else field.default
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True)
+        return "see below" if len(json.dumps(value)) > 40 else f"`{json.dumps(value)}`"
+    return f"`{json.dumps(value)}`"
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    rows = []
+    for name, field in model.model_fields.items():
+        path = prefix + (field.alias or name)
+        rows.append(f"| `{path}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+        nested = _model_in(field.annotation)
+        if nested:
+            rows.extend(_rows(nested, path + "."))
+    return rows
+
+
+def table_text() -> str:
+    return "\n".join(["| Setting | Type | Default | What it does |", "|---|---|---|---|", *_rows(Settings)])
+
+
+def readme_with_table(readme: str) -> str:
+    start, end = readme.index(TABLE_START) + len(TABLE_START), readme.index(TABLE_END)
+    return readme[:start] + "\n" + table_text() + "\n" + readme[end:]
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["--write"]:
+        print("usage: python -m portkey_gateway.reference --write", file=sys.stderr)
+        return 2
+    SCHEMA_PATH.write_text(schema_text())
+    README_PATH.write_text(readme_with_table(README_PATH.read_text()))
+    print(f"wrote {SCHEMA_PATH.relative_to(ROOT)} and the settings table in {README_PATH.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

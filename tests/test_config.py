@@ -1,0 +1,246 @@
+"""Config validation: one case per rule. Every error is one line naming the file, the field and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from portkey_gateway import ConfigError, load_config, settings_from_dict
+from portkey_gateway.loader import resolve_config_path
+
+from .conftest import ROOT, example, variant
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey/dev/client-AbCdEf"
+
+
+def error_of(data: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(data, source="cfg.yaml")
+    return str(caught.value)
+
+
+def without(key: str) -> dict:
+    data = example()
+    del data[key]
+    return data
+
+
+# (case id, config, field path expected at the start of the line, words expected in the fix)
+CASES = [
+    ("secret-not-arn", variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": "pk-live-123"}}),
+     "secrets.gateway.PORTKEY_CLIENT_AUTH", "never the secret value"),
+    ("secret-placeholder", variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": "<ClientOrgSecretNameArn>"}}),
+     "secrets.gateway.PORTKEY_CLIENT_AUTH", "secret's ARN"),
+    ("docker-cred-not-arn", variant(docker_cred_secret_arn="myuser:mypassword"), "docker_cred_secret_arn", "ARN"),
+    ("docker-cred-missing", without("docker_cred_secret_arn"), "docker_cred_secret_arn", "add it"),
+    ("bad-cidr", variant(vpc_cidr="10.0.0/16"), "vpc_cidr", "a.b.c.d/n"),
+    ("cidr-host-bits", variant(allowed_lb_cidrs=["10.0.0.5/16"]), "allowed_lb_cidrs[0]", "10.0.0.0/16"),
+    ("vpc-prefix-too-small", variant(vpc_cidr="10.0.0.0/26"), "vpc_cidr", "/16 to /24"),
+    ("cpu-not-allowed", variant(gateway_config={"cpu": 300}), "gateway_config.cpu", "256, 512, 1024"),
+    ("memory-not-allowed", variant(gateway_config={"memory": 1000}), "gateway_config.memory", "512, 1024, 2048"),
+    ("redis-cpu-not-allowed", variant(redis_configuration={"cpu": 100}), "redis_configuration.cpu", "256"),
+    ("existing-vpc-without-id", variant(create_new_vpc=False, vpc_cidr=None), "vpc_id", "existing VPC"),
+    ("existing-vpc-without-subnets", variant(create_new_vpc=False, vpc_id="vpc-0123456789abcdef0"),
+     "private_subnet_ids", "private subnets"),
+    ("new-vpc-without-cidr", variant(vpc_cidr=None), "vpc_cidr", "10.0.0.0/16"),
+    ("new-vpc-with-vpc-id", variant(vpc_id="vpc-0123456789abcdef0"), "vpc_id", "create_new_vpc: false"),
+    ("bad-vpc-id", variant(create_new_vpc=False, vpc_id="vpc-123", private_subnet_ids=["subnet-0123456789abcdef0"]),
+     "vpc_id", "vpc-0123456789abcdef0"),
+    ("existing-cluster-without-name", variant(create_cluster=False, capacity_provider_name="cp"), "cluster_name",
+     "existing ECS cluster"),
+    ("existing-cluster-without-capacity-provider", variant(create_cluster=False, cluster_name="c"),
+     "capacity_provider_name", "existing capacity provider"),
+    ("cluster-name-ignored", variant(cluster_name="c"), "cluster_name", "create_cluster: false"),
+    ("asg-desired-out-of-range", variant(desired_asg_size=5, max_asg_size=3), "desired_asg_size", "min <= desired <= max"),
+    ("server-mode-unknown", variant(server_mode="proxy"), "server_mode", "'gateway', 'mcp' or 'all'"),
+    ("lb-type-unknown", variant(lb_type="classic"), "lb_type", "'network' or 'application'"),
+    ("all-mode-needs-alb", variant(server_mode="all", lb_type="network"), "lb_type", "lb_type: application"),
+    ("access-logs-without-bucket", variant(enable_lb_access_logs=True), "lb_access_logs_bucket", "name the bucket"),
+    ("internal-lb-existing-vpc-no-cidr",
+     variant(create_new_vpc=False, vpc_cidr=None, vpc_id="vpc-0123456789abcdef0",
+             private_subnet_ids=["subnet-0123456789abcdef0"], allowed_lb_cidrs=[]), "allowed_lb_cidrs", "vpc_cidr"),
+    ("instance-type-not-graviton", variant(instance_type="t3.medium"), "instance_type", "t4g.medium"),
+    ("unknown-setting", variant(gateway_confg={}), "gateway_confg", "did you mean 'gateway_config'"),
+    ("unknown-nested-setting", variant(gateway_config={"desired_count": 2}), "gateway_config.desired_count",
+     "did you mean 'desired_task_count'"),
+    ("removed-variable", variant(redis_endpoint="x:6379"), "redis_endpoint", "redis_configuration.endpoint"),
+    ("account-not-12-digits", variant(aws_account=12345678901), "aws_account", "quoted string"),
+    ("az-of-other-region", variant(availability_zones=["eu-west-1a", "eu-west-1b"]), "availability_zones", "us-east-1a"),
+    ("num-az-disagrees", variant(num_az=3, availability_zones=["us-east-1a", "us-east-1b"]), "num_az", "agree"),
+    ("env-name-invalid", variant(environment_variables={"gateway": {"9LIVES": "x"}}), "environment_variables.gateway.9LIVES",
+     "letters, digits and underscores"),
+    ("env-and-secret-clash", variant(environment_variables={"gateway": {"PORTKEY_CLIENT_AUTH": "x"}},
+                                     secrets={"gateway": {"PORTKEY_CLIENT_AUTH": ARN}}),
+     "secrets.gateway.PORTKEY_CLIENT_AUTH", "one of environment_variables or secrets"),
+    ("secrets-required", without("secrets"), "secrets", "secrets_file_path"),
+    ("environment-required", without("environment_variables"), "environment_variables", "environment_variables_file_path"),
+    ("builtin-redis-tls", variant(redis_configuration={"tls": True}), "redis_configuration.tls", "tls: false"),
+    ("builtin-redis-cluster", variant(redis_configuration={"mode": "cluster"}), "redis_configuration.mode", "standalone"),
+    ("builtin-redis-endpoint", variant(redis_configuration={"endpoint": "h:6379"}), "redis_configuration.endpoint",
+     "aws-elastic-cache"),
+    ("mcp-url-in-gateway-mode", variant(mcp_gateway_base_url="https://mcp.example.com"), "mcp_gateway_base_url", "remove"),
+    ("breaker-rollback-without-enable", variant(gateway_deployment_circuit_breaker={"enable": False}),
+     "gateway_deployment_circuit_breaker.rollback", "enable: true"),
+    ("same-ports", variant(gateway_config={"mcp_port": 8787}), "gateway_config.mcp_port", "different ports"),
+    ("bucket-name-invalid", variant(object_storage={"log_store_bucket": "My_Bucket", "bucket_region": "us-east-1"}),
+     "object_storage.log_store_bucket", "lower-case"),
+    ("image-with-tag", variant(gateway_image={"image": "portkeyai/gateway_enterprise:2.16.0", "tag": "2.16.0"}),
+     "gateway_image.image", "put the tag in tag"),
+    ("policy-arn-invalid", variant(gateway_task_role_policy_arns={"bedrock": "bedrock-policy"}),
+     "gateway_task_role_policy_arns.bedrock", "arn:aws:iam::"),
+    ("certificate-arn-invalid", variant(tls_certificate_arn="my-cert"), "tls_certificate_arn", "arn:aws:acm:"),
+    ("autoscaling-min-above-max", variant(gateway_autoscaling={"autoscaling_min_capacity": 5, "autoscaling_max_capacity": 3}),
+     "gateway_autoscaling.autoscaling_min_capacity", "raise the maximum"),
+]
+
+
+@pytest.mark.parametrize("data,field,fix", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_invalid_config_gives_one_line_naming_field_and_fix(data, field, fix):
+    message = error_of(data)
+    first = message.splitlines()[0]
+    assert first.startswith(f"cfg.yaml: {field}: "), message
+    assert fix in first, message
+    assert "Traceback" not in message and "pydantic" not in message.lower()
+
+
+# Options built by later work are refused, not ignored.
+NOT_YET = [
+    ("server_mode", {"server_mode": "mcp", "mcp_gateway_base_url": "https://mcp.example.com"}),
+    ("lb_type", {"lb_type": "application"}),
+    ("internal_lb", {"internal_lb": False}),
+    ("tls_certificate_arn", {"tls_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d"}),
+    ("enable_lb_access_logs", {"enable_lb_access_logs": True, "lb_access_logs_bucket": "logs-bucket"}),
+    ("alb_routing_configuration", {"alb_routing_configuration": {"enable_host_based_routing": True}}),
+    ("gateway_deployment_configuration", {"gateway_deployment_configuration": {"enable_blue_green": True}}),
+    ("gateway_lifecycle_hook.enable_lifecycle_hook", {"gateway_lifecycle_hook": {"enable_lifecycle_hook": True}}),
+    ("gateway_autoscaling.enable_autoscaling", {"gateway_autoscaling": {"enable_autoscaling": True}}),
+    ("dataservice_autoscaling.enable_autoscaling", {"dataservice_autoscaling": {"enable_autoscaling": True}}),
+    ("dataservice_config.enable_dataservice", {"dataservice_config": {"enable_dataservice": True}}),
+    ("redis_configuration.redis_type", {"redis_configuration": {"redis_type": "aws-elastic-cache", "endpoint": "h:6379"}}),
+    ("gateway_task_role_policy_arns", {"gateway_task_role_policy_arns": {"b": "arn:aws:iam::aws:policy/ReadOnlyAccess"}}),
+    ("data_service_task_role_policy_arns",
+     {"data_service_task_role_policy_arns": {"b": "arn:aws:iam::aws:policy/ReadOnlyAccess"}}),
+    ("gateway_config.enable_execute_command", {"gateway_config": {"enable_execute_command": True}}),
+    ("dataservice_config.enable_execute_command", {"dataservice_config": {"enable_execute_command": True}}),
+    ("redis_configuration.enable_execute_command", {"redis_configuration": {"enable_execute_command": True}}),
+]
+
+
+@pytest.mark.parametrize("field,changes", NOT_YET, ids=[n[0] for n in NOT_YET])
+def test_options_of_later_work_are_refused_not_ignored(field, changes):
+    message = error_of(variant(**changes))
+    assert message.startswith(f"cfg.yaml: {field}: ") and "not supported yet" in message, message
+
+
+def test_rolling_deployment_configuration_is_accepted():
+    settings = settings_from_dict(variant(gateway_deployment_configuration={"enable_blue_green": False}))
+    assert settings.gateway_deployment_configuration.strategy == "ROLLING"
+
+
+def test_several_mistakes_give_one_line_each():
+    message = error_of(variant(gateway_config={"cpu": 300, "memory": 1000}, server_mode="proxy"))
+    assert len(message.splitlines()) == 3
+
+
+def test_every_shipped_config_is_valid():
+    files = sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
+    assert files
+    for path in files:
+        assert load_config(path).docker_cred_secret_arn.startswith("arn:aws:secretsmanager:")
+
+
+def test_module_defaults():
+    s = settings_from_dict(example())
+    bare = settings_from_dict({
+        "create_new_vpc": True, "vpc_cidr": "10.0.0.0/16", "docker_cred_secret_arn": ARN,
+        "environment_variables": {}, "secrets": {},
+        "object_storage": {"log_store_bucket": "logs-bucket", "bucket_region": "us-west-2"},
+    })
+    assert (bare.project_name, bare.environment, bare.aws_region, bare.num_az) == ("portkey", "dev", "us-west-2", 2)
+    assert (bare.instance_type, bare.min_asg_size, bare.desired_asg_size, bare.max_asg_size) == ("t4g.medium", 1, 2, 3)
+    assert bare.gateway_config.model_dump() == {"desired_task_count": 1, "cpu": 256, "memory": 1024,
+                                                "gateway_port": 8787, "mcp_port": 8788, "enable_execute_command": False}
+    assert bare.gateway_image.reference == "docker.io/portkeyai/gateway_enterprise:2.16.0"
+    assert bare.data_service_image.reference == "docker.io/portkeyai/data-service:1.9.0"
+    assert bare.redis_image.reference == "docker.io/redis:7.2-alpine"
+    assert bare.dataservice_config.port == 8081 and bare.redis_configuration.memory == 512
+    assert bare.gateway_deployment_circuit_breaker.enable and bare.gateway_deployment_circuit_breaker.rollback
+    assert (bare.create_lb, bare.internal_lb, bare.lb_type) == (False, True, "network")
+    assert bare.azs == ["us-west-2a", "us-west-2b"] and s.azs == ["us-east-1a", "us-east-1b"]
+
+
+def test_registry_host_in_image_is_kept():
+    s = settings_from_dict(variant(gateway_image={"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/gw", "tag": "2.16.0"}))
+    assert s.gateway_image.reference == "123456789012.dkr.ecr.us-east-1.amazonaws.com/gw:2.16.0"
+
+
+def test_buckets_fall_back_to_log_store_and_dedupe():
+    s = settings_from_dict(variant(object_storage={"log_store_bucket": "logs-bucket", "log_exports_bucket": "",
+                                                   "finetune_bucket": "tune-bucket", "bucket_region": "us-east-1"}))
+    assert s.object_storage.exports_bucket == "logs-bucket"
+    assert s.object_storage.bucket_names == ["logs-bucket", "tune-bucket"]
+
+
+def test_lb_cidr_defaults_follow_the_module():
+    assert settings_from_dict(variant(allowed_lb_cidrs=[])).lb_ingress_cidrs == ["10.0.0.0/16"]
+
+
+def test_json_files_load_relative_to_config_and_inline_wins(tmp_path):
+    (tmp_path / "env.json").write_text(json.dumps({"gateway": {"SERVICE_NAME": "from-file", "ENABLE_LOKI": False}}))
+    (tmp_path / "secrets.json").write_text(json.dumps({"gateway": {"PORTKEY_CLIENT_AUTH": ARN}}))
+    data = variant(environment_variables_file_path="env.json", secrets_file_path="secrets.json")
+    del data["environment_variables"], data["secrets"]
+    s = settings_from_dict(data, base_dir=tmp_path)
+    assert s.environment_variables.gateway == {"SERVICE_NAME": "from-file", "ENABLE_LOKI": "false"}
+    assert s.secrets.gateway == {"PORTKEY_CLIENT_AUTH": ARN}
+    inline = settings_from_dict({**data, "environment_variables": {"gateway": {"A": "1"}}}, base_dir=tmp_path)
+    assert inline.environment_variables.gateway == {"A": "1"}
+
+
+def test_missing_json_file_is_reported(tmp_path):
+    data = variant(secrets_file_path="nope.json")
+    del data["secrets"]
+    message = error_of(data)
+    assert "secrets_file_path 'nope.json': no such file" in message and "relative to the config file" in message
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("project_name: a\n  environment: [dev\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: line \d+: invalid YAML"):
+        load_config(bad)
+
+
+def test_environment_and_config_path_resolution(tmp_path):
+    assert resolve_config_path("dev") == ROOT / "config" / "dev.yaml"
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa'.*known environments: dev"):
+        resolve_config_path("qa")
+    with pytest.raises(ConfigError, match="not both"):
+        resolve_config_path("dev", "x.yaml")
+
+
+def run_app(context: dict, cwd=ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/tmp/portkey-test-cdk-out"}
+    return subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_app_reports_a_bad_config_in_one_line_and_fails(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE_TEXT().replace("cpu: 256\n  memory: 1024", "cpu: 300\n  memory: 1024"))
+    result = run_app({"config": str(bad)})
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: {bad}: gateway_config.cpu: 300 is not allowed; use one of 256, 512, 1024, 2048, 4096, 8192, 16384"]
+
+
+def test_app_lists_known_environments_for_an_unknown_one():
+    result = run_app({"env": "qa"})
+    assert result.returncode == 1 and "known environments: dev" in result.stderr and "Traceback" not in result.stderr
+
+
+def EXAMPLE_TEXT() -> str:
+    return (ROOT / "examples" / "minimal-dev.yaml").read_text()

@@ -1,0 +1,334 @@
+"""Template assertions for examples/minimal-dev.yaml (the guide's Minimal Development Deployment) and variants."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from .conftest import resources_of
+
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/clientauth-organizations-GhIjKl"
+DOCKER = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/docker-credentials-AbCdEf"
+
+
+def only(template: dict, resource_type: str) -> dict:
+    found = resources_of(template, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return next(iter(found.values()))["Properties"]
+
+
+def container(template: dict, name: str) -> dict:
+    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
+        for definition in task["Properties"]["ContainerDefinitions"]:
+            if definition["Name"] == name:
+                return definition
+    raise AssertionError(f"no container {name}")
+
+
+def task_definition(template: dict, name: str) -> dict:
+    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
+        if task["Properties"]["ContainerDefinitions"][0]["Name"] == name:
+            return task["Properties"]
+    raise AssertionError(f"no task definition for {name}")
+
+
+def logical_id(template: dict, resource_type: str, path_fragment: str) -> str:
+    matches = [k for k, v in resources_of(template, resource_type).items() if path_fragment in k]
+    assert len(matches) == 1, (path_fragment, matches)
+    return matches[0]
+
+
+# --- network -------------------------------------------------------------------------------------------------------
+
+def test_vpc_uses_the_module_subnet_layout(templates):
+    t = templates["minimal-dev"]
+    assert only(t, "AWS::EC2::VPC")["CidrBlock"] == "10.0.0.0/16"
+    subnets = sorted((s["Properties"]["CidrBlock"], s["Properties"]["AvailabilityZone"],
+                      s["Properties"]["MapPublicIpOnLaunch"]) for s in resources_of(t, "AWS::EC2::Subnet").values())
+    assert subnets == [("10.0.0.0/20", "us-east-1a", False), ("10.0.16.0/20", "us-east-1b", False),
+                       ("10.0.32.0/20", "us-east-1a", False), ("10.0.48.0/20", "us-east-1b", False)]
+    assert len(resources_of(t, "AWS::EC2::NatGateway")) == 1
+
+
+def test_nat_per_az_and_three_azs(templates):
+    t = templates["three-az-no-lb"]
+    assert len(resources_of(t, "AWS::EC2::NatGateway")) == 3
+    cidrs = sorted(s["Properties"]["CidrBlock"] for s in resources_of(t, "AWS::EC2::Subnet").values())
+    assert cidrs == ["10.0.0.0/20", "10.0.16.0/20", "10.0.32.0/20", "10.0.48.0/20", "10.0.64.0/20", "10.0.80.0/20"]
+
+
+def test_flow_logs_go_to_a_retained_log_group(minimal: Template):
+    minimal.has_resource_properties("AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL",
+                                                          "LogDestinationType": "cloud-watch-logs"})
+    minimal.has_resource("AWS::Logs::LogGroup", {
+        "Properties": {"LogGroupName": "/vpc/portkey-gateway/dev/flow-logs", "RetentionInDays": 90},
+        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+
+
+def test_existing_vpc_is_imported_not_created(templates):
+    t = templates["existing-vpc"]
+    for resource_type in ("AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway", "AWS::EC2::FlowLog"):
+        assert not resources_of(t, resource_type)
+    service = only_service(t, "gateway")
+    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"] == ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
+    assert only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")["Subnets"] == ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
+    ingress = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroup").values()
+               if "load balancer" in r["Properties"]["GroupDescription"]][0]["SecurityGroupIngress"]
+    assert [(r["CidrIp"], r["FromPort"]) for r in ingress] == [("10.20.0.0/16", 80)]
+    assert t["Outputs"]["VpcId"]["Value"] == "vpc-0123456789abcdef0"
+
+
+# --- cluster and capacity ------------------------------------------------------------------------------------------
+
+def test_cluster_has_container_insights(minimal: Template):
+    minimal.has_resource_properties("AWS::ECS::Cluster", {
+        "ClusterName": "portkey-gateway-dev-cluster",
+        "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]})
+
+
+def test_launch_template_is_graviton_imdsv2_encrypted_gp3(templates):
+    t = templates["minimal-dev"]
+    assert not resources_of(t, "AWS::AutoScaling::LaunchConfiguration")
+    data = only(t, "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
+    assert data["InstanceType"] == "t4g.medium"
+    assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
+    assert data["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda",
+                                            "Ebs": {"Encrypted": True, "VolumeSize": 30, "VolumeType": "gp3"}}]
+    assert data["Monitoring"] == {"Enabled": True}
+    ami_parameter = data["ImageId"]["Ref"]
+    assert t["Parameters"][ami_parameter]["Default"] == \
+        "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
+    user_data = json.dumps(data["UserData"])
+    assert "ECS_AWSVPC_BLOCK_IMDS=true" in user_data and "ECS_ENABLE_CONTAINER_METADATA=true" in user_data
+    assert "ECS_CLUSTER=" in user_data and "put-account-setting" not in user_data
+
+
+def test_asg_sizes_and_notifications(templates):
+    asg = only(templates["minimal-dev"], "AWS::AutoScaling::AutoScalingGroup")
+    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("1", "2", "1")
+    assert asg["NewInstancesProtectedFromScaleIn"] is True
+    assert asg["NotificationConfigurations"][0]["NotificationTypes"] == [
+        "autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+        "autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"]
+
+
+def test_operations_topic_is_encrypted_with_a_rotating_key_autoscaling_can_use(templates):
+    t = templates["minimal-dev"]
+    key = only(t, "AWS::KMS::Key")
+    assert key["EnableKeyRotation"] is True
+    grant = next(s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowAutoScalingServiceLinkedRoleToPublish")
+    assert grant["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "AWSServiceRoleForAutoScaling" in json.dumps(grant["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+    assert "KmsMasterKeyId" in only(t, "AWS::SNS::Topic")
+
+
+def test_capacity_provider_is_managed(minimal: Template):
+    minimal.has_resource_properties("AWS::ECS::CapacityProvider", {"AutoScalingGroupProvider": {
+        "ManagedDraining": "ENABLED", "ManagedTerminationProtection": "ENABLED",
+        "ManagedScaling": Match.object_like({"Status": "ENABLED", "TargetCapacity": 100})}})
+    minimal.has_resource_properties("AWS::ECS::ClusterCapacityProviderAssociations", {
+        "DefaultCapacityProviderStrategy": [Match.object_like({"Weight": 100})]})
+
+
+def test_instance_refresh_becomes_a_rolling_update(templates):
+    t = templates["three-az-no-lb"]
+    asg = next(iter(resources_of(t, "AWS::AutoScaling::AutoScalingGroup").values()))
+    assert asg["UpdatePolicy"]["AutoScalingRollingUpdate"] == {
+        "MaxBatchSize": 2, "MinInstancesInService": 1, "PauseTime": "PT4M",
+        "SuspendProcesses": ["HealthCheck", "ReplaceUnhealthy", "AZRebalance", "AlarmNotification", "ScheduledActions", "InstanceRefresh"]}
+    assert asg["Properties"]["InstanceMaintenancePolicy"] == {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 150}
+    assert asg["Properties"]["DefaultInstanceWarmup"] == 240
+    assert "UpdatePolicy" not in next(iter(resources_of(t := templates["minimal-dev"], "AWS::AutoScaling::AutoScalingGroup").values()))
+
+
+def test_existing_cluster_is_used_by_name(templates):
+    t = templates["existing-cluster"]
+    for resource_type in ("AWS::ECS::Cluster", "AWS::AutoScaling::AutoScalingGroup", "AWS::ECS::CapacityProvider",
+                          "AWS::EC2::LaunchTemplate", "AWS::SNS::Topic"):
+        assert not resources_of(t, resource_type)
+    service = only_service(t, "gateway")
+    assert service["Cluster"] == "shared-cluster"
+    assert service["CapacityProviderStrategy"] == [{"CapacityProvider": "shared-capacity", "Weight": 1}]
+
+
+# --- services ------------------------------------------------------------------------------------------------------
+
+def only_service(template: dict, container_name: str) -> dict:
+    family = next(k for k, v in resources_of(template, "AWS::ECS::TaskDefinition").items()
+                  if v["Properties"]["ContainerDefinitions"][0]["Name"] == container_name)
+    return next(v["Properties"] for v in resources_of(template, "AWS::ECS::Service").values()
+                if v["Properties"]["TaskDefinition"] == {"Ref": family})
+
+
+def test_gateway_task_definition(templates):
+    task = task_definition(templates["minimal-dev"], "gateway")
+    assert (task["Cpu"], task["Memory"], task["NetworkMode"]) == ("256", "1024", "awsvpc")
+    assert task["RequiresCompatibilities"] == ["EC2"]
+    assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+    assert task["Family"] == "portkey-gateway-dev-gateway"
+
+
+def test_gateway_container(templates):
+    c = container(templates["minimal-dev"], "gateway")
+    assert c["Image"] == "docker.io/portkeyai/gateway_enterprise:2.16.0" and c["Essential"] is True
+    assert c["RepositoryCredentials"] == {"CredentialsParameter": DOCKER}
+    assert c["PortMappings"] == [{"AppProtocol": "http", "ContainerPort": 8787, "Name": "gateway", "Protocol": "tcp"}]
+    env = {e["Name"]: e["Value"] for e in c["Environment"]}
+    assert env["PORT"] == "8787" and env["SERVER_MODE"] == "" and env["REDIS_URL"] == "redis://redis:6379"
+    assert env["LOG_STORE_GENERATIONS_BUCKET"] == "portkey-gateway-dev-logs" and env["SERVICE_NAME"] == "gateway"
+    assert all(isinstance(v, str) for v in env.values())
+    assert c["Secrets"] == [{"Name": "ORGANISATIONS_TO_SYNC", "ValueFrom": f"{SECRET}:ORGANISATIONS_TO_SYNC::"},
+                            {"Name": "PORTKEY_CLIENT_AUTH", "ValueFrom": f"{SECRET}:PORTKEY_CLIENT_AUTH::"}]
+    assert c["HealthCheck"] == {"Command": ["CMD-SHELL", "wget -qO- http://localhost:8787/v1/health || exit 1"],
+                                "Interval": 30, "Timeout": 5, "Retries": 3, "StartPeriod": 60}
+    options = c["LogConfiguration"]["Options"]
+    assert c["LogConfiguration"]["LogDriver"] == "awslogs" and options["awslogs-stream-prefix"] == "gateway-service"
+
+
+def test_service_log_groups_have_retention_and_are_retained(minimal: Template):
+    for name, days in (("/ecs/portkey-gateway/dev/gateway", 14), ("/ecs/portkey-gateway/dev/redis", 7)):
+        minimal.has_resource("AWS::Logs::LogGroup", {"Properties": {"LogGroupName": name, "RetentionInDays": days},
+                                                     "DeletionPolicy": "Retain"})
+
+
+def test_execution_role_reads_exactly_the_referenced_secrets(templates):
+    t = templates["minimal-dev"]
+    policies = [p["Properties"] for k, p in resources_of(t, "AWS::IAM::Policy").items() if "GatewayExecutionRole" in k]
+    assert len(policies) == 1
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    secret_statements = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    resources = sorted(r for s in secret_statements for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]))
+    assert resources == sorted([DOCKER, SECRET])
+    assert all(sorted(s["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+               for s in secret_statements)
+    assert not any(s["Resource"] == "*" for s in statements)
+
+
+def test_partial_secret_arn_is_granted_with_the_six_character_suffix_only():
+    from .conftest import synthesize, variant
+    partial = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/client-org"
+    t, _ = synthesize("partial", variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": partial}}))
+    text = json.dumps([p for k, p in resources_of(t, "AWS::IAM::Policy").items() if "GatewayExecutionRole" in k])
+    assert "portkey-gateway/dev/client-org-??????" in text and "client-org*" not in text
+
+
+def test_task_role_may_only_get_and_put_log_objects(templates):
+    t = templates["minimal-dev"]
+    policy = next(p["Properties"] for k, p in resources_of(t, "AWS::IAM::Policy").items() if "GatewayTaskRole" in k)
+    assert policy["PolicyDocument"]["Statement"] == [{
+        "Action": ["s3:GetObject", "s3:PutObject"], "Effect": "Allow",
+        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::portkey-gateway-dev-logs/*"]]}}]
+
+
+def test_task_roles_guard_against_confused_deputy(templates):
+    roles = [r["Properties"] for k, r in resources_of(templates["minimal-dev"], "AWS::IAM::Role").items()
+             if "TaskRole" in k or "ExecutionRole" in k]
+    assert len(roles) == 4
+    for role in roles:
+        statement = role["AssumeRolePolicyDocument"]["Statement"][0]
+        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+        assert set(statement["Condition"]) == {"ArnLike", "StringEquals"}
+    assert not any(r.get("ManagedPolicyArns") for r in roles)
+
+
+def test_gateway_service(templates):
+    s = only_service(templates["minimal-dev"], "gateway")
+    assert s["DesiredCount"] == 1 and s["HealthCheckGracePeriodSeconds"] == 150
+    assert s["DeploymentConfiguration"] == {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                                            "MaximumPercent": 200, "MinimumHealthyPercent": 100}
+    assert s["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    assert s["ServiceConnectConfiguration"]["Services"] == [
+        {"ClientAliases": [{"DnsName": "gateway", "Port": 8787}], "DiscoveryName": "gateway", "PortName": "gateway"}]
+    assert s["LoadBalancers"][0]["ContainerPort"] == 8787 and s["PropagateTags"] == "SERVICE"
+    assert "LaunchType" not in s
+
+
+def test_builtin_redis_service(templates):
+    t = templates["minimal-dev"]
+    c = container(t, "redis")
+    assert c["Image"] == "docker.io/redis:7.2-alpine" and "RepositoryCredentials" not in c
+    assert c["HealthCheck"]["StartPeriod"] == 10 and "Environment" not in c and "Secrets" not in c
+    s = only_service(t, "redis")
+    assert s["DesiredCount"] == 1 and s["ServiceConnectConfiguration"]["Services"] == [
+        {"ClientAliases": [{"DnsName": "redis", "Port": 6379}], "DiscoveryName": "redis", "PortName": "redis"}]
+    assert task_definition(t, "redis")["Cpu"] == "256" and task_definition(t, "redis")["Memory"] == "512"
+
+
+def test_namespace_is_named_per_stack(minimal: Template):
+    minimal.has_resource_properties("AWS::ServiceDiscovery::HttpNamespace", {"Name": "portkey-gateway-dev"})
+
+
+def security_group_id(template: dict, fragment: str) -> dict:
+    return {"Fn::GetAtt": [logical_id(template, "AWS::EC2::SecurityGroup", fragment), "GroupId"]}
+
+
+def test_redis_admits_only_the_gateway(templates):
+    t = templates["minimal-dev"]
+    redis_sg = security_group_id(t, "RedisSecurityGroup")
+    rules = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupIngress").values()
+             if r["Properties"]["GroupId"] == redis_sg]
+    assert rules == [{"Description": "from gateway tasks", "FromPort": 6379, "GroupId": redis_sg, "IpProtocol": "tcp",
+                      "SourceSecurityGroupId": security_group_id(t, "PortkeyGatewaySecurityGroup"), "ToPort": 6379}]
+    redis = resources_of(t, "AWS::EC2::SecurityGroup")[redis_sg["Fn::GetAtt"][0]]["Properties"]
+    assert "SecurityGroupIngress" not in redis
+    assert redis["SecurityGroupEgress"] == [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS to AWS APIs (Service Connect)",
+                                             "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}]
+
+
+def test_gateway_admits_only_the_load_balancer(templates):
+    t = templates["minimal-dev"]
+    gateway_sg = security_group_id(t, "PortkeyGatewaySecurityGroup")
+    rules = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupIngress").values()
+             if r["Properties"]["GroupId"] == gateway_sg]
+    assert rules == [{"Description": "from the load balancer", "FromPort": 8787, "GroupId": gateway_sg, "IpProtocol": "tcp",
+                      "SourceSecurityGroupId": security_group_id(t, "IngressSecurityGroup"), "ToPort": 8787}]
+
+
+# --- load balancer -------------------------------------------------------------------------------------------------
+
+def test_internal_nlb_with_http_health_check(templates):
+    t = templates["minimal-dev"]
+    lb = only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert (lb["Type"], lb["Scheme"]) == ("network", "internal")
+    assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in lb["LoadBalancerAttributes"]
+    listener = only(t, "AWS::ElasticLoadBalancingV2::Listener")
+    assert (listener["Port"], listener["Protocol"]) == (80, "TCP")
+    tg = only(t, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert (tg["Port"], tg["Protocol"], tg["TargetType"]) == (8787, "TCP", "ip")
+    assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"], tg["Matcher"]) == ("HTTP", "/v1/health", {"HttpCode": "200"})
+    assert {"Key": "deregistration_delay.timeout_seconds", "Value": "60"} in tg["TargetGroupAttributes"]
+
+
+def test_lb_admits_allowed_cidrs_on_the_listener_port_only(templates):
+    t = templates["minimal-dev"]
+    sg = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "IngressSecurityGroup")]
+    assert sg["Properties"]["SecurityGroupIngress"] == [{"CidrIp": "10.0.0.0/16", "Description": "clients in 10.0.0.0/16",
+                                                         "FromPort": 80, "IpProtocol": "tcp", "ToPort": 80}]
+    egress = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupEgress").values()]
+    assert [(e["FromPort"], e["Description"]) for e in egress] == [(8787, "to gateway tasks")]
+
+
+def test_without_lb_nothing_of_it_exists(templates):
+    t = templates["three-az-no-lb"]
+    assert not [k for k, v in t["Resources"].items() if v["Type"].startswith("AWS::ElasticLoadBalancingV2::")]
+    assert "HealthCheckGracePeriodSeconds" not in only_service(t, "gateway")
+    assert "LoadBalancerDnsName" not in t["Outputs"]
+
+
+# --- stack-level ---------------------------------------------------------------------------------------------------
+
+def test_outputs_match_the_module(templates):
+    outputs = templates["minimal-dev"]["Outputs"]
+    assert {"VpcId", "PublicSubnetIds", "PrivateSubnetIds", "LoadBalancerDnsName", "GatewayTaskRoleArn",
+            "RedisTaskRoleArn", "ClusterName", "GatewayServiceName", "GatewaySecurityGroupId"} <= set(outputs)
+    assert outputs["LoadBalancerDnsName"]["Value"] == {"Fn::GetAtt": [
+        logical_id(templates["minimal-dev"], "AWS::ElasticLoadBalancingV2::LoadBalancer", "Ingress"), "DNSName"]}
+
+
+@pytest.mark.parametrize("resource_type", ["AWS::EC2::VPC", "AWS::ECS::Service", "AWS::ECS::Cluster", "AWS::Logs::LogGroup"])
+def test_every_resource_is_tagged(templates, resource_type):
+    for resource in resources_of(templates["minimal-dev"], resource_type).values():
+        tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+        assert tags.get("Project") == "portkey-gateway" and tags.get("Environment") == "dev" and tags.get("ManagedBy") == "CDK"

@@ -33,8 +33,9 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
         for finding in ("AwsSolutions-IAM5[Action::ecs:Submit*]", "AwsSolutions-IAM5[Resource::*]"):
             _acknowledge(compute.instance_role, finding, reason)
         _acknowledge(compute.auto_scaling_group, "Annotation::@aws-cdk/aws-autoscaling:desiredCapacitySet",
-                     "desired_asg_size is the initial size, as in the module; ECS managed scaling owns it afterwards, and "
-                     "managed termination protection keeps instances that run tasks when a deploy resets it")
+                     "desired_asg_size is the initial size, as in the module; ECS managed scaling owns it afterwards. "
+                     "IgnoreUnmodifiedGroupSizeProperties makes CloudFormation re-apply it only when the configured "
+                     "value changes, and managed termination protection keeps instances that run tasks")
 
     service = gateway.gateway
     _acknowledge(service.task_definition, "AwsSolutions-ECS2",
@@ -47,5 +48,5 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
 
     if gateway.load_balancer is not None:
         _acknowledge(gateway.load_balancer.load_balancer, "AwsSolutions-ELB2",
-                     "NLBs write access logs only for TLS listeners; this one is plain TCP, so connections are recorded "
-                     "by the VPC flow logs instead")
+                     "NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible in "
+                     "VPC flow logs (on for a VPC created here)")

@@ -27,8 +27,8 @@ from portkey_gateway.compliance import enable_checks  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "minimal-dev.yaml"
 ACCOUNT = "123456789012"
-# The CLI passes cdk.json's feature flags to the app; tests must synthesize with the same ones.
-FEATURE_FLAGS = json.loads((ROOT / "cdk.json").read_text())["context"]
+# The CLI passes cdk.json's feature flags (and path metadata) to the app; tests synthesize with the same context.
+CLI_CONTEXT = {**json.loads((ROOT / "cdk.json").read_text())["context"], "aws:cdk:enable-path-metadata": True}
 
 
 def example() -> dict:
@@ -74,7 +74,7 @@ def synthesize(name: str, data: dict | None = None) -> tuple[dict, object]:
     if data is None and name in _cache:
         return _cache[name]
     settings = settings_from_dict(data if data is not None else CONFIGS[name](), source=name, base_dir=ROOT / "examples")
-    app = App(context=FEATURE_FLAGS)
+    app = App(context=CLI_CONTEXT)
     stack = GatewayStack(app, settings.name_prefix, settings=settings)
     enable_checks(app)
     assembly = app.synth()

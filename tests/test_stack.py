@@ -109,6 +109,9 @@ def test_asg_sizes_and_notifications(templates):
     asg = only(templates["minimal-dev"], "AWS::AutoScaling::AutoScalingGroup")
     assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("1", "2", "1")
     assert asg["NewInstancesProtectedFromScaleIn"] is True
+    # A deploy re-applies DesiredCapacity only when its template value changes, not on every update.
+    asg_resource = next(iter(resources_of(templates["minimal-dev"], "AWS::AutoScaling::AutoScalingGroup").values()))
+    assert asg_resource["UpdatePolicy"]["AutoScalingScheduledAction"] == {"IgnoreUnmodifiedGroupSizeProperties": True}
     assert asg["NotificationConfigurations"][0]["NotificationTypes"] == [
         "autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
         "autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"]
@@ -140,7 +143,8 @@ def test_instance_refresh_becomes_a_rolling_update(templates):
         "SuspendProcesses": ["HealthCheck", "ReplaceUnhealthy", "AZRebalance", "AlarmNotification", "ScheduledActions", "InstanceRefresh"]}
     assert asg["Properties"]["InstanceMaintenancePolicy"] == {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 150}
     assert asg["Properties"]["DefaultInstanceWarmup"] == 240
-    assert "UpdatePolicy" not in next(iter(resources_of(t := templates["minimal-dev"], "AWS::AutoScaling::AutoScalingGroup").values()))
+    plain = next(iter(resources_of(templates["minimal-dev"], "AWS::AutoScaling::AutoScalingGroup").values()))
+    assert "AutoScalingRollingUpdate" not in plain["UpdatePolicy"]
 
 
 def test_existing_cluster_is_used_by_name(templates):

@@ -1,0 +1,110 @@
+"""Properties of the build as a whole: lint-clean, deterministic, offline, stable ids, current docs, real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from portkey_gateway import reference
+
+from .conftest import CONFIGS, ROOT, synthesize
+
+
+def test_cfn_lint_reports_nothing_on_any_template(templates, tmp_path):
+    paths = []
+    for name, template in templates.items():
+        path = tmp_path / f"{name}.template.json"
+        path.write_text(json.dumps(template))
+        paths.append(str(path))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), "--config-file", str(ROOT / ".cfnlintrc.yaml"), *paths],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_same_config_gives_identical_templates(templates):
+    again, _ = synthesize("minimal-dev", CONFIGS["minimal-dev"]())
+    assert json.dumps(again, sort_keys=True) == json.dumps(templates["minimal-dev"], sort_keys=True)
+
+
+def test_synthesis_needs_no_context_lookups(templates):
+    for name in CONFIGS:
+        _, assembly = synthesize(name)
+        manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text())
+        assert not manifest.get("missing"), f"{name} asks AWS for {manifest['missing']}"
+
+
+# Renaming these replaces a live resource (and for log groups, orphans the old one). Change only on purpose.
+STATEFUL_LOGICAL_IDS = {
+    "PortkeyGatewayNetworkVpc6C4923AF": "AWS::EC2::VPC",
+    "PortkeyGatewayNetworkFlowLogs562FCD66": "AWS::Logs::LogGroup",
+    "PortkeyGatewayLogsE6060494": "AWS::Logs::LogGroup",
+    "PortkeyGatewayCacheRedisLogs26D57587": "AWS::Logs::LogGroup",
+    "PortkeyGatewayOperationsKey2B7CF0CC": "AWS::KMS::Key",
+    "PortkeyGatewayComputeCluster089D6C63": "AWS::ECS::Cluster",
+    "PortkeyGatewayService66B8C1EE": "AWS::ECS::Service",
+    "PortkeyGatewayCacheRedisServiceDDF72733": "AWS::ECS::Service",
+    "PortkeyGatewayIngressLoadBalancer5AD770F7": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "PortkeyGatewayNamespaceF01AE406": "AWS::ServiceDiscovery::HttpNamespace",
+}
+
+
+def test_stateful_resources_keep_their_logical_ids(templates):
+    resources = templates["minimal-dev"]["Resources"]
+    assert {k: resources[k]["Type"] for k in STATEFUL_LOGICAL_IDS if k in resources} == STATEFUL_LOGICAL_IDS
+
+
+def test_schema_file_is_current():
+    assert reference.SCHEMA_PATH.read_text() == reference.schema_text(), "config/schema.json is stale: run `make schema`"
+
+
+def test_readme_settings_table_is_current():
+    readme = reference.README_PATH.read_text()
+    assert reference.readme_with_table(readme) == readme, "README settings table is stale: run `make schema`"
+
+
+# Every input variable of the module (v2.0.0 without the six deprecated redis_* ones, which v2.0.1 removed).
+MODULE_VARIABLES = """
+project_name environment aws_region environment_variables_file_path secrets_file_path environment_variables secrets
+create_new_vpc vpc_cidr num_az single_nat_gateway vpc_id public_subnet_ids private_subnet_ids create_cluster
+cluster_name capacity_provider_name instance_type max_asg_size min_asg_size desired_asg_size target_capacity
+gateway_image data_service_image redis_image docker_cred_secret_arn gateway_config gateway_autoscaling
+gateway_deployment_configuration gateway_deployment_circuit_breaker gateway_lifecycle_hook server_mode
+mcp_gateway_base_url dataservice_config dataservice_deployment_circuit_breaker dataservice_autoscaling
+redis_configuration object_storage gateway_task_role_policy_arns data_service_task_role_policy_arns create_lb
+internal_lb lb_type allowed_lb_cidrs tls_certificate_arn enable_lb_access_logs lb_access_logs_bucket
+lb_access_logs_prefix alb_routing_configuration
+""".split()
+ADDED = {"aws_account", "availability_zones", "instance_refresh"}  # CDK needs, and the v3.0.0 addition
+
+
+def test_schema_covers_every_module_variable():
+    schema = json.loads(reference.schema_text())
+    assert len(MODULE_VARIABLES) == 49
+    assert set(schema["properties"]) == set(MODULE_VARIABLES) | ADDED
+    assert set(schema["required"]) == {"create_new_vpc", "docker_cred_secret_arn", "object_storage"}
+    assert schema["additionalProperties"] is False
+    nested = schema["$defs"]
+    assert set(nested["DataServiceConfig"]["properties"]) >= {"port", "enable_execute_command"}
+    assert set(nested["RedisConfiguration"]["properties"]) >= {"enable_execute_command"}
+
+
+def test_cdk_cli_synthesizes_an_environment_and_a_config_path_offline(tmp_path):
+    """The real CLI (pinned in package-lock.json) with lookups disabled, as `make synth` runs it."""
+    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    env.pop("AWS_PROFILE", None)
+    for context, stack in (("env=dev", "portkey-gateway-dev"), ("config=examples/minimal-dev.yaml", "portkey-gateway-dev")):
+        out = tmp_path / context.split("=")[0]
+        result = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "npx"), "--no-install", "cdk", "synth", "--no-lookups", "--no-notices", "-q",
+             "-c", context, "-o", str(out)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        template = json.loads((out / f"{stack}.template.json").read_text())
+        assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
+        report = json.loads((out / "validation-report.json").read_text())
+        assert report.get("success", True) is not False, report

@@ -268,26 +268,30 @@ def security_group_id(template: dict, fragment: str) -> dict:
     return {"Fn::GetAtt": [logical_id(template, "AWS::EC2::SecurityGroup", fragment), "GroupId"]}
 
 
+def sg_to_sg_ingress(template: dict, target: str) -> list[tuple[str, int, dict]]:
+    """(description, port, source group) of every ingress rule on the security group whose id contains `target`."""
+    group = security_group_id(template, target)
+    return [(r["Properties"]["Description"], r["Properties"]["FromPort"], r["Properties"]["SourceSecurityGroupId"])
+            for r in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
+            if r["Properties"]["GroupId"] == group]
+
+
 def test_redis_admits_only_the_gateway(templates):
     t = templates["minimal-dev"]
-    redis_sg = security_group_id(t, "RedisSecurityGroup")
-    rules = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupIngress").values()
-             if r["Properties"]["GroupId"] == redis_sg]
-    assert rules == [{"Description": "from gateway tasks", "FromPort": 6379, "GroupId": redis_sg, "IpProtocol": "tcp",
-                      "SourceSecurityGroupId": security_group_id(t, "PortkeyGatewaySecurityGroup"), "ToPort": 6379}]
-    redis = resources_of(t, "AWS::EC2::SecurityGroup")[redis_sg["Fn::GetAtt"][0]]["Properties"]
-    assert "SecurityGroupIngress" not in redis
-    assert redis["SecurityGroupEgress"] == [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS to AWS APIs (Service Connect)",
-                                             "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}]
+    assert sg_to_sg_ingress(t, "RedisSecurityGroup") == [
+        ("from gateway tasks", 6379, security_group_id(t, "PortkeyGatewaySecurityGroup"))]
+    redis = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "RedisSecurityGroup")]
+    assert "SecurityGroupIngress" not in redis["Properties"]
+    assert redis["Properties"]["SecurityGroupEgress"] == [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS to AWS APIs (Service Connect)",
+                                                           "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}]
 
 
 def test_gateway_admits_only_the_load_balancer(templates):
     t = templates["minimal-dev"]
-    gateway_sg = security_group_id(t, "PortkeyGatewaySecurityGroup")
-    rules = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupIngress").values()
-             if r["Properties"]["GroupId"] == gateway_sg]
-    assert rules == [{"Description": "from the load balancer", "FromPort": 8787, "GroupId": gateway_sg, "IpProtocol": "tcp",
-                      "SourceSecurityGroupId": security_group_id(t, "IngressSecurityGroup"), "ToPort": 8787}]
+    assert sg_to_sg_ingress(t, "PortkeyGatewaySecurityGroup") == [
+        ("from the load balancer", 8787, security_group_id(t, "IngressSecurityGroup"))]
+    gateway = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "PortkeyGatewaySecurityGroup")]
+    assert "SecurityGroupIngress" not in gateway["Properties"]
 
 
 # --- load balancer -------------------------------------------------------------------------------------------------

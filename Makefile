@@ -7,7 +7,8 @@
 #   make schema            regenerate config/schema.json and the README field table
 #   make bench             synth times per example, the floor, and the test-suite wall time
 
-PYTHON ?= python3
+# Resolved before .venv/bin goes onto PATH, so a reinstall never builds the venv from itself.
+PYTHON ?= $(shell command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev
@@ -23,6 +24,8 @@ TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "python3 cannot create virtual environments: install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) scripts/node_shims.py $(VENV)/bin

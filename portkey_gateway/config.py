@@ -153,7 +153,7 @@ class ImageRef(_Model):
     @property
     def reference(self) -> str:
         first = self.image.split("/", 1)[0]
-        registry_given = "/" in self.image and ("." in first or ":" in first or first == "localhost")
+        registry_given = "/" in self.image and ("." in first or first == "localhost")
         return f"{self.image if registry_given else 'docker.io/' + self.image}:{self.tag}"
 
 
@@ -381,7 +381,7 @@ class Settings(_Model):
     vpc_cidr: Optional[Cidr] = Field(
         None, description="CIDR of the new VPC; with an existing VPC, its CIDR (default ingress of an internal LB)."
     )
-    num_az: int = Field(2, ge=1, description="Number of availability zones.")
+    num_az: int = Field(2, ge=1, le=6, description="Number of availability zones.")
     single_nat_gateway: bool = Field(True, description="One NAT gateway (true) or one per AZ (false).")
     vpc_id: Optional[Annotated[str, _pattern(_VPC_ID, "a VPC id", "use the id of an existing VPC, e.g. vpc-0123456789abcdef0")]] = Field(
         None, description="Existing VPC id."
@@ -485,6 +485,9 @@ class Settings(_Model):
         except FileNotFoundError:
             raise FieldProblem("", f"{file_field} {path!r}: no such file ({file})",
                                "give a path relative to the config file") from None
+        except OSError as error:
+            raise FieldProblem("", f"{file_field} {path!r}: cannot read {file} ({error.strerror})",
+                               "point it at a readable JSON file") from None
         except json.JSONDecodeError as error:
             raise FieldProblem("", f"{file_field} {path!r}: invalid JSON ({error.msg}, line {error.lineno})",
                                "fix the JSON file") from None
@@ -515,7 +518,9 @@ class Settings(_Model):
             if bad:
                 raise FieldProblem("availability_zones", f"{bad[0]!r} is not an AZ of {self.aws_region}",
                                    f"use names like {self.aws_region}a")
-            if len(set(self.availability_zones)) != len(self.availability_zones) or not self.availability_zones:
+            if not self.availability_zones:
+                raise FieldProblem("availability_zones", "is empty", "list the AZs, or remove it to derive them")
+            if len(set(self.availability_zones)) != len(self.availability_zones):
                 raise FieldProblem("availability_zones", "must list distinct AZs", "remove the duplicates")
             if "num_az" in self.model_fields_set and self.num_az != len(self.availability_zones):
                 raise FieldProblem("num_az", f"is {self.num_az} but availability_zones lists {len(self.availability_zones)}",

@@ -49,6 +49,9 @@ class PortkeyGateway(Construct):
             capacity_provider_name=self.compute.capacity_provider_name,
             namespace=namespace,
             docker_credentials_arn=settings.docker_cred_secret_arn,
+            arm64_only=settings.create_cluster,
+            # Services must not be created before (or deleted after) the capacity provider's association.
+            depends_on=(self.compute.cluster,) if settings.create_cluster else (),
         )
         self.gateway = EcsService(
             self, "Gateway", spec=gateway_spec(settings), platform=platform,

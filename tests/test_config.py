@@ -70,6 +70,7 @@ CASES = [
     ("removed-variable", variant(redis_endpoint="x:6379"), "redis_endpoint", "redis_configuration.endpoint"),
     ("account-not-12-digits", variant(aws_account=12345678901), "aws_account", "quoted string"),
     ("az-of-other-region", variant(availability_zones=["eu-west-1a", "eu-west-1b"]), "availability_zones", "us-east-1a"),
+    ("az-list-empty", variant(availability_zones=[]), "availability_zones", "derive them"),
     ("num-az-disagrees", variant(num_az=3, availability_zones=["us-east-1a", "us-east-1b"]), "num_az", "agree"),
     ("env-name-invalid", variant(environment_variables={"gateway": {"9LIVES": "x"}}), "environment_variables.gateway.9LIVES",
      "letters, digits and underscores"),
@@ -206,6 +207,13 @@ def test_missing_json_file_is_reported(tmp_path):
     del data["secrets"]
     message = error_of(data)
     assert "secrets_file_path 'nope.json': no such file" in message and "relative to the config file" in message
+
+
+def test_unreadable_json_file_is_reported_not_raised(tmp_path):
+    data = variant(secrets_file_path=".")
+    del data["secrets"]
+    with pytest.raises(ConfigError, match=r"secrets_file_path '\.': cannot read"):
+        settings_from_dict(data, base_dir=tmp_path)
 
 
 def test_yaml_syntax_error_names_line(tmp_path):

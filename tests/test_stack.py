@@ -226,14 +226,12 @@ def test_task_role_may_only_get_and_put_log_objects(templates):
         "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::portkey-gateway-dev-logs/*"]]}}]
 
 
-def test_task_roles_guard_against_confused_deputy(templates):
+def test_task_roles_carry_no_managed_policies(templates):
     roles = [r["Properties"] for k, r in resources_of(templates["minimal-dev"], "AWS::IAM::Role").items()
              if "TaskRole" in k or "ExecutionRole" in k]
     assert len(roles) == 4
     for role in roles:
-        statement = role["AssumeRolePolicyDocument"]["Statement"][0]
-        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
-        assert set(statement["Condition"]) == {"ArnLike", "StringEquals"}
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert not any(r.get("ManagedPolicyArns") for r in roles)
 
 
@@ -340,3 +338,31 @@ def test_every_resource_is_tagged(templates, resource_type):
     for resource in resources_of(templates["minimal-dev"], resource_type).values():
         tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
         assert tags.get("Project") == "portkey-gateway" and tags.get("Environment") == "dev" and tags.get("ManagedBy") == "CDK"
+
+
+def test_services_wait_for_the_capacity_provider_association(templates):
+    t = templates["minimal-dev"]
+    association = next(iter(resources_of(t, "AWS::ECS::ClusterCapacityProviderAssociations")))
+    for service in resources_of(t, "AWS::ECS::Service").values():
+        assert association in service.get("DependsOn", [])
+
+
+def test_existing_cluster_gets_no_architecture_pin(templates):
+    assert "RuntimePlatform" not in task_definition(templates["existing-cluster"], "gateway")
+
+
+def test_secret_name_ending_like_a_suffix_is_granted_both_ways():
+    """`.../docker-secret` may be a partial ARN or a complete one whose suffix is 'secret': grant both."""
+    from .conftest import synthesize, variant
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey/docker-secret"
+    t, _ = synthesize("ambiguous-suffix", variant(docker_cred_secret_arn=arn))
+    text = json.dumps([p for k, p in resources_of(t, "AWS::IAM::Policy").items() if "GatewayExecutionRole" in k])
+    assert f'"{arn}"' in text and f'"{arn}-??????"' in text
+
+
+def test_execution_role_trust_has_no_source_conditions_task_role_has(templates):
+    roles = resources_of(templates["minimal-dev"], "AWS::IAM::Role")
+    execution = next(r for k, r in roles.items() if "GatewayExecutionRole" in k)["Properties"]
+    task = next(r for k, r in roles.items() if "GatewayTaskRole" in k)["Properties"]
+    assert "Condition" not in execution["AssumeRolePolicyDocument"]["Statement"][0]
+    assert set(task["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]) == {"ArnLike", "StringEquals"}

@@ -111,12 +111,13 @@ class ComputeCluster(Construct):
 def rolling_update(refresh: InstanceRefresh, desired: int, maximum: int) -> autoscaling.UpdatePolicy | None:
     """The module's `instance_refresh` (replace on launch-template change) as a CloudFormation rolling update.
 
-    Keeps `min_healthy_percentage` of the desired instances in service (always fewer than the maximum, as
-    CloudFormation requires) and replaces the share between the two percentages per batch, at least one.
+    Keeps `min_healthy_percentage` of the desired instances in service, rounded up and at least one (so a single
+    instance is replaced launch-first), but fewer than the maximum, as CloudFormation requires; replaces the share
+    between the two percentages per batch, at least one.
     """
     if not refresh.enabled:
         return None
-    in_service = min(math.floor(desired * refresh.min_healthy_percentage / 100), maximum - 1)
+    in_service = min(max(1, math.ceil(desired * refresh.min_healthy_percentage / 100)), maximum - 1)
     batch = max(1, math.ceil(desired * (refresh.max_healthy_percentage - refresh.min_healthy_percentage) / 100))
     return autoscaling.UpdatePolicy.rolling_update(
         min_instances_in_service=in_service,

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from ..specs import CONTAINER_HEALTH, ServiceSpec
 
-_COMPLETE_SECRET_ARN = re.compile(r"-[A-Za-z0-9]{6}$")  # Secrets Manager appends "-" and six characters to names
+_SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")  # Secrets Manager appends "-" and six random characters to names
 
 
 @dataclass(frozen=True)
@@ -35,24 +35,36 @@ class ServicePlatform:
     capacity_provider_name: str
     namespace: servicediscovery.INamespace
     docker_credentials_arn: str
+    arm64_only: bool  # the capacity is ours and Graviton; an existing cluster may run other architectures
+    depends_on: tuple = ()  # constructs the services must wait for (the cluster's capacity-provider association)
 
 
-def import_secret(scope: Construct, construct_id: str, arn: str) -> secretsmanager.ISecret:
-    """Complete ARNs are granted exactly; partial ones (no suffix) as `name-??????`, which still fits one secret."""
-    if _COMPLETE_SECRET_ARN.search(arn):
+def import_secret(scope: Construct, construct_id: str, arn: str, reader: iam.IRole) -> secretsmanager.ISecret:
+    """Complete ARNs are granted exactly; partial ones (no suffix) as `name-??????`, which still fits one secret.
+
+    A name that itself ends in "-" and six lower-case letters (`.../docker-secret`) may be either; then `reader`
+    is also granted the exact ARN, so both readings work.
+    """
+    suffix = _SUFFIX.search(arn)
+    could_be_a_word = bool(suffix) and suffix.group(1).isalpha() and suffix.group(1).islower()
+    if suffix and not could_be_a_word:
         return secretsmanager.Secret.from_secret_complete_arn(scope, construct_id, arn)
+    if could_be_a_word:
+        reader.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], resources=[arn]))
     return secretsmanager.Secret.from_secret_partial_arn(scope, construct_id, arn)
 
 
-def ecs_tasks_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
-    """A role only ECS tasks of this account and region can assume (confused-deputy guard, as in the module)."""
-    principal = iam.ServicePrincipal(
-        "ecs-tasks.amazonaws.com",
-        conditions={
-            "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"},
-            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-        },
-    )
+def ecs_tasks_role(scope: Construct, construct_id: str, description: str, source_conditions: bool) -> iam.Role:
+    """A role for ECS tasks; with `source_conditions`, only tasks of this account and region may assume it.
+
+    The module puts those confused-deputy conditions on task roles only, not on execution roles; so do we.
+    """
+    conditions = {
+        "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"},
+        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+    } if source_conditions else None
+    principal = iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions=conditions)
     return iam.Role(scope, construct_id, assumed_by=principal, description=description)
 
 
@@ -70,8 +82,8 @@ class EcsService(Construct):
             retention=retention_days(spec.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.task_role = ecs_tasks_role(self, "TaskRole", f"{spec.name} task: what the application may call")
-        execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs")
+        self.task_role = ecs_tasks_role(self, "TaskRole", f"{spec.name} task: what the application may call", True)
+        execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs", False)
         self.task_definition = ecs.TaskDefinition(
             self,
             "TaskDefinition",
@@ -83,13 +95,16 @@ class EcsService(Construct):
             task_role=self.task_role,
             execution_role=execution_role,
         )
-        # ECS accepts a runtime platform on EC2 tasks (it places them on arm64 instances only), but the CDK L2 allows it
-        # for Fargate alone. Declaring ARM64 documents that the images must ship an arm64 build.
-        self.task_definition.node.default_child.add_property_override(
-            "RuntimePlatform", {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
-        )
-        credentials = import_secret(self, "DockerCredentials", platform.docker_credentials_arn) if spec.private_image else None
-        secrets = {arn: import_secret(self, f"Secret{i}", arn) for i, arn in enumerate(dict.fromkeys(spec.secrets.values()))}
+        if platform.arm64_only:
+            # ECS accepts a runtime platform on EC2 tasks (it then places them on arm64 instances only), but the CDK L2
+            # allows it for Fargate alone. An image without an arm64 build then fails placement, not at start.
+            self.task_definition.node.default_child.add_property_override(
+                "RuntimePlatform", {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+            )
+        credentials = (import_secret(self, "DockerCredentials", platform.docker_credentials_arn, execution_role)
+                       if spec.private_image else None)
+        secrets = {arn: import_secret(self, f"Secret{i}", arn, execution_role)
+                   for i, arn in enumerate(dict.fromkeys(spec.secrets.values()))}
         self.container = self.task_definition.add_container(
             "Container",
             container_name=spec.name,
@@ -149,6 +164,8 @@ class EcsService(Construct):
                 ],
             ),
         )
+        for dependency in platform.depends_on:
+            self.service.node.add_dependency(dependency)
 
     def allow_from(self, other: "EcsService", port: int) -> None:
         """Admit `other`'s tasks on `port`, and nothing else."""

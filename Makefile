@@ -8,7 +8,9 @@
 #   make bench             synth times per example, the floor, and the test-suite wall time
 
 # Resolved before .venv/bin goes onto PATH, so a reinstall never builds the venv from itself.
-PYTHON ?= $(shell command -v python3)
+ifndef PYTHON
+PYTHON := $(shell command -v python3)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV ?= dev

@@ -118,6 +118,17 @@ BucketName = Annotated[str, _pattern(_BUCKET, "a valid S3 bucket name", "use 3-6
 Region = Annotated[str, _pattern(re.compile(f"^{_REGION}$"), "an AWS region", "use a region code such as us-east-1")]
 
 
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings model inside a field's annotation (through Optional, Annotated, ...), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = nested_model(arg)
+        if found:
+            return found
+    return None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
 

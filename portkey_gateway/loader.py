@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .config import FieldProblem, Settings
+from .config import FieldProblem, Settings, nested_model
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -100,19 +100,10 @@ def _spelling_hint(loc: tuple) -> str:
     model: type[BaseModel] | None = Settings
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if model else None
-        model = _model_of(field.annotation) if field else None
+        model = nested_model(field.annotation) if field else None
     if model is None:
         return "remove it"
     names = [f.alias or n for n, f in model.model_fields.items()]
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f"did you mean {close[0]!r}?" if close else f"remove it (known settings here: {', '.join(names)})"
 
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found:
-            return found
-    return None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .config import Settings
+from .config import Settings, nested_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "config" / "schema.json"
@@ -52,22 +52,12 @@ def _default(field) -> str:
     return f"`{json.dumps(value)}`"
 
 
-def _model_in(annotation) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found:
-            return found
-    return None
-
-
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         path = prefix + (field.alias or name)
         rows.append(f"| `{path}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
-        nested = _model_in(field.annotation)
+        nested = nested_model(field.annotation)
         if nested:
             rows.extend(_rows(nested, path + "."))
     return rows

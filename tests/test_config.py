@@ -12,7 +12,7 @@ import pytest
 from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.loader import resolve_config_path
 
-from .conftest import ROOT, example, variant
+from .conftest import EXAMPLE, ROOT, example, variant
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey/dev/client-AbCdEf"
 
@@ -238,7 +238,7 @@ def run_app(context: dict, cwd=ROOT) -> subprocess.CompletedProcess:
 
 def test_app_reports_a_bad_config_in_one_line_and_fails(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(EXAMPLE_TEXT().replace("cpu: 256\n  memory: 1024", "cpu: 300\n  memory: 1024"))
+    bad.write_text(EXAMPLE.read_text().replace("cpu: 256\n  memory: 1024", "cpu: 300\n  memory: 1024"))
     result = run_app({"config": str(bad)})
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -249,6 +249,3 @@ def test_app_lists_known_environments_for_an_unknown_one():
     result = run_app({"env": "qa"})
     assert result.returncode == 1 and "known environments: dev" in result.stderr and "Traceback" not in result.stderr
 
-
-def EXAMPLE_TEXT() -> str:
-    return (ROOT / "examples" / "minimal-dev.yaml").read_text()

@@ -55,7 +55,7 @@ def import_secret(scope: Construct, construct_id: str, arn: str, reader: iam.IRo
     return secretsmanager.Secret.from_secret_partial_arn(scope, construct_id, arn)
 
 
-def ecs_tasks_role(scope: Construct, construct_id: str, description: str, source_conditions: bool) -> iam.Role:
+def ecs_tasks_role(scope: Construct, construct_id: str, description: str, *, source_conditions: bool) -> iam.Role:
     """A role for ECS tasks; with `source_conditions`, only tasks of this account and region may assume it.
 
     The module puts those confused-deputy conditions on task roles only, not on execution roles; so do we.
@@ -82,8 +82,10 @@ class EcsService(Construct):
             retention=retention_days(spec.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.task_role = ecs_tasks_role(self, "TaskRole", f"{spec.name} task: what the application may call", True)
-        execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs", False)
+        self.task_role = ecs_tasks_role(self, "TaskRole", f"{spec.name} task: what the application may call",
+                                        source_conditions=True)
+        execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs",
+                                        source_conditions=False)
         self.task_definition = ecs.TaskDefinition(
             self,
             "TaskDefinition",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -46,7 +47,19 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                      f"The gateway writes and reads log objects under generated keys in {bucket}; access is limited to "
                      "GetObject/PutObject on that one bucket's objects")
 
-    if gateway.load_balancer is not None:
-        _acknowledge(gateway.load_balancer.load_balancer, "AwsSolutions-ELB2",
-                     "NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible in "
-                     "VPC flow logs (on for a VPC created here)")
+    ingress = gateway.load_balancer
+    if ingress is not None:
+        if ingress.access_logs_bucket is None:
+            reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible in VPC "
+                      "flow logs (on for a VPC created here)") if not ingress.is_application and not ingress.certificate_arn \
+                else ("Access logging is the operator's choice (enable_lb_access_logs, off by default as in the Terraform "
+                      "module); turning it on creates an encrypted, TLS-only, retained log bucket")
+            _acknowledge(ingress.load_balancer, "AwsSolutions-ELB2", reason)
+        elif isinstance(ingress.access_logs_bucket, s3.Bucket):
+            _acknowledge(ingress.access_logs_bucket, "AwsSolutions-S1",
+                         "This bucket is the sink for the load balancer's access logs; logging access to it into another "
+                         "bucket would need a sink of its own. It is private, TLS-only and versioned")
+        if "0.0.0.0/0" in gateway.settings.lb_ingress_cidrs:
+            _acknowledge(ingress.security_group, "AwsSolutions-EC23",
+                         "An internet-facing gateway with allowed_lb_cidrs unset is open to the internet on its listener "
+                         "ports only, by design (the module's default); list allowed_lb_cidrs to narrow it")

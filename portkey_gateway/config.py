@@ -12,7 +12,9 @@ import json
 import re
 import string
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +39,8 @@ class FieldProblem(ValueError):
 # --- value rules shared by several fields -------------------------------------------------------------------------
 
 ALLOWED_CPU = (256, 512, 1024, 2048, 4096, 8192, 16384)
+# The retention periods CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 ALLOWED_MEMORY = (512, 1024, 2048, 3072, 4096, 5120, 6144, 7168, 8192, 16384, 30720)
 
 _PARTITION = r"aws(?:-cn|-us-gov)?"
@@ -49,6 +53,10 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.[a-z0-9]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+_PATH_PREFIX = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")
+_LOG_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 
@@ -109,6 +117,7 @@ Cidr = Annotated[str, AfterValidator(_ipv4_network)]
 Cpu = Annotated[int, _one_of(ALLOWED_CPU)]
 Memory = Annotated[int, _one_of(ALLOWED_MEMORY)]
 Port = Annotated[int, _in_range(1, 65535)]
+RetentionDays = Annotated[int, _one_of(LOG_RETENTION_DAYS)]
 Percent = Annotated[int, _in_range(1, 100)]
 Name = Annotated[str, _pattern(_NAME, "a valid name", "use 1-32 lower-case letters, digits and hyphens")]
 EnvName = Annotated[str, _pattern(_ENV_NAME, "a valid environment variable name",
@@ -116,6 +125,62 @@ EnvName = Annotated[str, _pattern(_ENV_NAME, "a valid environment variable name"
 EnvValue = Annotated[str, BeforeValidator(_stringify)]
 BucketName = Annotated[str, _pattern(_BUCKET, "a valid S3 bucket name", "use 3-63 lower-case letters, digits, dots, hyphens")]
 Region = Annotated[str, _pattern(re.compile(f"^{_REGION}$"), "an AWS region", "use a region code such as us-east-1")]
+DnsName = Annotated[str, _pattern(_DNS_NAME, "a DNS host name", "use lower-case labels joined by dots, e.g. gateway.example.com",
+                                  allow_empty=True)]
+PathPrefix = Annotated[str, _pattern(_PATH_PREFIX, "a path prefix",
+                                     "start with '/', no trailing '/' or wildcard, e.g. /gateway")]
+
+# TLS policies an ELB listener may use: the TLS 1.3 family (TLS 1.2 minimum), mapped to aws-cdk-lib's SslPolicy members.
+TLS_POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06": "RECOMMENDED_TLS",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": "TLS13_RES",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": "TLS13_EXT1",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06": "TLS13_EXT2",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06": "TLS13_13",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09": "TLS13_12_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09": "TLS13_12_RES_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-PQ-2025-09": "TLS13_12_EXT1_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-PQ-2025-09": "TLS13_12_EXT2_PQ",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09": "TLS13_13_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04": "FIPS_TLS13_12",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04": "FIPS_TLS13_12_RES",
+    "ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-2023-04": "FIPS_TLS13_12_EXT0",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-FIPS-2023-04": "FIPS_TLS13_12_EXT1",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-2023-04": "FIPS_TLS13_12_EXT2",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04": "FIPS_TLS13_13",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09": "FIPS_TLS13_12_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09": "FIPS_TLS13_12_RES_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-PQ-2025-09": "FIPS_TLS13_12_EXT0_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-FIPS-PQ-2025-09": "FIPS_TLS13_12_EXT1_PQ",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-PQ-2025-09": "FIPS_TLS13_12_EXT2_PQ",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09": "FIPS_TLS13_13_PQ",
+}
+
+
+def _tls_policy(value: str) -> str:
+    if value not in TLS_POLICIES:
+        raise FieldProblem("", f"{value!r} is not a TLS 1.3 listener policy",
+                           "use ELBSecurityPolicy-TLS13-1-2-2021-06 (the module's) or a newer ELBSecurityPolicy-TLS13-* policy")
+    return value
+
+
+def _web_url(value: str) -> str:
+    """An absolute http(s) URL whose host is a DNS name (or an IP address)."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    fix = "write the external URL clients use, with its scheme, e.g. https://mcp.example.com"
+    if parts.scheme not in ("http", "https") or not host:
+        raise FieldProblem("", f"{value!r} is not an http(s) URL", fix)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _DNS_NAME.match(host):
+            raise FieldProblem("", f"{host!r} in {value!r} is not a valid host name", fix) from None
+    return value
+
+
+WebUrl = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+                   AfterValidator(lambda v: _web_url(v) if v else v)]
 
 
 def nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -313,12 +378,51 @@ class InstanceRefresh(_Model):
 
 
 class AlbRoutingConfiguration(_Model):
-    enable_path_based_routing: bool = Field(False, description="Route by path prefix (deprecated upstream).")
+    enable_path_based_routing: bool = Field(False, description="Route by path prefix, stripped before forwarding (deprecated upstream).")
     enable_host_based_routing: bool = Field(False, description="Route by Host header.")
-    mcp_path: str = Field("/mcp", description="Path prefix of the MCP gateway.")
-    gateway_path: str = Field("/gateway", description="Path prefix of the AI gateway.")
-    mcp_host: str = Field("", description="Host name of the MCP gateway.")
-    gateway_host: str = Field("", description="Host name of the AI gateway.")
+    mcp_path: PathPrefix = Field("/mcp", description="Path prefix of the MCP gateway.")
+    gateway_path: PathPrefix = Field("/gateway", description="Path prefix of the AI gateway.")
+    mcp_host: DnsName = Field("", description="Host name of the MCP gateway.")
+    gateway_host: DnsName = Field("", description="Host name of the AI gateway.")
+
+
+class StreamingTimeouts(_Model):
+    """The longest request the deployment carries, and the timeouts derived from it (see the README's timeout chain)."""
+
+    max_request_seconds: int = Field(
+        300, ge=1, le=3600,
+        description="Longest request (streamed or not) to carry end to end; the gateway's REQUEST_TIMEOUT. Default: the gateway's 300 s.",
+    )
+    lb_idle_timeout_seconds: Optional[int] = Field(
+        None, ge=1, le=6000, description="Override: LB idle timeout (ALB 1-4000, NLB TCP 60-6000). Default: max_request_seconds + 15.",
+    )
+    deregistration_delay_seconds: Optional[int] = Field(
+        None, ge=0, le=3600, description="Override: target drain time on deploy. Default: max_request_seconds + 15 (at most 3600).",
+    )
+    stop_timeout_seconds: Optional[Annotated[int, _in_range(2, 120)]] = Field(
+        None, description="Override: SIGTERM-to-SIGKILL time (ECS allows 2-120). Default: max_request_seconds + 15, at most 120.",
+    )
+
+
+class CustomDomain(_Model):
+    """Host names in a Route 53 public hosted zone: a DNS-validated ACM certificate and alias records to the LB."""
+
+    hosted_zone_id: Annotated[str, _pattern(_HOSTED_ZONE_ID, "a Route 53 hosted zone id", "use the zone's id, e.g. Z0123456789ABCDEFGHIJ")] = Field(
+        description="Id of the public hosted zone (no lookup is made)."
+    )
+    hosted_zone_name: Annotated[str, _pattern(_DNS_NAME, "a DNS zone name", "use the zone's name, e.g. example.com")] = Field(
+        description="Name of that zone."
+    )
+    gateway_host: DnsName = Field("", description="AI gateway host; default: alb_routing_configuration.gateway_host.")
+    mcp_host: DnsName = Field("", description="MCP gateway host; default: alb_routing_configuration.mcp_host.")
+
+
+class WebFirewall(_Model):
+    """AWS WAF on the ALB, tuned for LLM APIs (large prompt bodies and SDK user agents are counted, not blocked)."""
+
+    enabled: bool = Field(False, description="Attach a WAF web ACL to the ALB.")
+    rate_limit_per_ip: int = Field(2000, ge=10, le=2_000_000_000, description="Requests per IP per 5 minutes before blocking.")
+    log_retention_days: RetentionDays = Field(30, description="Retention of the WAF log group (days).")
 
 
 # Variables the module deprecated in v2.0.0 and removed in v2.0.1: named here so that a migrated tfvars gets a pointer.
@@ -331,16 +435,20 @@ _REMOVED_VARIABLES = {
     "redis_mode": "redis_configuration.mode",
 }
 
+_LISTENER_LABEL = {"gateway": "AI gateway", "mcp": "MCP gateway"}
+
+# Settings that mean nothing without a load balancer: refused (not ignored) when create_lb is false.
+_LOAD_BALANCER_ONLY = ("tls_certificate_arn", "lb_deletion_protection", "enable_lb_access_logs", "custom_domain", "waf")
+
+TIMEOUT_HEADROOM_SECONDS = 15  # lets the gateway answer with its own timeout error before any hop cuts the connection
+NLB_TLS_IDLE_SECONDS = 350  # AWS fixes the idle timeout of NLB TLS listeners
+LB_IDLE_RANGE = {"application": (1, 4000), "network": (60, 6000)}  # what ALBs and NLB TCP listeners accept
+MAX_DEREGISTRATION_DELAY_SECONDS = 3600
+ECS_MAX_STOP_TIMEOUT_SECONDS = 120
+
 # Options that a later piece of work builds. Until then they are refused, never silently ignored.
 # (field path, is the option in use?, what it is)
 _NOT_SUPPORTED_YET = (
-    ("server_mode", lambda s: s.server_mode != "gateway", "server_mode mcp/all (MCP gateway)"),
-    ("lb_type", lambda s: s.lb_type == "application", "an application load balancer"),
-    ("internal_lb", lambda s: s.create_lb and not s.internal_lb, "an internet-facing load balancer"),
-    ("tls_certificate_arn", lambda s: bool(s.tls_certificate_arn), "TLS listeners"),
-    ("enable_lb_access_logs", lambda s: s.enable_lb_access_logs, "load balancer access logs"),
-    ("alb_routing_configuration", lambda s: s.alb_routing_configuration != AlbRoutingConfiguration(),
-     "ALB host/path routing"),
     ("gateway_deployment_configuration",
      lambda s: s.gateway_deployment_configuration is not None and s.gateway_deployment_configuration.strategy != "ROLLING",
      "blue/green, canary and linear deployments"),
@@ -433,7 +541,9 @@ class Settings(_Model):
     gateway_deployment_circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Gateway breaker.")
     gateway_lifecycle_hook: LifecycleHook = Field(default_factory=LifecycleHook, description="Deployment lifecycle hook.")
     server_mode: Literal["gateway", "mcp", "all"] = Field("gateway", description="AI gateway, MCP gateway, or both.")
-    mcp_gateway_base_url: str = Field("", description="External URL of the MCP gateway (mcp/all modes).")
+    mcp_gateway_base_url: WebUrl = Field(
+        "", description="External URL of the MCP gateway, with http(s)://; required in mcp/all modes unless custom_domain names the MCP host."
+    )
 
     # Data service
     dataservice_config: DataServiceConfig = Field(default_factory=DataServiceConfig, description="Data service.")
@@ -457,10 +567,23 @@ class Settings(_Model):
                                                  "use arn:aws:acm:<region>:<account>:certificate/<id>", allow_empty=True)] = Field(
         "", description="ACM certificate: HTTPS/TLS on 443."
     )
-    enable_lb_access_logs: bool = Field(False, description="LB access logs to S3.")
-    lb_access_logs_bucket: str = Field("", description="Bucket for LB access logs.")
-    lb_access_logs_prefix: str = Field("", description="Prefix for LB access logs.")
+    lb_ssl_policy: Annotated[str, AfterValidator(_tls_policy)] = Field(
+        "ELBSecurityPolicy-TLS13-1-2-2021-06", description="TLS policy of the 443 listener (TLS 1.3 family)."
+    )
+    lb_deletion_protection: bool = Field(False, description="Refuse to delete the load balancer until this is turned off.")
+    enable_lb_access_logs: bool = Field(False, description="LB access logs to S3 (an NLB writes them for TLS listeners only).")
+    lb_access_logs_bucket: Annotated[str, _pattern(_BUCKET, "a valid S3 bucket name",
+                                                   "use 3-63 lower-case letters, digits, dots, hyphens", allow_empty=True)] = Field(
+        "", description="Existing bucket for LB access logs (you manage its policy); empty: a bucket is created."
+    )
+    lb_access_logs_prefix: Annotated[str, _pattern(_LOG_PREFIX, "a valid access-log prefix",
+                                                   "use path segments without leading or trailing '/', e.g. portkey/prod",
+                                                   allow_empty=True)] = Field("", description="Prefix for LB access logs.")
+    lb_access_logs_expiration_days: int = Field(90, ge=1, description="Days the created access-log bucket keeps a log object.")
     alb_routing_configuration: AlbRoutingConfiguration = Field(default_factory=AlbRoutingConfiguration, description="ALB rules.")
+    timeouts: StreamingTimeouts = Field(default_factory=StreamingTimeouts, description="Streaming-safe timeout chain.")
+    custom_domain: Optional[CustomDomain] = Field(None, description="Route 53 records and an ACM certificate for the hosts.")
+    waf: WebFirewall = Field(default_factory=WebFirewall, description="AWS WAF web ACL on the ALB.")
 
     # --- validators ------------------------------------------------------------------------------------------------
 
@@ -505,7 +628,8 @@ class Settings(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
-        for check in (self._env_and_secrets, self._network, self._cluster, self._load_balancer, self._not_yet):
+        for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
+                      self._routing, self._edge, self._timeouts, self._not_yet):
             check()
         return self
 
@@ -569,21 +693,130 @@ class Settings(_Model):
                 raise FieldProblem("desired_asg_size", f"{self.desired_asg_size} is not between min_asg_size "
                                    f"({self.min_asg_size}) and max_asg_size ({self.max_asg_size})", "make min <= desired <= max")
 
-    def _load_balancer(self) -> None:
+    def _server_mode(self) -> None:
+        if self.server_mode == "gateway" and self.mcp_gateway_base_url:
+            raise FieldProblem("mcp_gateway_base_url", "is only used when server_mode is mcp or all", "remove it")
+        if self.server_mode != "gateway" and not self.mcp_base_url:
+            raise FieldProblem("mcp_gateway_base_url", f"is required when server_mode is {self.server_mode}: MCP clients and "
+                               "its OAuth metadata use it", "set the external URL, e.g. https://mcp.example.com "
+                               "(a placeholder works until DNS exists), or name custom_domain.mcp_host")
         if self.server_mode == "all" and self.lb_type != "application":
             raise FieldProblem("lb_type", "server_mode all needs an application load balancer to route MCP by host",
                                "set lb_type: application")
-        if self.server_mode == "gateway" and self.mcp_gateway_base_url:
-            raise FieldProblem("mcp_gateway_base_url", "is only used when server_mode is mcp or all", "remove it")
-        if self.enable_lb_access_logs and not self.lb_access_logs_bucket:
-            raise FieldProblem("lb_access_logs_bucket", "is required when enable_lb_access_logs is true",
-                               "name the bucket for the access logs")
-        if self.create_lb and self.internal_lb and not self.allowed_lb_cidrs and not self.vpc_cidr:
+
+    def _load_balancer(self) -> None:
+        if not self.create_lb:
+            for name in _LOAD_BALANCER_ONLY:
+                if getattr(self, name) != Settings.model_fields[name].get_default(call_default_factory=True):
+                    raise FieldProblem(name, "is only used with a load balancer", "set create_lb: true, or remove it")
+            return
+        if self.internal_lb and not self.allowed_lb_cidrs and not self.vpc_cidr:
             raise FieldProblem("allowed_lb_cidrs", "is empty and the existing VPC's CIDR is unknown (no lookups are made)",
                                "set vpc_cidr to the VPC's CIDR, or list allowed_lb_cidrs")
-        if self.create_lb and not self.internal_lb and not self.create_new_vpc and not self.public_subnet_ids:
+        if not self.internal_lb and not self.create_new_vpc and not self.public_subnet_ids:
             raise FieldProblem("public_subnet_ids", "is required for an internet-facing load balancer in an existing VPC",
                                "list the public subnets")
+        if self.tls_certificate_arn:
+            region = self.tls_certificate_arn.split(":")[3]
+            if region != self.aws_region:
+                raise FieldProblem("tls_certificate_arn", f"is in {region}, but the load balancer is in {self.aws_region} "
+                                   "(ACM certificates are regional)", f"use a certificate issued in {self.aws_region}")
+        if not self.terminates_tls and "lb_ssl_policy" in self.model_fields_set:
+            raise FieldProblem("lb_ssl_policy", "is only used by a TLS listener", "set tls_certificate_arn or custom_domain, or remove it")
+        if self.enable_lb_access_logs and self.lb_type == "network" and not self.terminates_tls:
+            raise FieldProblem("enable_lb_access_logs", "an NLB writes access logs only for TLS listeners, and this one is plain TCP",
+                               "set tls_certificate_arn (or custom_domain), or use lb_type: application")
+        if not self.enable_lb_access_logs:
+            for name in ("lb_access_logs_bucket", "lb_access_logs_prefix"):
+                if getattr(self, name):
+                    raise FieldProblem(name, "is only used when enable_lb_access_logs is true",
+                                       "set enable_lb_access_logs: true, or remove it")
+
+    def _routing(self) -> None:
+        routing = self.alb_routing_configuration
+        if routing != AlbRoutingConfiguration() and not (self.create_lb and self.lb_type == "application"):
+            raise FieldProblem("alb_routing_configuration", "is only used with an application load balancer",
+                               "set create_lb: true and lb_type: application, or remove it")
+        if routing.enable_host_based_routing:
+            for name in self.served:
+                if not getattr(routing, f"{name}_host"):
+                    raise FieldProblem(f"alb_routing_configuration.{name}_host", "is required when enable_host_based_routing "
+                                       "is true", f"set the host clients use, e.g. {name}.example.com")
+            if self.server_mode == "all" and routing.gateway_host == routing.mcp_host:
+                raise FieldProblem("alb_routing_configuration.mcp_host", "equals gateway_host, so the gateway rule (priority "
+                                   "100) would take all MCP traffic", "give the MCP gateway its own host name")
+        if routing.enable_path_based_routing and self.server_mode == "all":
+            gateway, mcp = routing.gateway_path, routing.mcp_path
+            if gateway == mcp or gateway.startswith(mcp + "/") or mcp.startswith(gateway + "/"):
+                raise FieldProblem("alb_routing_configuration.mcp_path", f"{mcp!r} overlaps gateway_path {gateway!r}",
+                                   "use separate prefixes, e.g. /gateway and /mcp")
+        if (self.create_lb and self.server_mode == "all"
+                and not (routing.enable_host_based_routing or routing.enable_path_based_routing)):
+            raise FieldProblem("alb_routing_configuration", "server_mode all without host or path routing sends every request "
+                               "to the gateway rule (priority 100), so MCP is unreachable",
+                               "set enable_host_based_routing: true with gateway_host and mcp_host")
+
+    def _edge(self) -> None:
+        domain = self.custom_domain
+        if domain:
+            if self.tls_certificate_arn:
+                raise FieldProblem("custom_domain", "creates its own certificate, so tls_certificate_arn would be a second one",
+                                   "remove one of them")
+            routing = self.alb_routing_configuration
+            for name in ("gateway", "mcp"):
+                own, routed = getattr(domain, f"{name}_host"), getattr(routing, f"{name}_host")
+                if own and name not in self.served:
+                    raise FieldProblem(f"custom_domain.{name}_host", f"is not served in server_mode {self.server_mode}", "remove it")
+                if own and routed and own != routed:
+                    raise FieldProblem(f"custom_domain.{name}_host", f"{own!r} differs from alb_routing_configuration.{name}_host "
+                                       f"{routed!r}", "remove one of them, or make them equal")
+            for name, host in self.domain_hosts.items():
+                if not host:
+                    raise FieldProblem(f"custom_domain.{name}_host", f"is required: the {_LISTENER_LABEL[name]} needs a host name",
+                                       f"set it, or set alb_routing_configuration.{name}_host with host routing")
+                zone = domain.hosted_zone_name
+                if host != zone and not host.endswith("." + zone):
+                    raise FieldProblem(f"custom_domain.{name}_host", f"{host!r} is not in hosted zone {zone!r}",
+                                       f"use a name ending in .{zone}, or the zone that holds it")
+        if self.waf.enabled and self.lb_type != "application":
+            raise FieldProblem("waf.enabled", "AWS WAF attaches to an application load balancer, not an NLB",
+                               "set lb_type: application, or remove waf")
+
+    def _timeouts(self) -> None:
+        timeouts, longest = self.timeouts, self.timeouts.max_request_seconds
+        user = self.environment_variables.gateway if self.environment_variables else {}
+        if "REQUEST_TIMEOUT" in user:
+            seconds = int(user["REQUEST_TIMEOUT"]) // 1000 if user["REQUEST_TIMEOUT"].isdigit() else longest
+            raise FieldProblem("environment_variables.gateway.REQUEST_TIMEOUT", "is set from timeouts.max_request_seconds, "
+                               "so that the load balancer and deploys are sized with it",
+                               f"remove it and set timeouts.max_request_seconds: {max(seconds, 1)}")
+        if not self.create_lb:
+            for name in ("lb_idle_timeout_seconds", "deregistration_delay_seconds"):
+                if getattr(timeouts, name) is not None:
+                    raise FieldProblem(f"timeouts.{name}", "is only used with a load balancer", "set create_lb: true, or remove it")
+            return
+        chain = self.timeout_chain
+        if chain.lb_idle_timeout is None:
+            if timeouts.lb_idle_timeout_seconds is not None:
+                raise FieldProblem("timeouts.lb_idle_timeout_seconds", f"an NLB TLS listener's idle timeout is fixed at "
+                                   f"{NLB_TLS_IDLE_SECONDS} s", "remove it")
+            if longest >= NLB_TLS_IDLE_SECONDS:
+                raise FieldProblem("timeouts.max_request_seconds", f"{longest} s is not below the fixed idle timeout of an NLB "
+                                   f"TLS listener ({NLB_TLS_IDLE_SECONDS} s), which would cut a request that long",
+                                   f"lower it to at most {NLB_TLS_IDLE_SECONDS - 1}, or use lb_type: application")
+        else:
+            low, high = LB_IDLE_RANGE[self.lb_type]
+            if not low <= chain.lb_idle_timeout <= high:
+                raise FieldProblem("timeouts.lb_idle_timeout_seconds", f"{chain.lb_idle_timeout} is outside {low}..{high} "
+                                   f"on {self.lb_type} load balancers", f"use a value from {low} to {high}")
+            if chain.lb_idle_timeout <= longest:
+                raise FieldProblem("timeouts.lb_idle_timeout_seconds", f"{chain.lb_idle_timeout} s would cut a request of "
+                                   f"timeouts.max_request_seconds ({longest} s) that sends no bytes for that long",
+                                   f"raise it above {longest}, or remove it (default {longest + TIMEOUT_HEADROOM_SECONDS})")
+        if chain.deregistration_delay < longest:
+            raise FieldProblem("timeouts.deregistration_delay_seconds", f"{chain.deregistration_delay} s of draining would cut "
+                               f"requests of up to timeouts.max_request_seconds ({longest} s) on every deploy",
+                               f"raise it to at least {longest}, or remove it")
 
     def _not_yet(self) -> None:
         for path, in_use, what in _NOT_SUPPORTED_YET:
@@ -615,3 +848,58 @@ class Settings(_Model):
             return list(self.allowed_lb_cidrs)
         return [self.vpc_cidr] if self.internal_lb else ["0.0.0.0/0"]
 
+    @property
+    def served(self) -> tuple[str, ...]:
+        """The listeners the gateway container runs: "gateway", "mcp", or both."""
+        return {"gateway": ("gateway",), "mcp": ("mcp",), "all": ("gateway", "mcp")}[self.server_mode]
+
+    @property
+    def terminates_tls(self) -> bool:
+        return bool(self.tls_certificate_arn) or self.custom_domain is not None
+
+    @property
+    def domain_hosts(self) -> dict[str, str]:
+        """Served listener -> host name in the custom domain (its own setting, else the ALB routing host)."""
+        if not self.custom_domain:
+            return {}
+        routing = self.alb_routing_configuration
+        return {
+            name: getattr(self.custom_domain, f"{name}_host")
+            or (getattr(routing, f"{name}_host") if routing.enable_host_based_routing else "")
+            for name in self.served
+        }
+
+    @property
+    def mcp_base_url(self) -> str:
+        """`mcp_gateway_base_url`, or https://<MCP host> of the custom domain."""
+        if self.mcp_gateway_base_url:
+            return self.mcp_gateway_base_url
+        host = self.domain_hosts.get("mcp")
+        return f"https://{host}" if host else ""
+
+    @property
+    def timeout_chain(self) -> "TimeoutChain":
+        """Every timeout a request crosses, derived from the longest request (overrides win; `_timeouts` checks them)."""
+        timeouts = self.timeouts
+        padded = timeouts.max_request_seconds + TIMEOUT_HEADROOM_SECONDS
+        if self.lb_type == "network" and self.terminates_tls:
+            idle = None
+        else:
+            idle = timeouts.lb_idle_timeout_seconds or max(padded, LB_IDLE_RANGE[self.lb_type][0])
+        return TimeoutChain(
+            request_timeout_ms=timeouts.max_request_seconds * 1000,
+            lb_idle_timeout=idle,
+            deregistration_delay=(timeouts.deregistration_delay_seconds if timeouts.deregistration_delay_seconds is not None
+                                  else min(padded, MAX_DEREGISTRATION_DELAY_SECONDS)),
+            stop_timeout=timeouts.stop_timeout_seconds or min(padded, ECS_MAX_STOP_TIMEOUT_SECONDS),
+            service_connect_timeout=padded,
+        )
+
+
+@dataclass(frozen=True)
+class TimeoutChain:
+    request_timeout_ms: int  # the gateway's REQUEST_TIMEOUT for its upstream (LLM) calls
+    lb_idle_timeout: Optional[int]  # seconds; None for an NLB TLS listener, whose idle timeout AWS fixes at 350 s
+    deregistration_delay: int  # seconds a replaced task keeps serving in-flight requests before ECS stops it
+    stop_timeout: int  # seconds between SIGTERM and SIGKILL
+    service_connect_timeout: int  # Service Connect per-request and idle timeout on the gateway's HTTP ports

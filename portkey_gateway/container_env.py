@@ -41,7 +41,8 @@ def gateway_environment(settings: Settings) -> dict[str, str]:
         "MCP_PORT": str(settings.gateway_config.mcp_port) if serves_mcp else None,
         "LOG_STORE_GENERATIONS_BUCKET": settings.object_storage.log_store_bucket,
         "DATASERVICE_BASEPATH": f"http://data-service:{data_service.port}" if data_service.enable_dataservice else None,
-        "MCP_GATEWAY_BASE_URL": settings.mcp_gateway_base_url.strip() if serves_mcp and settings.mcp_gateway_base_url.strip() else None,
+        "MCP_GATEWAY_BASE_URL": settings.mcp_base_url if serves_mcp else None,
+        "REQUEST_TIMEOUT": str(settings.timeout_chain.request_timeout_ms),
     }
     user = settings.environment_variables.gateway if settings.environment_variables else {}
     return _merge(user, common_environment(settings), computed)

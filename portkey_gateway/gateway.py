@@ -11,6 +11,8 @@ from . import compliance
 from .config import Settings
 from .components.cache import Cache
 from .components.compute import ComputeCluster
+from .components.domain import GatewayDomain
+from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
 from .components.network import Network
 from .components.notifications import OperationsTopic
@@ -24,7 +26,8 @@ class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
     Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `cache` (None with an external
-    cache), `load_balancer` (None without `create_lb`), `operations_topic` (None with an existing cluster).
+    cache), `load_balancer` (None without `create_lb`), `domain` and `firewall` (None unless configured),
+    `operations_topic` (None with an existing cluster).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
@@ -66,11 +69,20 @@ class PortkeyGateway(Construct):
             # The gateway resolves redis:6379 through Service Connect, so Redis must be registered first.
             self.gateway.service.node.add_dependency(self.cache.redis.service)
 
-        self.load_balancer = None
+        self.domain = GatewayDomain(self, "Domain", settings=settings) if settings.custom_domain else None
+        self.load_balancer = self.firewall = None
         if settings.create_lb:
+            certificate_arn = self.domain.certificate.certificate_arn if self.domain else settings.tls_certificate_arn
             self.load_balancer = GatewayLoadBalancer(
-                self, "Ingress", settings=settings, network=self.network, gateway=self.gateway
+                self, "Ingress", settings=settings, network=self.network, gateway=self.gateway,
+                certificate_arn=certificate_arn or None,
             )
+            if self.domain:
+                self.domain.point_at(self.load_balancer.load_balancer)
+            if settings.waf.enabled:
+                self.firewall = GatewayFirewall(
+                    self, "Firewall", settings=settings, load_balancer=self.load_balancer.load_balancer
+                )
         compliance.acknowledge_findings(self)
 
 

@@ -25,6 +25,7 @@ class PortSpec:
     port: int
     alias: str
     app_protocol: Optional[str] = None  # "http" for the gateway's listeners, None for raw TCP
+    timeout: Optional[int] = None  # Service Connect per-request and idle timeout (s); its HTTP default of 15 s cuts streams
 
 
 @dataclass(frozen=True)
@@ -43,23 +44,63 @@ class ServiceSpec:
     environment: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # ENV_NAME -> secret ARN
     egress_https_only: bool = False  # True for services that only talk to AWS (Service Connect), never the internet
+    stop_timeout: Optional[int] = None  # seconds from SIGTERM to SIGKILL; None: the ECS agent's 30 s
+
+
+@dataclass(frozen=True)
+class IngressRoute:
+    """One way into the gateway container through the load balancer: a target group, and on an ALB a listener rule."""
+
+    name: str  # "gateway" or "mcp"
+    port: int  # container port
+    priority: int  # ALB listener-rule priority (the module's: gateway 100, MCP 200)
+    host: Optional[str] = None  # Host-header condition
+    path_prefix: Optional[str] = None  # path routing: matched as <prefix>/* and stripped before forwarding
+
+    @property
+    def path_pattern(self) -> str:
+        return f"{self.path_prefix}/*" if self.path_prefix else "/*"
+
+    @property
+    def rewrite(self) -> Optional[tuple[str, str]]:
+        """(regex, replacement) of the ALB URL rewrite that strips the prefix, as the module does."""
+        return (f"^{self.path_prefix}/(.*)$", "/$1") if self.path_prefix else None
+
+
+def _listener_port(settings: Settings, name: str) -> int:
+    return settings.gateway_config.gateway_port if name == "gateway" else settings.gateway_config.mcp_port
+
+
+def ingress_routes(settings: Settings) -> tuple[IngressRoute, ...]:
+    """The module's routing rules (reference section 2.10): one per served listener; conditions only on an ALB."""
+    routing = settings.alb_routing_configuration
+    alb = settings.lb_type == "application"
+    return tuple(
+        IngressRoute(
+            name=name,
+            port=_listener_port(settings, name),
+            priority=priority,
+            host=(getattr(routing, f"{name}_host") or None) if alb and routing.enable_host_based_routing else None,
+            path_prefix=getattr(routing, f"{name}_path") if alb and routing.enable_path_based_routing else None,
+        )
+        for name, priority in (("gateway", 100), ("mcp", 200))
+        if name in settings.served
+    )
 
 
 def gateway_spec(settings: Settings) -> ServiceSpec:
     config = settings.gateway_config
-    ports = []
-    if settings.server_mode in ("gateway", "all"):
-        ports.append(PortSpec("gateway", config.gateway_port, "gateway", "http"))
-    if settings.server_mode in ("mcp", "all"):
-        ports.append(PortSpec("mcp", config.mcp_port, "mcp", "http"))
-    health_port = config.mcp_port if settings.server_mode == "mcp" else config.gateway_port
+    timeouts = settings.timeout_chain
+    ports = tuple(PortSpec(name, _listener_port(settings, name), name, "http", timeouts.service_connect_timeout)
+                  for name in settings.served)
+    health_port = ports[0].port  # the gateway listener, or MCP's in mcp mode
     return ServiceSpec(
         name="gateway",
         image=settings.gateway_image.reference,
         private_image=True,
         cpu=config.cpu,
         memory=config.memory,
-        ports=tuple(ports),
+        ports=ports,
         health_command=f"wget -qO- http://localhost:{health_port}{GATEWAY_HEALTH_PATH} || exit 1",
         health_start_period=60,
         desired_count=config.desired_task_count,
@@ -67,6 +108,7 @@ def gateway_spec(settings: Settings) -> ServiceSpec:
         log_retention_days=14,
         environment=container_env.gateway_environment(settings),
         secrets=container_env.gateway_secrets(settings),
+        stop_timeout=timeouts.stop_timeout,
     )
 
 

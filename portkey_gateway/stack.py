@@ -44,6 +44,14 @@ class GatewayStack(Stack):
             outputs["RedisTaskRoleArn"] = gateway.cache.redis.task_role.role_arn
         if gateway.load_balancer:
             outputs["LoadBalancerDnsName"] = gateway.load_balancer.load_balancer.load_balancer_dns_name
+            outputs["LoadBalancerArn"] = gateway.load_balancer.load_balancer.load_balancer_arn
+            if gateway.load_balancer.access_logs_bucket:
+                outputs["AccessLogsBucketName"] = gateway.load_balancer.access_logs_bucket.bucket_name
+        if gateway.domain:
+            for name, host in gateway.domain.hosts.items():
+                outputs[f"{name.capitalize()}Url"] = f"https://{host}"
+        if gateway.firewall:
+            outputs["WebAclArn"] = gateway.firewall.web_acl.attr_arn
         for name, value in outputs.items():
             if value:
                 CfnOutput(self, name, value=value)

@@ -6,7 +6,6 @@ also proves that configuration is compliant.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from pathlib import Path
@@ -26,14 +25,15 @@ from portkey_gateway.compliance import enable_checks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "minimal-dev.yaml"
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 ACCOUNT = "123456789012"
 # The CLI passes cdk.json's feature flags (and path metadata) to the app; tests synthesize with the same context.
 CLI_CONTEXT = {**json.loads((ROOT / "cdk.json").read_text())["context"], "aws:cdk:enable-path-metadata": True}
 
 
-def example() -> dict:
-    """The minimal-dev example as a dict, for variants (deep copy: callers may mutate it)."""
-    return copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
+def example(name: str = "minimal-dev") -> dict:
+    """An example as a dict, for variants (a fresh copy: callers may mutate it)."""
+    return yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
 
 
 def variant(**changes) -> dict:
@@ -57,6 +57,24 @@ CONFIGS = {
     "existing-cluster": lambda: variant(
         create_cluster=False, cluster_name="shared-cluster", capacity_provider_name="shared-capacity",
         desired_asg_size=2, min_asg_size=1, max_asg_size=3,
+    ),
+    "gateway-mcp": lambda: example("gateway-mcp"),
+    # An internet-facing NLB terminating TLS, with access logs into a bucket it creates.
+    "nlb-tls-public": lambda: variant(
+        internal_lb=False, allowed_lb_cidrs=[], tls_certificate_arn=CERTIFICATE, enable_lb_access_logs=True,
+        lb_access_logs_prefix="nlb", lb_deletion_protection=True, timeouts={"max_request_seconds": 240},
+    ),
+    # MCP only, on an internal NLB.
+    "mcp-nlb": lambda: variant(server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com"),
+    # ALB with the deprecated path routing, a custom domain (certificate and records), WAF and a named log bucket.
+    "alb-edge": lambda: variant(
+        server_mode="all", lb_type="application", internal_lb=False, allowed_lb_cidrs=[],
+        alb_routing_configuration={"enable_path_based_routing": True},
+        custom_domain={"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com",
+                       "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"},
+        waf={"enabled": True, "rate_limit_per_ip": 1000},
+        enable_lb_access_logs=True, lb_access_logs_bucket="corp-elb-logs",
+        timeouts={"max_request_seconds": 900, "stop_timeout_seconds": 90},
     ),
     "three-az-no-lb": lambda: variant(
         num_az=3, single_nat_gateway=False, create_lb=False, aws_account=ACCOUNT,
@@ -96,3 +114,49 @@ def minimal(templates) -> Template:
 
 def resources_of(template: dict, resource_type: str) -> dict[str, dict]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def only(template: dict, resource_type: str) -> dict:
+    found = resources_of(template, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return next(iter(found.values()))["Properties"]
+
+
+def container(template: dict, name: str) -> dict:
+    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
+        for definition in task["Properties"]["ContainerDefinitions"]:
+            if definition["Name"] == name:
+                return definition
+    raise AssertionError(f"no container {name}")
+
+
+def task_definition(template: dict, name: str) -> dict:
+    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
+        if task["Properties"]["ContainerDefinitions"][0]["Name"] == name:
+            return task["Properties"]
+    raise AssertionError(f"no task definition for {name}")
+
+
+def logical_id(template: dict, resource_type: str, path_fragment: str) -> str:
+    matches = [k for k, v in resources_of(template, resource_type).items() if path_fragment in k]
+    assert len(matches) == 1, (path_fragment, matches)
+    return matches[0]
+
+
+def only_service(template: dict, container_name: str) -> dict:
+    family = next(k for k, v in resources_of(template, "AWS::ECS::TaskDefinition").items()
+                  if v["Properties"]["ContainerDefinitions"][0]["Name"] == container_name)
+    return next(v["Properties"] for v in resources_of(template, "AWS::ECS::Service").values()
+                if v["Properties"]["TaskDefinition"] == {"Ref": family})
+
+
+def security_group_id(template: dict, fragment: str) -> dict:
+    return {"Fn::GetAtt": [logical_id(template, "AWS::EC2::SecurityGroup", fragment), "GroupId"]}
+
+
+def sg_to_sg_ingress(template: dict, target: str) -> list[tuple[str, int, dict]]:
+    """(description, port, source group) of every ingress rule on the security group whose id contains `target`."""
+    group = security_group_id(template, target)
+    return [(r["Properties"]["Description"], r["Properties"]["FromPort"], r["Properties"]["SourceSecurityGroupId"])
+            for r in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
+            if r["Properties"]["GroupId"] == group]

@@ -12,7 +12,7 @@ import pytest
 from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.loader import resolve_config_path
 
-from .conftest import EXAMPLE, ROOT, example, variant
+from .conftest import CERTIFICATE, EXAMPLE, ROOT, example, variant
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey/dev/client-AbCdEf"
 
@@ -28,6 +28,82 @@ def without(key: str) -> dict:
     del data[key]
     return data
 
+
+def alb(**changes) -> dict:
+    return variant(lb_type="application", **changes)
+
+
+def all_mode(routing: dict | None = None, **changes) -> dict:
+    return alb(server_mode="all", mcp_gateway_base_url="https://mcp.example.com",
+               alb_routing_configuration=routing or {}, **changes)
+
+
+HOSTS = {"enable_host_based_routing": True, "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"}
+ZONE = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com"}
+
+# Server modes, load balancer, routing, edge features and the timeout chain.
+INGRESS_CASES = [
+    ("mcp-mode-needs-url", variant(server_mode="mcp"), "mcp_gateway_base_url", "https://mcp.example.com"),
+    ("mcp-url-without-scheme", variant(server_mode="mcp", mcp_gateway_base_url="mcp.example.com"), "mcp_gateway_base_url",
+     "with its scheme"),
+    ("mcp-url-bad-host", variant(server_mode="mcp", mcp_gateway_base_url="https://mcp_gw:8788"), "mcp_gateway_base_url",
+     "with its scheme"),
+    ("all-mode-without-routing", all_mode(), "alb_routing_configuration", "enable_host_based_routing: true"),
+    ("all-mode-same-hosts", all_mode({**HOSTS, "mcp_host": "gateway.example.com"}), "alb_routing_configuration.mcp_host",
+     "its own host name"),
+    ("host-routing-without-host", alb(alb_routing_configuration={"enable_host_based_routing": True}),
+     "alb_routing_configuration.gateway_host", "gateway.example.com"),
+    ("host-not-a-dns-name", alb(alb_routing_configuration={**HOSTS, "gateway_host": "Gateway_Host"}),
+     "alb_routing_configuration.gateway_host", "lower-case labels"),
+    ("path-routing-overlap", all_mode({"enable_path_based_routing": True, "gateway_path": "/api", "mcp_path": "/api/mcp"}),
+     "alb_routing_configuration.mcp_path", "separate prefixes"),
+    ("path-prefix-trailing-slash", alb(alb_routing_configuration={"enable_path_based_routing": True, "mcp_path": "/mcp/"}),
+     "alb_routing_configuration.mcp_path", "no trailing"),
+    ("routing-on-an-nlb", variant(alb_routing_configuration=HOSTS), "alb_routing_configuration", "lb_type: application"),
+    ("tls-without-lb", variant(create_lb=False, tls_certificate_arn=CERTIFICATE), "tls_certificate_arn", "create_lb: true"),
+    ("certificate-of-other-region", variant(tls_certificate_arn=CERTIFICATE.replace("us-east-1", "eu-west-1")),
+     "tls_certificate_arn", "issued in us-east-1"),
+    ("ssl-policy-not-tls13", variant(tls_certificate_arn=CERTIFICATE, lb_ssl_policy="ELBSecurityPolicy-2016-08"),
+     "lb_ssl_policy", "ELBSecurityPolicy-TLS13-"),
+    ("ssl-policy-without-tls", variant(lb_ssl_policy="ELBSecurityPolicy-TLS13-1-3-2021-06"), "lb_ssl_policy",
+     "tls_certificate_arn"),
+    ("nlb-access-logs-without-tls", variant(enable_lb_access_logs=True), "enable_lb_access_logs", "tls_certificate_arn"),
+    ("log-bucket-without-logs", variant(lb_access_logs_bucket="corp-elb-logs"), "lb_access_logs_bucket",
+     "enable_lb_access_logs: true"),
+    ("log-prefix-with-slashes", alb(enable_lb_access_logs=True, lb_access_logs_prefix="/gw/"), "lb_access_logs_prefix",
+     "without leading"),
+    ("domain-and-certificate", variant(custom_domain={**ZONE, "gateway_host": "gateway.example.com"},
+                                       tls_certificate_arn=CERTIFICATE), "custom_domain", "remove one"),
+    ("domain-host-outside-zone", variant(custom_domain={**ZONE, "gateway_host": "gateway.example.org"}),
+     "custom_domain.gateway_host", ".example.com"),
+    ("domain-host-missing", variant(custom_domain=ZONE), "custom_domain.gateway_host", "alb_routing_configuration.gateway_host"),
+    ("domain-host-differs-from-routing", all_mode(HOSTS, custom_domain={**ZONE, "mcp_host": "tools.example.com"}),
+     "custom_domain.mcp_host", "make them equal"),
+    ("domain-mcp-host-in-gateway-mode", variant(custom_domain={**ZONE, "gateway_host": "gw.example.com",
+                                                               "mcp_host": "mcp.example.com"}),
+     "custom_domain.mcp_host", "remove it"),
+    ("domain-zone-id-invalid", variant(custom_domain={**ZONE, "hosted_zone_id": "example.com"}),
+     "custom_domain.hosted_zone_id", "Z0123456789ABCDEFGHIJ"),
+    ("waf-on-an-nlb", variant(waf={"enabled": True}), "waf.enabled", "lb_type: application"),
+    ("waf-without-lb", variant(create_lb=False, waf={"enabled": True}), "waf", "create_lb: true"),
+    ("waf-log-retention-invalid", alb(waf={"enabled": True, "log_retention_days": 10}), "waf.log_retention_days", "7, 14"),
+    ("idle-timeout-cuts-requests", alb(timeouts={"lb_idle_timeout_seconds": 60}), "timeouts.lb_idle_timeout_seconds",
+     "raise it above 300"),
+    ("drain-cuts-requests", variant(timeouts={"deregistration_delay_seconds": 60}), "timeouts.deregistration_delay_seconds",
+     "at least 300"),
+    ("nlb-tls-request-too-long", variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 400}),
+     "timeouts.max_request_seconds", "at most 349"),
+    ("nlb-tls-idle-override", variant(tls_certificate_arn=CERTIFICATE, timeouts={"lb_idle_timeout_seconds": 300}),
+     "timeouts.lb_idle_timeout_seconds", "remove it"),
+    ("nlb-idle-below-aws-minimum", variant(timeouts={"max_request_seconds": 30, "lb_idle_timeout_seconds": 45}),
+     "timeouts.lb_idle_timeout_seconds", "60 to 6000"),
+    ("stop-timeout-above-ecs-limit", variant(timeouts={"stop_timeout_seconds": 300}), "timeouts.stop_timeout_seconds",
+     "2 to 120"),
+    ("request-timeout-in-env", variant(environment_variables={"gateway": {"REQUEST_TIMEOUT": "600000"}}),
+     "environment_variables.gateway.REQUEST_TIMEOUT", "timeouts.max_request_seconds: 600"),
+    ("lb-timeout-without-lb", variant(create_lb=False, timeouts={"deregistration_delay_seconds": 100}),
+     "timeouts.deregistration_delay_seconds", "create_lb: true"),
+]
 
 # (case id, config, field path expected at the start of the line, words expected in the fix)
 CASES = [
@@ -58,8 +134,8 @@ CASES = [
     ("asg-desired-out-of-range", variant(desired_asg_size=5, max_asg_size=3), "desired_asg_size", "min <= desired <= max"),
     ("server-mode-unknown", variant(server_mode="proxy"), "server_mode", "'gateway', 'mcp' or 'all'"),
     ("lb-type-unknown", variant(lb_type="classic"), "lb_type", "'network' or 'application'"),
-    ("all-mode-needs-alb", variant(server_mode="all", lb_type="network"), "lb_type", "lb_type: application"),
-    ("access-logs-without-bucket", variant(enable_lb_access_logs=True), "lb_access_logs_bucket", "name the bucket"),
+    ("all-mode-needs-alb", variant(server_mode="all", lb_type="network", mcp_gateway_base_url="https://mcp.example.com"),
+     "lb_type", "lb_type: application"),
     ("internal-lb-existing-vpc-no-cidr",
      variant(create_new_vpc=False, vpc_cidr=None, vpc_id="vpc-0123456789abcdef0",
              private_subnet_ids=["subnet-0123456789abcdef0"], allowed_lb_cidrs=[]), "allowed_lb_cidrs", "vpc_cidr"),
@@ -94,6 +170,7 @@ CASES = [
     ("policy-arn-invalid", variant(gateway_task_role_policy_arns={"bedrock": "bedrock-policy"}),
      "gateway_task_role_policy_arns.bedrock", "arn:aws:iam::"),
     ("certificate-arn-invalid", variant(tls_certificate_arn="my-cert"), "tls_certificate_arn", "arn:aws:acm:"),
+    *INGRESS_CASES,
     ("autoscaling-min-above-max", variant(gateway_autoscaling={"autoscaling_min_capacity": 5, "autoscaling_max_capacity": 3}),
      "gateway_autoscaling.autoscaling_min_capacity", "raise the maximum"),
 ]
@@ -110,12 +187,6 @@ def test_invalid_config_gives_one_line_naming_field_and_fix(data, field, fix):
 
 # Options built by later work are refused, not ignored.
 NOT_YET = [
-    ("server_mode", {"server_mode": "mcp", "mcp_gateway_base_url": "https://mcp.example.com"}),
-    ("lb_type", {"lb_type": "application"}),
-    ("internal_lb", {"internal_lb": False}),
-    ("tls_certificate_arn", {"tls_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d"}),
-    ("enable_lb_access_logs", {"enable_lb_access_logs": True, "lb_access_logs_bucket": "logs-bucket"}),
-    ("alb_routing_configuration", {"alb_routing_configuration": {"enable_host_based_routing": True}}),
     ("gateway_deployment_configuration", {"gateway_deployment_configuration": {"enable_blue_green": True}}),
     ("gateway_lifecycle_hook.enable_lifecycle_hook", {"gateway_lifecycle_hook": {"enable_lifecycle_hook": True}}),
     ("gateway_autoscaling.enable_autoscaling", {"gateway_autoscaling": {"enable_autoscaling": True}}),

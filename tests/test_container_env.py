@@ -19,6 +19,7 @@ def test_gateway_environment_in_gateway_mode():
         "REDIS_MODE": "standalone",
         "REDIS_TLS_ENABLED": "false",
         "REDIS_URL": "redis://redis:6379",
+        "REQUEST_TIMEOUT": "300000",
         "SERVER_MODE": "",
         "SERVICE_NAME": "gateway",
     }
@@ -38,6 +39,12 @@ def test_keys_without_a_value_never_override_or_appear_as_null():
     assert env["DATASERVICE_BASEPATH"] == "http://ds:8081"
     assert "MCP_PORT" not in env and "MCP_GATEWAY_BASE_URL" not in env
     assert all(isinstance(value, str) for value in env.values())
+
+
+def test_mcp_base_url_is_passed_in_mcp_modes_only():
+    mcp = gateway_environment(settings_from_dict(variant(server_mode="mcp", mcp_gateway_base_url=" https://mcp.example.com ")))
+    assert (mcp["SERVER_MODE"], mcp["MCP_PORT"], mcp["MCP_GATEWAY_BASE_URL"]) == ("mcp", "8788", "https://mcp.example.com")
+    assert "MCP_GATEWAY_BASE_URL" not in gateway_environment(settings_from_dict(variant()))
 
 
 def test_common_environment_uses_bucket_region_and_builtin_redis():

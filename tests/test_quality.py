@@ -37,7 +37,7 @@ def test_synthesis_needs_no_context_lookups(templates):
         assert not manifest.get("missing"), f"{name} asks AWS for {manifest['missing']}"
 
 
-# Renaming these replaces a live resource (and for log groups, orphans the old one). Change only on purpose.
+# Renaming these replaces a live resource (and for log groups and buckets, orphans the old one). Change only on purpose.
 STATEFUL_LOGICAL_IDS = {
     "PortkeyGatewayNetworkVpc6C4923AF": "AWS::EC2::VPC",
     "PortkeyGatewayNetworkFlowLogs562FCD66": "AWS::Logs::LogGroup",
@@ -52,9 +52,17 @@ STATEFUL_LOGICAL_IDS = {
 }
 
 
+# The same, for resources that only some configurations create.
+OPTIONAL_STATEFUL_LOGICAL_IDS = {
+    "nlb-tls-public": {"PortkeyGatewayIngressAccessLogsB886132C": "AWS::S3::Bucket"},
+    "alb-edge": {"PortkeyGatewayFirewallLogs812B8F7F": "AWS::Logs::LogGroup"},
+}
+
+
 def test_stateful_resources_keep_their_logical_ids(templates):
-    resources = templates["minimal-dev"]["Resources"]
-    assert {k: resources[k]["Type"] for k in STATEFUL_LOGICAL_IDS if k in resources} == STATEFUL_LOGICAL_IDS
+    for name, expected in {"minimal-dev": STATEFUL_LOGICAL_IDS, **OPTIONAL_STATEFUL_LOGICAL_IDS}.items():
+        resources = templates[name]["Resources"]
+        assert {k: resources[k]["Type"] for k in expected if k in resources} == expected, name
 
 
 def test_schema_file_is_current():
@@ -78,7 +86,9 @@ redis_configuration object_storage gateway_task_role_policy_arns data_service_ta
 internal_lb lb_type allowed_lb_cidrs tls_certificate_arn enable_lb_access_logs lb_access_logs_bucket
 lb_access_logs_prefix alb_routing_configuration
 """.split()
-ADDED = {"aws_account", "availability_zones", "instance_refresh"}  # CDK needs, and the v3.0.0 addition
+# What CDK needs, the v3.0.0 addition, and what this project adds to the ingress.
+ADDED = {"aws_account", "availability_zones", "instance_refresh", "lb_ssl_policy", "lb_deletion_protection",
+         "lb_access_logs_expiration_days", "timeouts", "custom_domain", "waf"}
 
 
 def test_schema_covers_every_module_variable():

@@ -7,37 +7,10 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from .conftest import resources_of
+from .conftest import container, logical_id, only, only_service, resources_of, security_group_id, sg_to_sg_ingress, task_definition
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/clientauth-organizations-GhIjKl"
 DOCKER = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/docker-credentials-AbCdEf"
-
-
-def only(template: dict, resource_type: str) -> dict:
-    found = resources_of(template, resource_type)
-    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
-    return next(iter(found.values()))["Properties"]
-
-
-def container(template: dict, name: str) -> dict:
-    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
-        for definition in task["Properties"]["ContainerDefinitions"]:
-            if definition["Name"] == name:
-                return definition
-    raise AssertionError(f"no container {name}")
-
-
-def task_definition(template: dict, name: str) -> dict:
-    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
-        if task["Properties"]["ContainerDefinitions"][0]["Name"] == name:
-            return task["Properties"]
-    raise AssertionError(f"no task definition for {name}")
-
-
-def logical_id(template: dict, resource_type: str, path_fragment: str) -> str:
-    matches = [k for k, v in resources_of(template, resource_type).items() if path_fragment in k]
-    assert len(matches) == 1, (path_fragment, matches)
-    return matches[0]
 
 
 # --- network -------------------------------------------------------------------------------------------------------
@@ -159,13 +132,6 @@ def test_existing_cluster_is_used_by_name(templates):
 
 # --- services ------------------------------------------------------------------------------------------------------
 
-def only_service(template: dict, container_name: str) -> dict:
-    family = next(k for k, v in resources_of(template, "AWS::ECS::TaskDefinition").items()
-                  if v["Properties"]["ContainerDefinitions"][0]["Name"] == container_name)
-    return next(v["Properties"] for v in resources_of(template, "AWS::ECS::Service").values()
-                if v["Properties"]["TaskDefinition"] == {"Ref": family})
-
-
 def test_gateway_task_definition(templates):
     task = task_definition(templates["minimal-dev"], "gateway")
     assert (task["Cpu"], task["Memory"], task["NetworkMode"]) == ("256", "1024", "awsvpc")
@@ -187,6 +153,7 @@ def test_gateway_container(templates):
                             {"Name": "PORTKEY_CLIENT_AUTH", "ValueFrom": f"{SECRET}:PORTKEY_CLIENT_AUTH::"}]
     assert c["HealthCheck"] == {"Command": ["CMD-SHELL", "wget -qO- http://localhost:8787/v1/health || exit 1"],
                                 "Interval": 30, "Timeout": 5, "Retries": 3, "StartPeriod": 60}
+    assert c["StopTimeout"] == 120 and env["REQUEST_TIMEOUT"] == "300000"
     options = c["LogConfiguration"]["Options"]
     assert c["LogConfiguration"]["LogDriver"] == "awslogs" and options["awslogs-stream-prefix"] == "gateway-service"
 
@@ -241,8 +208,10 @@ def test_gateway_service(templates):
     assert s["DeploymentConfiguration"] == {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
                                             "MaximumPercent": 200, "MinimumHealthyPercent": 100}
     assert s["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    # Envoy's HTTP default (15 s per request) would cut long calls from other services: the timeout chain applies.
     assert s["ServiceConnectConfiguration"]["Services"] == [
-        {"ClientAliases": [{"DnsName": "gateway", "Port": 8787}], "DiscoveryName": "gateway", "PortName": "gateway"}]
+        {"ClientAliases": [{"DnsName": "gateway", "Port": 8787}], "DiscoveryName": "gateway", "PortName": "gateway",
+         "Timeout": {"IdleTimeoutSeconds": 315, "PerRequestTimeoutSeconds": 315}}]
     assert s["LoadBalancers"][0]["ContainerPort"] == 8787 and s["PropagateTags"] == "SERVICE"
     assert "LaunchType" not in s
 
@@ -262,18 +231,6 @@ def test_namespace_is_named_per_stack(minimal: Template):
     minimal.has_resource_properties("AWS::ServiceDiscovery::HttpNamespace", {"Name": "portkey-gateway-dev"})
 
 
-def security_group_id(template: dict, fragment: str) -> dict:
-    return {"Fn::GetAtt": [logical_id(template, "AWS::EC2::SecurityGroup", fragment), "GroupId"]}
-
-
-def sg_to_sg_ingress(template: dict, target: str) -> list[tuple[str, int, dict]]:
-    """(description, port, source group) of every ingress rule on the security group whose id contains `target`."""
-    group = security_group_id(template, target)
-    return [(r["Properties"]["Description"], r["Properties"]["FromPort"], r["Properties"]["SourceSecurityGroupId"])
-            for r in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
-            if r["Properties"]["GroupId"] == group]
-
-
 def test_redis_admits_only_the_gateway(templates):
     t = templates["minimal-dev"]
     assert sg_to_sg_ingress(t, "RedisSecurityGroup") == [
@@ -282,45 +239,6 @@ def test_redis_admits_only_the_gateway(templates):
     assert "SecurityGroupIngress" not in redis["Properties"]
     assert redis["Properties"]["SecurityGroupEgress"] == [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS to AWS APIs (Service Connect)",
                                                            "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}]
-
-
-def test_gateway_admits_only_the_load_balancer(templates):
-    t = templates["minimal-dev"]
-    assert sg_to_sg_ingress(t, "PortkeyGatewaySecurityGroup") == [
-        ("from the load balancer", 8787, security_group_id(t, "IngressSecurityGroup"))]
-    gateway = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "PortkeyGatewaySecurityGroup")]
-    assert "SecurityGroupIngress" not in gateway["Properties"]
-
-
-# --- load balancer -------------------------------------------------------------------------------------------------
-
-def test_internal_nlb_with_http_health_check(templates):
-    t = templates["minimal-dev"]
-    lb = only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    assert (lb["Type"], lb["Scheme"]) == ("network", "internal")
-    assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in lb["LoadBalancerAttributes"]
-    listener = only(t, "AWS::ElasticLoadBalancingV2::Listener")
-    assert (listener["Port"], listener["Protocol"]) == (80, "TCP")
-    tg = only(t, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert (tg["Port"], tg["Protocol"], tg["TargetType"]) == (8787, "TCP", "ip")
-    assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"], tg["Matcher"]) == ("HTTP", "/v1/health", {"HttpCode": "200"})
-    assert {"Key": "deregistration_delay.timeout_seconds", "Value": "60"} in tg["TargetGroupAttributes"]
-
-
-def test_lb_admits_allowed_cidrs_on_the_listener_port_only(templates):
-    t = templates["minimal-dev"]
-    sg = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "IngressSecurityGroup")]
-    assert sg["Properties"]["SecurityGroupIngress"] == [{"CidrIp": "10.0.0.0/16", "Description": "clients in 10.0.0.0/16",
-                                                         "FromPort": 80, "IpProtocol": "tcp", "ToPort": 80}]
-    egress = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupEgress").values()]
-    assert [(e["FromPort"], e["Description"]) for e in egress] == [(8787, "to gateway tasks")]
-
-
-def test_without_lb_nothing_of_it_exists(templates):
-    t = templates["three-az-no-lb"]
-    assert not [k for k, v in t["Resources"].items() if v["Type"].startswith("AWS::ElasticLoadBalancingV2::")]
-    assert "HealthCheckGracePeriodSeconds" not in only_service(t, "gateway")
-    assert "LoadBalancerDnsName" not in t["Outputs"]
 
 
 # --- stack-level ---------------------------------------------------------------------------------------------------

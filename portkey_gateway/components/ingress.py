@@ -1,66 +1,178 @@
-"""The gateway's load balancer: an NLB forwarding to the gateway tasks (IP targets), health-checked over HTTP.
+"""The gateway's load balancer: an ALB (host/path rules) or an NLB, optional TLS, IP targets, access logs.
 
-The module checks NLB targets with plain TCP, which passes while the application is broken; we ask `/v1/health`.
+Both types health-check `/v1/health` over HTTP (the module's NLB checks plain TCP, which passes while the application is
+broken). The idle timeout and the deregistration delay come from the settings' timeout chain, so that neither cuts a
+request the deployment promises to carry.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from typing import Optional, Union
+
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ..config import Settings
-from ..specs import GATEWAY_HEALTH_PATH
+from ..config import TLS_POLICIES, Settings
+from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
 from .network import Network
 from .service import EcsService
 
-LISTENER_PORT = 80
-DEREGISTRATION_DELAY_SECONDS = 60  # the module's value
+HTTP_PORT, HTTPS_PORT = 80, 443
+NONCURRENT_LOG_DAYS = 30  # how long an overwritten or deleted log object can still be recovered
+HEALTH_CHECK_TIMEOUT = {"application": 5, "network": 10}  # the module's values
 
 
 class GatewayLoadBalancer(Construct):
-    """Exposes `load_balancer`, `listener`, `target_group` and `security_group`."""
+    """Exposes `load_balancer`, `listener` (production), `security_group`, `access_logs_bucket` (or None), and per
+    route name ("gateway", "mcp") `target_groups` and, on an ALB, `rules`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network, gateway: EcsService):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network, gateway: EcsService,
+                 certificate_arn: Optional[str]):
         super().__init__(scope, construct_id)
-        port = settings.gateway_config.gateway_port
+        self.settings = settings
+        self.routes = ingress_routes(settings)
+        self.is_application = settings.lb_type == "application"
+        self.certificate_arn = certificate_arn
+        self.listener_port = HTTPS_PORT if certificate_arn else HTTP_PORT
+        client_ports = (HTTP_PORT, HTTPS_PORT) if self.is_application and certificate_arn else (self.listener_port,)
+
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
-            description=f"Portkey gateway load balancer: TCP {LISTENER_PORT} from allowed CIDRs",
+            description=f"Portkey gateway load balancer: TCP {', '.join(map(str, client_ports))} from allowed CIDRs",
         )
         for cidr in settings.lb_ingress_cidrs:
-            self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(LISTENER_PORT), f"clients in {cidr}")
-        self.load_balancer = elbv2.NetworkLoadBalancer(
-            self,
-            "LoadBalancer",
+            for port in client_ports:
+                self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients in {cidr}")
+
+        placement = dict(
             vpc=network.vpc,
-            internet_facing=False,
-            vpc_subnets=network.private_subnets,
-            security_groups=[self.security_group],
-            cross_zone_enabled=True,
+            internet_facing=not settings.internal_lb,
+            vpc_subnets=network.private_subnets if settings.internal_lb else network.public_subnets,
+            deletion_protection=settings.lb_deletion_protection,
         )
-        self.target_group = elbv2.NetworkTargetGroup(
-            self,
-            "GatewayTargets",
-            vpc=network.vpc,
-            port=port,
-            protocol=elbv2.Protocol.TCP,
+        idle_timeout = settings.timeout_chain.lb_idle_timeout
+        self.load_balancer: Union[elbv2.ApplicationLoadBalancer, elbv2.NetworkLoadBalancer]
+        if self.is_application:
+            self.load_balancer = elbv2.ApplicationLoadBalancer(
+                self, "LoadBalancer", **placement, security_group=self.security_group,
+                idle_timeout=Duration.seconds(idle_timeout), drop_invalid_header_fields=True,
+            )
+        else:
+            self.load_balancer = elbv2.NetworkLoadBalancer(
+                self, "LoadBalancer", **placement, security_groups=[self.security_group], cross_zone_enabled=True,
+            )
+
+        self.access_logs_bucket = self._access_logs() if settings.enable_lb_access_logs else None
+        self.target_groups = {route.name: self._target_group(route, network.vpc) for route in self.routes}
+        self.rules: dict[str, elbv2.ApplicationListenerRule] = {}
+        if self.is_application:
+            self.listener = self._application_listeners()
+        else:
+            self.listener = self.load_balancer.add_listener(
+                "Listener",
+                port=self.listener_port,
+                protocol=elbv2.Protocol.TLS if certificate_arn else elbv2.Protocol.TCP,
+                certificates=self._certificates(),
+                ssl_policy=self._ssl_policy(),
+                default_target_groups=[self.target_groups[self.routes[0].name]],
+                # A TLS listener's idle timeout is fixed by AWS (350 s); the settings check the chain against it.
+                tcp_idle_timeout=Duration.seconds(idle_timeout) if idle_timeout else None,
+            )
+
+        for route in self.routes:
+            self.target_groups[route.name].add_target(
+                gateway.service.load_balancer_target(container_name=gateway.spec.name, container_port=route.port)
+            )
+            if not self.is_application:  # an ALB target group opens these two rules itself when it is attached
+                self.security_group.add_egress_rule(gateway.security_group, ec2.Port.tcp(route.port), f"to {route.name} listener")
+                gateway.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(route.port), "from the load balancer")
+
+    def _target_group(self, route: IngressRoute, vpc: ec2.IVpc) -> elbv2.ITargetGroup:
+        lb_type = self.settings.lb_type
+        common = dict(
+            vpc=vpc,
+            port=route.port,
             target_type=elbv2.TargetType.IP,
-            deregistration_delay=Duration.seconds(DEREGISTRATION_DELAY_SECONDS),
+            deregistration_delay=Duration.seconds(self.settings.timeout_chain.deregistration_delay),
             health_check=elbv2.HealthCheck(
                 protocol=elbv2.Protocol.HTTP,
                 path=GATEWAY_HEALTH_PATH,
                 healthy_http_codes="200",
                 interval=Duration.seconds(30),
-                timeout=Duration.seconds(10),
+                timeout=Duration.seconds(HEALTH_CHECK_TIMEOUT[lb_type]),
                 healthy_threshold_count=2,
                 unhealthy_threshold_count=3,
             ),
         )
-        self.listener = self.load_balancer.add_listener(
-            "Listener", port=LISTENER_PORT, protocol=elbv2.Protocol.TCP, default_target_groups=[self.target_group]
+        construct_id = f"{route.name.capitalize()}Targets"
+        if self.is_application:
+            return elbv2.ApplicationTargetGroup(self, construct_id, protocol=elbv2.ApplicationProtocol.HTTP, **common)
+        return elbv2.NetworkTargetGroup(self, construct_id, protocol=elbv2.Protocol.TCP, **common)
+
+    def _application_listeners(self) -> elbv2.ApplicationListener:
+        """The production listener answers 404 unless a routing rule matches; with TLS, port 80 redirects to 443."""
+        listener = self.load_balancer.add_listener(
+            "Listener",
+            port=self.listener_port,
+            protocol=elbv2.ApplicationProtocol.HTTPS if self.certificate_arn else elbv2.ApplicationProtocol.HTTP,
+            certificates=self._certificates(),
+            ssl_policy=self._ssl_policy(),
+            open=False,  # ingress is exactly the allowed CIDRs, added above
+            default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain", message_body="Not Found"),
         )
-        self.target_group.add_target(gateway.service.load_balancer_target(container_name="gateway", container_port=port))
-        self.security_group.add_egress_rule(gateway.security_group, ec2.Port.tcp(port), "to gateway tasks")
-        gateway.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(port), "from the load balancer")
+        if self.certificate_arn:
+            self.load_balancer.add_listener(
+                "HttpRedirect", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP, open=False,
+                default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port=str(HTTPS_PORT), permanent=True),
+            )
+        for route in self.routes:
+            conditions = [elbv2.ListenerCondition.path_patterns([route.path_pattern])]
+            if route.host:
+                conditions.insert(0, elbv2.ListenerCondition.host_headers([route.host]))
+            rule = elbv2.ApplicationListenerRule(
+                self, f"{route.name.capitalize()}Rule", listener=listener, priority=route.priority, conditions=conditions,
+                action=elbv2.ListenerAction.forward([self.target_groups[route.name]]),
+            )
+            if route.rewrite:
+                # The gateway serves /v1/..., not /gateway/v1/...: strip the routing prefix (the L2 has no transforms).
+                regex, replace = route.rewrite
+                rule.node.default_child.add_property_override("Transforms", [
+                    {"Type": "url-rewrite", "UrlRewriteConfig": {"Rewrites": [{"Regex": regex, "Replace": replace}]}}
+                ])
+            self.rules[route.name] = rule
+        return listener
+
+    def _certificates(self) -> Optional[list[elbv2.IListenerCertificate]]:
+        return [elbv2.ListenerCertificate.from_arn(self.certificate_arn)] if self.certificate_arn else None
+
+    def _ssl_policy(self) -> Optional[elbv2.SslPolicy]:
+        return getattr(elbv2.SslPolicy, TLS_POLICIES[self.settings.lb_ssl_policy]) if self.certificate_arn else None
+
+    def _access_logs(self) -> s3.IBucket:
+        """The named bucket (its owner keeps its policy), or a created one that ELB can write to."""
+        settings = self.settings
+        if settings.lb_access_logs_bucket:
+            bucket = s3.Bucket.from_bucket_name(self, "AccessLogs", settings.lb_access_logs_bucket)
+        else:
+            days = settings.lb_access_logs_expiration_days
+            bucket = s3.Bucket(
+                self,
+                "AccessLogs",
+                encryption=s3.BucketEncryption.S3_MANAGED,  # ELB log delivery cannot use KMS keys
+                enforce_ssl=True,
+                versioned=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                lifecycle_rules=[s3.LifecycleRule(
+                    expiration=Duration.days(days),
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_LOG_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )],
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+        # Adds the region's ELB log-delivery principal (account or service) to a created bucket's policy.
+        self.load_balancer.log_access_logs(bucket, prefix=settings.lb_access_logs_prefix or None)
+        return bucket

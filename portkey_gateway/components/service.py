@@ -18,6 +18,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from ..config import LOG_RETENTION_DAYS
 from ..specs import CONTAINER_HEALTH, ServiceSpec
 
 _SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")  # Secrets Manager appends "-" and six random characters to names
@@ -130,6 +131,7 @@ class EcsService(Construct):
                 start_period=Duration.seconds(spec.health_start_period),
             ),
             logging=ecs.LogDrivers.aws_logs(stream_prefix=f"{spec.name}-service", log_group=self.log_group),
+            stop_timeout=Duration.seconds(spec.stop_timeout) if spec.stop_timeout else None,
         )
         self.security_group = ec2.SecurityGroup(
             self,
@@ -161,7 +163,11 @@ class EcsService(Construct):
             service_connect_configuration=ecs.ServiceConnectProps(
                 namespace=platform.namespace.namespace_arn,
                 services=[
-                    ecs.ServiceConnectService(port_mapping_name=p.name, discovery_name=p.alias, dns_name=p.alias, port=p.port)
+                    ecs.ServiceConnectService(
+                        port_mapping_name=p.name, discovery_name=p.alias, dns_name=p.alias, port=p.port,
+                        per_request_timeout=Duration.seconds(p.timeout) if p.timeout else None,
+                        idle_timeout=Duration.seconds(p.timeout) if p.timeout else None,
+                    )
                     for p in spec.ports
                 ],
             ),
@@ -176,7 +182,7 @@ class EcsService(Construct):
 
 
 _RETENTION_DAYS = dict(zip(
-    (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+    LOG_RETENTION_DAYS,
     ("ONE_DAY", "THREE_DAYS", "FIVE_DAYS", "ONE_WEEK", "TWO_WEEKS", "ONE_MONTH", "TWO_MONTHS", "THREE_MONTHS",
      "FOUR_MONTHS", "FIVE_MONTHS", "SIX_MONTHS", "ONE_YEAR", "THIRTEEN_MONTHS", "EIGHTEEN_MONTHS", "TWO_YEARS",
      "THREE_YEARS", "FIVE_YEARS", "SIX_YEARS", "SEVEN_YEARS", "EIGHT_YEARS", "NINE_YEARS", "TEN_YEARS"),
@@ -184,5 +190,5 @@ _RETENTION_DAYS = dict(zip(
 
 
 def retention_days(days: int) -> logs.RetentionDays:
-    """CloudWatch Logs accepts only these retention periods."""
+    """The CDK enum member for one of CloudWatch Logs' retention periods."""
     return getattr(logs.RetentionDays, _RETENTION_DAYS[days])

@@ -1,0 +1,42 @@
+"""A custom domain for the gateway: a DNS-validated ACM certificate and alias records, in an existing public zone.
+
+The zone is named by id and name, so synthesis makes no lookup. DNS validation needs the zone to be public.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
+from constructs import Construct
+
+from ..config import Settings
+
+
+class GatewayDomain(Construct):
+    """Exposes `certificate`, `zone` and `hosts` (served listener -> host name); `point_at` adds the records."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+        super().__init__(scope, construct_id)
+        domain = settings.custom_domain
+        self.hosts = settings.domain_hosts
+        self.zone = route53.HostedZone.from_hosted_zone_attributes(
+            self, "Zone", hosted_zone_id=domain.hosted_zone_id, zone_name=domain.hosted_zone_name
+        )
+        names = list(dict.fromkeys(self.hosts.values()))
+        self.certificate = acm.Certificate(
+            self,
+            "Certificate",
+            domain_name=names[0],
+            subject_alternative_names=names[1:] or None,
+            validation=acm.CertificateValidation.from_dns(self.zone),
+        )
+
+    def point_at(self, load_balancer: elbv2.ILoadBalancerV2) -> None:
+        """An alias A record per host, so clients resolve the load balancer without a CNAME hop."""
+        for name, host in self.hosts.items():
+            route53.ARecord(
+                self, f"{name.capitalize()}Record", zone=self.zone, record_name=host,
+                target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(load_balancer)),
+            )

@@ -55,7 +55,7 @@ _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.[a-z0-9]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _PATH_PREFIX = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")
-_LOG_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")
+_LOG_PREFIX = re.compile(r"^(?!.*AWSLogs)[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")  # ELB refuses "AWSLogs"
 _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
@@ -385,6 +385,14 @@ class AlbRoutingConfiguration(_Model):
     mcp_host: DnsName = Field("", description="Host name of the MCP gateway.")
     gateway_host: DnsName = Field("", description="Host name of the AI gateway.")
 
+    def host(self, listener: str) -> str:
+        """The Host-header condition of "gateway" or "mcp", or "" when host routing is off."""
+        return getattr(self, f"{listener}_host") if self.enable_host_based_routing else ""
+
+    def path(self, listener: str) -> str:
+        """The path prefix of "gateway" or "mcp", or "" when path routing is off."""
+        return getattr(self, f"{listener}_path") if self.enable_path_based_routing else ""
+
 
 class StreamingTimeouts(_Model):
     """The longest request the deployment carries, and the timeouts derived from it (see the README's timeout chain)."""
@@ -397,10 +405,10 @@ class StreamingTimeouts(_Model):
         None, ge=1, le=6000, description="Override: LB idle timeout (ALB 1-4000, NLB TCP 60-6000). Default: max_request_seconds + 15.",
     )
     deregistration_delay_seconds: Optional[int] = Field(
-        None, ge=0, le=3600, description="Override: target drain time on deploy. Default: max_request_seconds + 15 (at most 3600).",
+        None, ge=0, le=3600, description="Override: target drain time on deploy. Default: max_request_seconds + 15, on an NLB + 120 more (at most 3600).",
     )
     stop_timeout_seconds: Optional[Annotated[int, _in_range(2, 120)]] = Field(
-        None, description="Override: SIGTERM-to-SIGKILL time (ECS allows 2-120). Default: max_request_seconds + 15, at most 120.",
+        None, description="Override: SIGTERM-to-SIGKILL time, 2-120 (the range ECS documents). Default: max_request_seconds + 15, at most 120.",
     )
 
 
@@ -417,12 +425,29 @@ class CustomDomain(_Model):
     mcp_host: DnsName = Field("", description="MCP gateway host; default: alb_routing_configuration.mcp_host.")
 
 
+# The rules of AWS's common rule set (AWSManagedRulesCommonRuleSet), which `waf.count_only_rules` may soften.
+COMMON_RULE_SET_RULES = (
+    "NoUserAgent_HEADER", "UserAgent_BadBots_HEADER", "SizeRestrictions_QUERYSTRING", "SizeRestrictions_Cookie_HEADER",
+    "SizeRestrictions_BODY", "SizeRestrictions_URIPATH", "EC2MetaDataSSRF_BODY", "EC2MetaDataSSRF_COOKIE",
+    "EC2MetaDataSSRF_URIPATH", "EC2MetaDataSSRF_QUERYARGUMENTS", "GenericLFI_QUERYARGUMENTS", "GenericLFI_URIPATH",
+    "GenericLFI_BODY", "RestrictedExtensions_URIPATH", "RestrictedExtensions_QUERYARGUMENTS", "GenericRFI_QUERYARGUMENTS",
+    "GenericRFI_BODY", "GenericRFI_URIPATH", "CrossSiteScripting_COOKIE", "CrossSiteScripting_QUERYARGUMENTS",
+    "CrossSiteScripting_BODY", "CrossSiteScripting_URIPATH",
+)
+# Prompts and tool schemas exceed 8 KB, and SDKs send odd or no user agents: these two must not block LLM traffic.
+LLM_COUNT_ONLY_RULES = ("SizeRestrictions_BODY", "NoUserAgent_HEADER")
+
+
 class WebFirewall(_Model):
     """AWS WAF on the ALB, tuned for LLM APIs (large prompt bodies and SDK user agents are counted, not blocked)."""
 
     enabled: bool = Field(False, description="Attach a WAF web ACL to the ALB.")
     rate_limit_per_ip: int = Field(2000, ge=10, le=2_000_000_000, description="Requests per IP per 5 minutes before blocking.")
     log_retention_days: RetentionDays = Field(30, description="Retention of the WAF log group (days).")
+    count_only_rules: list[Literal[COMMON_RULE_SET_RULES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(LLM_COUNT_ONLY_RULES),
+        description="Rules of AWSManagedRulesCommonRuleSet that count instead of block.",
+    )
 
 
 # Variables the module deprecated in v2.0.0 and removed in v2.0.1: named here so that a migrated tfvars gets a pointer.
@@ -438,10 +463,12 @@ _REMOVED_VARIABLES = {
 _LISTENER_LABEL = {"gateway": "AI gateway", "mcp": "MCP gateway"}
 
 # Settings that mean nothing without a load balancer: refused (not ignored) when create_lb is false.
-_LOAD_BALANCER_ONLY = ("tls_certificate_arn", "lb_deletion_protection", "enable_lb_access_logs", "custom_domain", "waf")
+_LOAD_BALANCER_ONLY = ("internal_lb", "lb_type", "tls_certificate_arn", "lb_ssl_policy", "lb_deletion_protection",
+                       "enable_lb_access_logs", "custom_domain", "waf")
 
 TIMEOUT_HEADROOM_SECONDS = 15  # lets the gateway answer with its own timeout error before any hop cuts the connection
 NLB_TLS_IDLE_SECONDS = 350  # AWS fixes the idle timeout of NLB TLS listeners
+NLB_DRAIN_LAG_SECONDS = 120  # an NLB may still send new connections to a deregistering target for about this long
 LB_IDLE_RANGE = {"application": (1, 4000), "network": (60, 6000)}  # what ALBs and NLB TCP listeners accept
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
 ECS_MAX_STOP_TIMEOUT_SECONDS = 120
@@ -577,7 +604,7 @@ class Settings(_Model):
         "", description="Existing bucket for LB access logs (you manage its policy); empty: a bucket is created."
     )
     lb_access_logs_prefix: Annotated[str, _pattern(_LOG_PREFIX, "a valid access-log prefix",
-                                                   "use path segments without leading or trailing '/', e.g. portkey/prod",
+                                                   "use path segments without leading or trailing '/' and without AWSLogs, e.g. portkey/prod",
                                                    allow_empty=True)] = Field("", description="Prefix for LB access logs.")
     lb_access_logs_expiration_days: int = Field(90, ge=1, description="Days the created access-log bucket keeps a log object.")
     alb_routing_configuration: AlbRoutingConfiguration = Field(default_factory=AlbRoutingConfiguration, description="ALB rules.")
@@ -629,7 +656,7 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
-                      self._routing, self._edge, self._timeouts, self._not_yet):
+                      self._routing, self._edge, self._mcp_url, self._timeouts, self._not_yet):
             check()
         return self
 
@@ -700,7 +727,7 @@ class Settings(_Model):
             raise FieldProblem("mcp_gateway_base_url", f"is required when server_mode is {self.server_mode}: MCP clients and "
                                "its OAuth metadata use it", "set the external URL, e.g. https://mcp.example.com "
                                "(a placeholder works until DNS exists), or name custom_domain.mcp_host")
-        if self.server_mode == "all" and self.lb_type != "application":
+        if self.create_lb and self.server_mode == "all" and self.lb_type != "application":
             raise FieldProblem("lb_type", "server_mode all needs an application load balancer to route MCP by host",
                                "set lb_type: application")
 
@@ -731,15 +758,30 @@ class Settings(_Model):
                 if getattr(self, name):
                     raise FieldProblem(name, "is only used when enable_lb_access_logs is true",
                                        "set enable_lb_access_logs: true, or remove it")
+        if "lb_access_logs_expiration_days" in self.model_fields_set and (not self.enable_lb_access_logs
+                                                                         or self.lb_access_logs_bucket):
+            raise FieldProblem("lb_access_logs_expiration_days", "only applies to the access-log bucket created here",
+                               "remove it, or set enable_lb_access_logs: true with lb_access_logs_bucket empty")
 
     def _routing(self) -> None:
         routing = self.alb_routing_configuration
         if routing != AlbRoutingConfiguration() and not (self.create_lb and self.lb_type == "application"):
             raise FieldProblem("alb_routing_configuration", "is only used with an application load balancer",
                                "set create_lb: true and lb_type: application, or remove it")
+        for name in ("gateway", "mcp"):
+            for kind, enabled in (("host", routing.enable_host_based_routing), ("path", routing.enable_path_based_routing)):
+                field = f"{name}_{kind}"
+                if field not in routing.model_fields_set or getattr(routing, field) == AlbRoutingConfiguration.model_fields[field].default:
+                    continue
+                if not enabled:
+                    raise FieldProblem(f"alb_routing_configuration.{field}", f"is only used with enable_{kind}_based_routing",
+                                       f"set enable_{kind}_based_routing: true, or remove it")
+                if name not in self.served:
+                    raise FieldProblem(f"alb_routing_configuration.{field}", f"is not served in server_mode {self.server_mode}",
+                                       "remove it")
         if routing.enable_host_based_routing:
             for name in self.served:
-                if not getattr(routing, f"{name}_host"):
+                if not routing.host(name):
                     raise FieldProblem(f"alb_routing_configuration.{name}_host", "is required when enable_host_based_routing "
                                        "is true", f"set the host clients use, e.g. {name}.example.com")
             if self.server_mode == "all" and routing.gateway_host == routing.mcp_host:
@@ -764,7 +806,7 @@ class Settings(_Model):
                                    "remove one of them")
             routing = self.alb_routing_configuration
             for name in ("gateway", "mcp"):
-                own, routed = getattr(domain, f"{name}_host"), getattr(routing, f"{name}_host")
+                own, routed = getattr(domain, f"{name}_host"), routing.host(name)
                 if own and name not in self.served:
                     raise FieldProblem(f"custom_domain.{name}_host", f"is not served in server_mode {self.server_mode}", "remove it")
                 if own and routed and own != routed:
@@ -778,9 +820,27 @@ class Settings(_Model):
                 if host != zone and not host.endswith("." + zone):
                     raise FieldProblem(f"custom_domain.{name}_host", f"{host!r} is not in hosted zone {zone!r}",
                                        f"use a name ending in .{zone}, or the zone that holds it")
+        if not self.waf.enabled and self.waf != WebFirewall():
+            raise FieldProblem("waf", "settings are only used when waf.enabled is true", "set waf.enabled: true, or remove them")
         if self.waf.enabled and self.lb_type != "application":
             raise FieldProblem("waf.enabled", "AWS WAF attaches to an application load balancer, not an NLB",
                                "set lb_type: application, or remove waf")
+
+    def _mcp_url(self) -> None:
+        """A given MCP URL must be where this deployment serves MCP, since the MCP gateway publishes it to clients."""
+        expected = self.public_urls.get("mcp")
+        if self.mcp_gateway_base_url and expected:
+            given = urlsplit(self.mcp_gateway_base_url)
+            wanted = urlsplit(expected)
+            if given.hostname != wanted.hostname or given.path.rstrip("/") != wanted.path:
+                raise FieldProblem("mcp_gateway_base_url", f"{self.mcp_gateway_base_url!r} is not where this load balancer "
+                                   f"serves MCP ({expected})", f"set it to {expected}, or remove it to use that")
+        elif (self.mcp_gateway_base_url and self.create_lb and self.lb_type == "application"
+              and self.alb_routing_configuration.path("mcp")):
+            prefix = self.alb_routing_configuration.mcp_path
+            if urlsplit(self.mcp_gateway_base_url).path.rstrip("/") != prefix:
+                raise FieldProblem("mcp_gateway_base_url", f"path routing serves MCP under {prefix}, so clients must use it",
+                                   f"end the URL with {prefix}, e.g. https://example.com{prefix}")
 
     def _timeouts(self) -> None:
         timeouts, longest = self.timeouts, self.timeouts.max_request_seconds
@@ -800,10 +860,11 @@ class Settings(_Model):
             if timeouts.lb_idle_timeout_seconds is not None:
                 raise FieldProblem("timeouts.lb_idle_timeout_seconds", f"an NLB TLS listener's idle timeout is fixed at "
                                    f"{NLB_TLS_IDLE_SECONDS} s", "remove it")
-            if longest >= NLB_TLS_IDLE_SECONDS:
-                raise FieldProblem("timeouts.max_request_seconds", f"{longest} s is not below the fixed idle timeout of an NLB "
-                                   f"TLS listener ({NLB_TLS_IDLE_SECONDS} s), which would cut a request that long",
-                                   f"lower it to at most {NLB_TLS_IDLE_SECONDS - 1}, or use lb_type: application")
+            if longest + TIMEOUT_HEADROOM_SECONDS > NLB_TLS_IDLE_SECONDS:
+                raise FieldProblem("timeouts.max_request_seconds", f"{longest} s plus {TIMEOUT_HEADROOM_SECONDS} s for the "
+                                   f"gateway's own timeout answer exceeds the fixed idle timeout of an NLB TLS listener "
+                                   f"({NLB_TLS_IDLE_SECONDS} s)", f"lower it to at most "
+                                   f"{NLB_TLS_IDLE_SECONDS - TIMEOUT_HEADROOM_SECONDS}, or use lb_type: application")
         else:
             low, high = LB_IDLE_RANGE[self.lb_type]
             if not low <= chain.lb_idle_timeout <= high:
@@ -855,6 +916,7 @@ class Settings(_Model):
 
     @property
     def terminates_tls(self) -> bool:
+        """The load balancer listens with TLS on 443 (a given certificate, or the custom domain's)."""
         return bool(self.tls_certificate_arn) or self.custom_domain is not None
 
     @property
@@ -862,26 +924,27 @@ class Settings(_Model):
         """Served listener -> host name in the custom domain (its own setting, else the ALB routing host)."""
         if not self.custom_domain:
             return {}
+        return {name: getattr(self.custom_domain, f"{name}_host") or self.alb_routing_configuration.host(name)
+                for name in self.served}
+
+    @property
+    def public_urls(self) -> dict[str, str]:
+        """Served listener -> https URL in the custom domain, with the path prefix when routing by path."""
         routing = self.alb_routing_configuration
-        return {
-            name: getattr(self.custom_domain, f"{name}_host")
-            or (getattr(routing, f"{name}_host") if routing.enable_host_based_routing else "")
-            for name in self.served
-        }
+        return {name: f"https://{host}{routing.path(name) if self.lb_type == 'application' else ''}"
+                for name, host in self.domain_hosts.items() if host}
 
     @property
     def mcp_base_url(self) -> str:
-        """`mcp_gateway_base_url`, or https://<MCP host> of the custom domain."""
-        if self.mcp_gateway_base_url:
-            return self.mcp_gateway_base_url
-        host = self.domain_hosts.get("mcp")
-        return f"https://{host}" if host else ""
+        """`mcp_gateway_base_url`, or the custom domain's MCP URL."""
+        return self.mcp_gateway_base_url or self.public_urls.get("mcp", "")
 
     @property
     def timeout_chain(self) -> "TimeoutChain":
         """Every timeout a request crosses, derived from the longest request (overrides win; `_timeouts` checks them)."""
         timeouts = self.timeouts
         padded = timeouts.max_request_seconds + TIMEOUT_HEADROOM_SECONDS
+        drain_lag = NLB_DRAIN_LAG_SECONDS if self.lb_type == "network" else 0
         if self.lb_type == "network" and self.terminates_tls:
             idle = None
         else:
@@ -890,7 +953,7 @@ class Settings(_Model):
             request_timeout_ms=timeouts.max_request_seconds * 1000,
             lb_idle_timeout=idle,
             deregistration_delay=(timeouts.deregistration_delay_seconds if timeouts.deregistration_delay_seconds is not None
-                                  else min(padded, MAX_DEREGISTRATION_DELAY_SECONDS)),
+                                  else min(padded + drain_lag, MAX_DEREGISTRATION_DELAY_SECONDS)),
             stop_timeout=timeouts.stop_timeout_seconds or min(padded, ECS_MAX_STOP_TIMEOUT_SECONDS),
             service_connect_timeout=padded,
         )
@@ -898,6 +961,8 @@ class Settings(_Model):
 
 @dataclass(frozen=True)
 class TimeoutChain:
+    """The timeouts a request crosses, client to model; see "Streaming-safe timeouts" in the README."""
+
     request_timeout_ms: int  # the gateway's REQUEST_TIMEOUT for its upstream (LLM) calls
     lb_idle_timeout: Optional[int]  # seconds; None for an NLB TLS listener, whose idle timeout AWS fixes at 350 s
     deregistration_delay: int  # seconds a replaced task keeps serving in-flight requests before ECS stops it

@@ -80,8 +80,8 @@ def ingress_routes(settings: Settings) -> tuple[IngressRoute, ...]:
             name=name,
             port=_listener_port(settings, name),
             priority=priority,
-            host=(getattr(routing, f"{name}_host") or None) if alb and routing.enable_host_based_routing else None,
-            path_prefix=getattr(routing, f"{name}_path") if alb and routing.enable_path_based_routing else None,
+            host=(routing.host(name) or None) if alb else None,
+            path_prefix=(routing.path(name) or None) if alb else None,
         )
         for name, priority in (("gateway", 100), ("mcp", 200))
         if name in settings.served

@@ -47,9 +47,8 @@ class GatewayStack(Stack):
             outputs["LoadBalancerArn"] = gateway.load_balancer.load_balancer.load_balancer_arn
             if gateway.load_balancer.access_logs_bucket:
                 outputs["AccessLogsBucketName"] = gateway.load_balancer.access_logs_bucket.bucket_name
-        if gateway.domain:
-            for name, host in gateway.domain.hosts.items():
-                outputs[f"{name.capitalize()}Url"] = f"https://{host}"
+        for name, url in self._settings.public_urls.items():
+            outputs[f"{name.capitalize()}Url"] = url
         if gateway.firewall:
             outputs["WebAclArn"] = gateway.firewall.web_acl.attr_arn
         for name, value in outputs.items():

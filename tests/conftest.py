@@ -25,6 +25,7 @@ from portkey_gateway.compliance import enable_checks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "minimal-dev.yaml"
+ZONE = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com"}
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 ACCOUNT = "123456789012"
 # The CLI passes cdk.json's feature flags (and path metadata) to the app; tests synthesize with the same context.
@@ -64,14 +65,19 @@ CONFIGS = {
         internal_lb=False, allowed_lb_cidrs=[], tls_certificate_arn=CERTIFICATE, enable_lb_access_logs=True,
         lb_access_logs_prefix="nlb", lb_deletion_protection=True, timeouts={"max_request_seconds": 240},
     ),
-    # MCP only, on an internal NLB.
-    "mcp-nlb": lambda: variant(server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com"),
+    # MCP only, on an internal NLB whose TLS certificate and DNS record come from a custom domain.
+    "mcp-nlb": lambda: variant(server_mode="mcp", custom_domain={**ZONE, "mcp_host": "mcp.example.com"}),
+    # An internal plain-HTTP ALB routing by host and path, with access logs into a bucket it creates.
+    "alb-internal-http": lambda: variant(
+        lb_type="application", enable_lb_access_logs=True, lb_access_logs_expiration_days=30,
+        alb_routing_configuration={"enable_host_based_routing": True, "enable_path_based_routing": True,
+                                   "gateway_host": "gateway.internal.example.com"},
+    ),
     # ALB with the deprecated path routing, a custom domain (certificate and records), WAF and a named log bucket.
     "alb-edge": lambda: variant(
         server_mode="all", lb_type="application", internal_lb=False, allowed_lb_cidrs=[],
         alb_routing_configuration={"enable_path_based_routing": True},
-        custom_domain={"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com",
-                       "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"},
+        custom_domain={**ZONE, "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"},
         waf={"enabled": True, "rate_limit_per_ip": 1000},
         enable_lb_access_logs=True, lb_access_logs_bucket="corp-elb-logs",
         timeouts={"max_request_seconds": 900, "stop_timeout_seconds": 90},

@@ -12,7 +12,7 @@ import pytest
 from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.loader import resolve_config_path
 
-from .conftest import CERTIFICATE, EXAMPLE, ROOT, example, variant
+from .conftest import CERTIFICATE, EXAMPLE, ROOT, ZONE, example, variant
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey/dev/client-AbCdEf"
 
@@ -39,7 +39,6 @@ def all_mode(routing: dict | None = None, **changes) -> dict:
 
 
 HOSTS = {"enable_host_based_routing": True, "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"}
-ZONE = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com"}
 
 # Server modes, load balancer, routing, edge features and the timeout chain.
 INGRESS_CASES = [
@@ -94,8 +93,27 @@ INGRESS_CASES = [
      "raise it above 300"),
     ("drain-cuts-requests", variant(timeouts={"deregistration_delay_seconds": 60}), "timeouts.deregistration_delay_seconds",
      "at least 300"),
-    ("nlb-tls-request-too-long", variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 400}),
-     "timeouts.max_request_seconds", "at most 349"),
+    ("nlb-tls-request-too-long", variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 336}),
+     "timeouts.max_request_seconds", "at most 335"),
+    ("idle-timeout-equal-to-request", alb(timeouts={"lb_idle_timeout_seconds": 300}), "timeouts.lb_idle_timeout_seconds",
+     "raise it above 300"),
+    ("mcp-url-elsewhere-than-domain", variant(server_mode="mcp", mcp_gateway_base_url="https://tools.example.com",
+                                              custom_domain={**ZONE, "mcp_host": "mcp.example.com"}),
+     "mcp_gateway_base_url", "https://mcp.example.com"),
+    ("mcp-url-without-routing-prefix", all_mode({"enable_path_based_routing": True}), "mcp_gateway_base_url", "end the URL with /mcp"),
+    ("routing-host-without-flag", alb(alb_routing_configuration={"gateway_host": "gateway.example.com"}),
+     "alb_routing_configuration.gateway_host", "enable_host_based_routing: true"),
+    ("routing-mcp-path-in-gateway-mode", alb(alb_routing_configuration={"enable_path_based_routing": True, "mcp_path": "/tools"}),
+     "alb_routing_configuration.mcp_path", "remove it"),
+    ("waf-settings-while-off", alb(waf={"rate_limit_per_ip": 500}), "waf", "waf.enabled: true"),
+    ("waf-count-rule-unknown", alb(waf={"enabled": True, "count_only_rules": ["SizeRestrictions_Body"]}),
+     "waf.count_only_rules[0]", "SizeRestrictions_BODY"),
+    ("log-expiration-for-named-bucket", alb(enable_lb_access_logs=True, lb_access_logs_bucket="corp-elb-logs",
+                                            lb_access_logs_expiration_days=30), "lb_access_logs_expiration_days",
+     "lb_access_logs_bucket empty"),
+    ("log-prefix-with-awslogs", alb(enable_lb_access_logs=True, lb_access_logs_prefix="AWSLogs/gw"), "lb_access_logs_prefix",
+     "without AWSLogs"),
+    ("alb-type-without-lb", variant(create_lb=False, lb_type="application"), "lb_type", "create_lb: true"),
     ("nlb-tls-idle-override", variant(tls_certificate_arn=CERTIFICATE, timeouts={"lb_idle_timeout_seconds": 300}),
      "timeouts.lb_idle_timeout_seconds", "remove it"),
     ("nlb-idle-below-aws-minimum", variant(timeouts={"max_request_seconds": 30, "lb_idle_timeout_seconds": 45}),
@@ -209,6 +227,15 @@ NOT_YET = [
 def test_options_of_later_work_are_refused_not_ignored(field, changes):
     message = error_of(variant(**changes))
     assert message.startswith(f"cfg.yaml: {field}: ") and "not supported yet" in message, message
+
+
+def test_boundaries_of_the_timeout_chain_and_modes_without_a_load_balancer_are_accepted():
+    # a drain as long as the longest request lets it finish; the idle timeout must exceed it (see the idle case above)
+    settings_from_dict(variant(timeouts={"deregistration_delay_seconds": 300}))
+    settings_from_dict(variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 335}))
+    # without a load balancer nothing routes, so server_mode all needs no ALB (the module refused it anyway)
+    settings_from_dict(variant(create_lb=False, allowed_lb_cidrs=[], server_mode="all",
+                               mcp_gateway_base_url="https://mcp.example.com"))
 
 
 def test_rolling_deployment_configuration_is_accepted():

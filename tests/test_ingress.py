@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 
 from portkey_gateway import settings_from_dict
+from portkey_gateway.config import NLB_DRAIN_LAG_SECONDS
 from portkey_gateway.specs import ingress_routes
 
 from .conftest import (
-    CERTIFICATE, container, logical_id, only, only_service, resources_of, security_group_id, sg_to_sg_ingress, variant,
+    CERTIFICATE, CONFIGS, container, logical_id, only, only_service, resources_of, security_group_id, sg_to_sg_ingress,
+    variant,
 )
 
 LB = "AWS::ElasticLoadBalancingV2::LoadBalancer"
@@ -58,7 +60,8 @@ def test_internal_nlb_with_http_health_check(templates):
     assert (tg["Port"], tg["Protocol"], tg["TargetType"]) == (8787, "TCP", "ip")
     assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"], tg["Matcher"]) == ("HTTP", "/v1/health", {"HttpCode": "200"})
     assert (tg["HealthCheckTimeoutSeconds"], tg["HealthCheckIntervalSeconds"]) == (10, 30)
-    assert attributes(tg, "TargetGroupAttributes")["deregistration_delay.timeout_seconds"] == "315"
+    # 300 s requests + 15 s headroom + 120 s in which an NLB may still open connections to a deregistering target
+    assert attributes(tg, "TargetGroupAttributes")["deregistration_delay.timeout_seconds"] == "435"
 
 
 def test_lb_admits_allowed_cidrs_on_the_listener_port_only(templates):
@@ -163,7 +166,10 @@ def test_mcp_mode_serves_and_checks_the_mcp_port(templates):
     t = templates["mcp-nlb"]
     _, tg = target_group(t, "Mcp")
     assert tg["Port"] == 8788 and tg["HealthCheckPath"] == "/v1/health"
-    assert only(t, LISTENER)["DefaultActions"][0]["TargetGroupArn"] == {"Ref": logical_id(t, TARGET_GROUP, "McpTargets")}
+    listener = only(t, LISTENER)
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == {"Ref": logical_id(t, TARGET_GROUP, "McpTargets")}
+    assert (listener["Port"], listener["Protocol"]) == (443, "TLS")
+    assert listener["Certificates"] == [{"CertificateArn": {"Ref": logical_id(t, "AWS::CertificateManager::Certificate", "Domain")}}]
     c = container(t, "gateway")
     assert c["HealthCheck"]["Command"] == ["CMD-SHELL", "wget -qO- http://localhost:8788/v1/health || exit 1"]
     assert [p["ContainerPort"] for p in c["PortMappings"]] == [8788]
@@ -171,6 +177,17 @@ def test_mcp_mode_serves_and_checks_the_mcp_port(templates):
     assert (env["SERVER_MODE"], env["MCP_PORT"], env["MCP_GATEWAY_BASE_URL"]) == ("mcp", "8788", "https://mcp.example.com")
     assert sg_to_sg_ingress(t, "PortkeyGatewaySecurityGroup") == [
         ("from the load balancer", 8788, security_group_id(t, "IngressSecurityGroup"))]
+    assert set(t["Outputs"]) >= {"McpUrl"} and "GatewayUrl" not in t["Outputs"]
+
+
+def test_alias_records_use_the_plain_load_balancer_name(templates):
+    """CDK's LoadBalancerTarget prepends "dualstack.", which does not resolve for an IPv4 NLB."""
+    for name in ("mcp-nlb", "alb-edge"):
+        t = templates[name]
+        lb = logical_id(t, LB, "IngressLoadBalancer")
+        for record in resources_of(t, "AWS::Route53::RecordSet").values():
+            assert record["Properties"]["AliasTarget"] == {"DNSName": {"Fn::GetAtt": [lb, "DNSName"]},
+                                                           "HostedZoneId": {"Fn::GetAtt": [lb, "CanonicalHostedZoneID"]}}
 
 
 # --- an internet-facing NLB with TLS and a created access-log bucket ------------------------------------------------
@@ -188,7 +205,7 @@ def test_public_nlb_terminates_tls_on_443(templates):
     assert lb_client_ingress(t) == [("0.0.0.0/0", 443)]
     _, tg = target_group(t, "Gateway")
     assert (tg["Protocol"], tg["HealthCheckProtocol"], tg["HealthCheckPath"]) == ("TCP", "HTTP", "/v1/health")
-    assert attributes(tg, "TargetGroupAttributes")["deregistration_delay.timeout_seconds"] == "255"
+    assert attributes(tg, "TargetGroupAttributes")["deregistration_delay.timeout_seconds"] == str(255 + NLB_DRAIN_LAG_SECONDS)
 
 
 def test_created_access_log_bucket_is_private_expiring_and_retained(templates):
@@ -250,9 +267,10 @@ def test_custom_domain_creates_a_dns_validated_certificate_and_alias_records(tem
     records = sorted((r["Properties"]["Name"], r["Properties"]["Type"], r["Properties"]["HostedZoneId"])
                      for r in resources_of(t, "AWS::Route53::RecordSet").values())
     assert records == [("gateway.example.com.", "A", "Z0123456789ABCDEFGHIJ"), ("mcp.example.com.", "A", "Z0123456789ABCDEFGHIJ")]
-    assert env_of(t)["MCP_GATEWAY_BASE_URL"] == "https://mcp.example.com"  # derived from the domain
+    # derived from the domain, under the MCP path prefix because this ALB routes by path
+    assert env_of(t)["MCP_GATEWAY_BASE_URL"] == "https://mcp.example.com/mcp"
     assert (t["Outputs"]["GatewayUrl"]["Value"], t["Outputs"]["McpUrl"]["Value"]) == (
-        "https://gateway.example.com", "https://mcp.example.com")
+        "https://gateway.example.com/gateway", "https://mcp.example.com/mcp")
 
 
 def test_waf_is_tuned_for_llm_traffic(templates):
@@ -267,7 +285,7 @@ def test_waf_is_tuned_for_llm_traffic(templates):
         "AggregateKeyType": "IP", "EvaluationWindowSec": 300, "Limit": 1000}
     assert rules["RateLimitPerIp"]["Action"] == {"Block": {}}
     common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
-    assert common["RuleActionOverrides"] == [
+    assert common["RuleActionOverrides"] == [  # the defaults of waf.count_only_rules
         {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}},
         {"Name": "NoUserAgent_HEADER", "ActionToUse": {"Count": {}}}]
     assert "RuleActionOverrides" not in rules["AWSManagedRulesKnownBadInputsRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
@@ -308,10 +326,10 @@ def test_long_request_limit_flows_through_every_hop(templates):
 # --- pure derivations ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("changes,expected", [
-    ({}, (300_000, 315, 315, 120, 315)),
-    ({"timeouts": {"max_request_seconds": 30}}, (30_000, 60, 45, 45, 45)),  # NLB TCP idle timeout starts at 60 s
+    ({}, (300_000, 315, 435, 120, 315)),  # NLB: 120 s more drain for its deregistration lag
+    ({"timeouts": {"max_request_seconds": 30}}, (30_000, 60, 165, 45, 45)),  # NLB TCP idle timeout starts at 60 s
     ({"lb_type": "application", "timeouts": {"max_request_seconds": 30}}, (30_000, 45, 45, 45, 45)),
-    ({"tls_certificate_arn": CERTIFICATE}, (300_000, None, 315, 120, 315)),  # NLB TLS: AWS's fixed 350 s
+    ({"tls_certificate_arn": CERTIFICATE}, (300_000, None, 435, 120, 315)),  # NLB TLS: AWS's fixed 350 s
     ({"timeouts": {"max_request_seconds": 3600}}, (3_600_000, 3615, 3600, 120, 3615)),  # drain capped at AWS's 3600 s
     ({"timeouts": {"lb_idle_timeout_seconds": 400, "deregistration_delay_seconds": 300, "stop_timeout_seconds": 30}},
      (300_000, 400, 300, 30, 315)),
@@ -323,7 +341,7 @@ def test_timeout_chain_derivation(changes, expected):
 
 
 def test_routes_follow_the_module_table():
-    alb_all = variant(server_mode="all", lb_type="application", mcp_gateway_base_url="https://mcp.example.com",
+    alb_all = variant(server_mode="all", lb_type="application", mcp_gateway_base_url="https://gw.example.com/mcp",
                       alb_routing_configuration={"enable_host_based_routing": True, "enable_path_based_routing": True,
                                                  "gateway_host": "gw.example.com", "mcp_host": "mcp.example.com"})
     routes = ingress_routes(settings_from_dict(alb_all))
@@ -333,3 +351,42 @@ def test_routes_follow_the_module_table():
     ]
     nlb_mcp = ingress_routes(settings_from_dict(variant(server_mode="mcp", mcp_gateway_base_url="http://10.0.0.5:8788")))
     assert [(r.name, r.port, r.host, r.path_pattern) for r in nlb_mcp] == [("mcp", 8788, None, "/*")]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_no_hop_of_any_shipped_configuration_cuts_the_longest_request(name):
+    settings = settings_from_dict(CONFIGS[name]())
+    longest, chain = settings.timeouts.max_request_seconds, settings.timeout_chain
+    assert chain.request_timeout_ms == longest * 1000 and chain.service_connect_timeout > longest
+    if settings.create_lb:
+        assert (chain.lb_idle_timeout or 350) > longest and chain.deregistration_delay >= longest
+
+
+# --- an internal plain-HTTP ALB: host and path together, and a created log bucket -----------------------------------
+
+def test_internal_alb_listens_on_http_only_in_private_subnets(templates):
+    t = templates["alb-internal-http"]
+    lb = only(t, LB)
+    assert (lb["Type"], lb["Scheme"]) == ("application", "internal")
+    assert all("privateSubnet" in subnet["Ref"] for subnet in lb["Subnets"])
+    listener = only(t, LISTENER)
+    assert (listener["Port"], listener["Protocol"]) == (80, "HTTP") and "Certificates" not in listener
+    assert lb_client_ingress(t) == [("10.0.0.0/16", 80)]
+
+
+def test_host_and_path_conditions_combine(templates):
+    rule = only(templates["alb-internal-http"], RULE)
+    assert rule["Priority"] == 100 and rule["Conditions"] == [
+        {"Field": "host-header", "HostHeaderConfig": {"Values": ["gateway.internal.example.com"]}},
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/gateway/*"]}}]
+    assert rule["Transforms"][0]["UrlRewriteConfig"]["Rewrites"] == [{"Regex": "^/gateway/(.*)$", "Replace": "/$1"}]
+
+
+def test_alb_log_bucket_admits_the_regional_elb_account(templates):
+    t = templates["alb-internal-http"]
+    key = logical_id(t, "AWS::S3::Bucket", "IngressAccessLogs")
+    assert t["Resources"][key]["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 30
+    statements = only(t, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    elb = next(s for s in statements if s.get("Principal") == {"AWS": "arn:aws:iam::127311923021:root"})
+    assert elb["Action"] == "s3:PutObject" and elb["Resource"]["Fn::Join"][1][1] == "/AWSLogs/"
+    assert attributes(only(t, LB))["access_logs.s3.bucket"] == {"Ref": key}

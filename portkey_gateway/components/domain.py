@@ -5,13 +5,28 @@ The zone is named by id and name, so synthesis makes no lookup. DNS validation n
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_route53_targets as targets
 from constructs import Construct
 
 from ..config import Settings
+
+
+@jsii.implements(route53.IAliasRecordTarget)
+class _LoadBalancerAlias:
+    """An alias to the load balancer's own DNS name. CDK's LoadBalancerTarget adds "dualstack.", a name that an IPv4
+    NLB does not have (aws-cdk issue 16987); the plain name serves ALBs and NLBs alike."""
+
+    def __init__(self, load_balancer: elbv2.ILoadBalancerV2):
+        self._load_balancer = load_balancer
+
+    def bind(self, _record: route53.IRecordSet, _zone: route53.IHostedZone = None) -> route53.AliasRecordTargetConfig:
+        return route53.AliasRecordTargetConfig(
+            dns_name=self._load_balancer.load_balancer_dns_name,
+            hosted_zone_id=self._load_balancer.load_balancer_canonical_hosted_zone_id,
+        )
 
 
 class GatewayDomain(Construct):
@@ -38,5 +53,5 @@ class GatewayDomain(Construct):
         for name, host in self.hosts.items():
             route53.ARecord(
                 self, f"{name.capitalize()}Record", zone=self.zone, record_name=host,
-                target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(load_balancer)),
+                target=route53.RecordTarget.from_alias(_LoadBalancerAlias(load_balancer)),
             )

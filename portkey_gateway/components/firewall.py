@@ -1,8 +1,9 @@
 """AWS WAF for the gateway's ALB, tuned for LLM APIs.
 
 The AWS common rule set blocks request bodies over 8 KB and requests without a User-Agent; prompts and tool schemas
-are routinely larger, and SDKs send odd or no agents, so those two rules count instead of block. Everything else of
-the common, known-bad-inputs and IP-reputation groups blocks, and a per-IP rate limit caps abuse. Logs go to
+are routinely larger, and SDKs send odd or no agents, so by default those two rules count instead of block
+(`waf.count_only_rules`). Everything else of the common, known-bad-inputs and IP-reputation groups blocks, and a per-IP
+rate limit caps abuse. Logs go to
 CloudWatch with the credentials headers redacted.
 """
 
@@ -17,7 +18,6 @@ from constructs import Construct
 from ..config import Settings
 from .service import retention_days
 
-COUNTED_FOR_LLM_TRAFFIC = ("SizeRestrictions_BODY", "NoUserAgent_HEADER")
 REDACTED_HEADERS = ("authorization", "x-portkey-api-key", "x-portkey-virtual-key")
 
 _Acl = wafv2.CfnWebACL
@@ -69,7 +69,7 @@ class GatewayFirewall(Construct):
                     visibility_config=_visibility("RateLimitPerIp"),
                 ),
                 _managed_rule_group("AWSManagedRulesAmazonIpReputationList", 1),
-                _managed_rule_group("AWSManagedRulesCommonRuleSet", 2, COUNTED_FOR_LLM_TRAFFIC),
+                _managed_rule_group("AWSManagedRulesCommonRuleSet", 2, tuple(settings.waf.count_only_rules)),
                 _managed_rule_group("AWSManagedRulesKnownBadInputsRuleSet", 3),
             ],
         )

@@ -53,7 +53,8 @@ class GatewayLoadBalancer(Construct):
             vpc_subnets=network.private_subnets if settings.internal_lb else network.public_subnets,
             deletion_protection=settings.lb_deletion_protection,
         )
-        idle_timeout = settings.timeout_chain.lb_idle_timeout
+        self.timeouts = settings.timeout_chain
+        idle_timeout = self.timeouts.lb_idle_timeout
         self.load_balancer: Union[elbv2.ApplicationLoadBalancer, elbv2.NetworkLoadBalancer]
         if self.is_application:
             self.load_balancer = elbv2.ApplicationLoadBalancer(
@@ -96,7 +97,7 @@ class GatewayLoadBalancer(Construct):
             vpc=vpc,
             port=route.port,
             target_type=elbv2.TargetType.IP,
-            deregistration_delay=Duration.seconds(self.settings.timeout_chain.deregistration_delay),
+            deregistration_delay=Duration.seconds(self.timeouts.deregistration_delay),
             health_check=elbv2.HealthCheck(
                 protocol=elbv2.Protocol.HTTP,
                 path=GATEWAY_HEALTH_PATH,

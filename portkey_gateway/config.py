@@ -771,7 +771,8 @@ class Settings(_Model):
         for name in ("gateway", "mcp"):
             for kind, enabled in (("host", routing.enable_host_based_routing), ("path", routing.enable_path_based_routing)):
                 field = f"{name}_{kind}"
-                if field not in routing.model_fields_set or getattr(routing, field) == AlbRoutingConfiguration.model_fields[field].default:
+                default = AlbRoutingConfiguration.model_fields[field].default
+                if field not in routing.model_fields_set or getattr(routing, field) == default:
                     continue
                 if not enabled:
                     raise FieldProblem(f"alb_routing_configuration.{field}", f"is only used with enable_{kind}_based_routing",
@@ -784,19 +785,26 @@ class Settings(_Model):
                 if not routing.host(name):
                     raise FieldProblem(f"alb_routing_configuration.{name}_host", "is required when enable_host_based_routing "
                                        "is true", f"set the host clients use, e.g. {name}.example.com")
-            if self.server_mode == "all" and routing.gateway_host == routing.mcp_host:
-                raise FieldProblem("alb_routing_configuration.mcp_host", "equals gateway_host, so the gateway rule (priority "
-                                   "100) would take all MCP traffic", "give the MCP gateway its own host name")
-        if routing.enable_path_based_routing and self.server_mode == "all":
-            gateway, mcp = routing.gateway_path, routing.mcp_path
-            if gateway == mcp or gateway.startswith(mcp + "/") or mcp.startswith(gateway + "/"):
-                raise FieldProblem("alb_routing_configuration.mcp_path", f"{mcp!r} overlaps gateway_path {gateway!r}",
-                                   "use separate prefixes, e.g. /gateway and /mcp")
-        if (self.create_lb and self.server_mode == "all"
-                and not (routing.enable_host_based_routing or routing.enable_path_based_routing)):
+        if self.create_lb and self.server_mode == "all":
+            self._mcp_not_shadowed(routing)
+
+    @staticmethod
+    def _mcp_not_shadowed(routing: AlbRoutingConfiguration) -> None:
+        """The gateway rule (priority 100) is evaluated first: it must not match every request the MCP rule matches."""
+        by_host, by_path = routing.enable_host_based_routing, routing.enable_path_based_routing
+        if not (by_host or by_path):
             raise FieldProblem("alb_routing_configuration", "server_mode all without host or path routing sends every request "
                                "to the gateway rule (priority 100), so MCP is unreachable",
                                "set enable_host_based_routing: true with gateway_host and mcp_host")
+        same_host = not by_host or routing.gateway_host == routing.mcp_host
+        gateway, mcp = routing.gateway_path, routing.mcp_path
+        overlapping = not by_path or gateway == mcp or gateway.startswith(mcp + "/") or mcp.startswith(gateway + "/")
+        if same_host and overlapping:
+            if by_path:
+                raise FieldProblem("alb_routing_configuration.mcp_path", f"{mcp!r} overlaps gateway_path {gateway!r}",
+                                   "use separate prefixes, e.g. /gateway and /mcp")
+            raise FieldProblem("alb_routing_configuration.mcp_host", "equals gateway_host, so the gateway rule (priority "
+                               "100) would take all MCP traffic", "give the MCP gateway its own host name")
 
     def _edge(self) -> None:
         domain = self.custom_domain

@@ -34,8 +34,8 @@ def alb(**changes) -> dict:
 
 
 def all_mode(routing: dict | None = None, **changes) -> dict:
-    return alb(server_mode="all", mcp_gateway_base_url="https://mcp.example.com",
-               alb_routing_configuration=routing or {}, **changes)
+    return alb(**{"server_mode": "all", "mcp_gateway_base_url": "https://mcp.example.com",
+                  "alb_routing_configuration": routing or {}, **changes})
 
 
 HOSTS = {"enable_host_based_routing": True, "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"}
@@ -233,6 +233,12 @@ def test_boundaries_of_the_timeout_chain_and_modes_without_a_load_balancer_are_a
     # a drain as long as the longest request lets it finish; the idle timeout must exceed it (see the idle case above)
     settings_from_dict(variant(timeouts={"deregistration_delay_seconds": 300}))
     settings_from_dict(variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 335}))
+    # in all mode, either the host or the path may tell the two rules apart
+    same_host = {"enable_host_based_routing": True, "enable_path_based_routing": True,
+                 "gateway_host": "ai.example.com", "mcp_host": "ai.example.com"}
+    settings_from_dict(all_mode(same_host, mcp_gateway_base_url="https://ai.example.com/mcp"))
+    settings_from_dict(all_mode({**HOSTS, "enable_path_based_routing": True, "mcp_path": "/gateway"},
+                                mcp_gateway_base_url="https://mcp.example.com/gateway"))
     # without a load balancer nothing routes, so server_mode all needs no ALB (the module refused it anyway)
     settings_from_dict(variant(create_lb=False, allowed_lb_cidrs=[], server_mode="all",
                                mcp_gateway_base_url="https://mcp.example.com"))

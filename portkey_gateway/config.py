@@ -179,7 +179,7 @@ def _web_url(value: str) -> str:
     return value
 
 
-WebUrl = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+WebUrl = Annotated[str, BeforeValidator(lambda v: v.strip().rstrip("/") if isinstance(v, str) else v),
                    AfterValidator(lambda v: _web_url(v) if v else v)]
 
 
@@ -449,6 +449,14 @@ class WebFirewall(_Model):
         description="Rules of AWSManagedRulesCommonRuleSet that count instead of block.",
     )
 
+    @field_validator("count_only_rules")
+    @classmethod
+    def _distinct(cls, rules: list[str]) -> list[str]:
+        repeated = sorted({rule for rule in rules if rules.count(rule) > 1})
+        if repeated:
+            raise FieldProblem("", f"lists {repeated[0]} more than once", "name each rule once")
+        return rules
+
 
 # Variables the module deprecated in v2.0.0 and removed in v2.0.1: named here so that a migrated tfvars gets a pointer.
 _REMOVED_VARIABLES = {
@@ -463,8 +471,9 @@ _REMOVED_VARIABLES = {
 _LISTENER_LABEL = {"gateway": "AI gateway", "mcp": "MCP gateway"}
 
 # Settings that mean nothing without a load balancer: refused (not ignored) when create_lb is false.
-_LOAD_BALANCER_ONLY = ("internal_lb", "lb_type", "tls_certificate_arn", "lb_ssl_policy", "lb_deletion_protection",
-                       "enable_lb_access_logs", "custom_domain", "waf")
+_LOAD_BALANCER_ONLY = ("internal_lb", "lb_type", "allowed_lb_cidrs", "tls_certificate_arn", "lb_ssl_policy",
+                       "lb_deletion_protection", "enable_lb_access_logs", "lb_access_logs_bucket", "lb_access_logs_prefix",
+                       "lb_access_logs_expiration_days", "custom_domain", "waf")
 
 TIMEOUT_HEADROOM_SECONDS = 15  # lets the gateway answer with its own timeout error before any hop cuts the connection
 NLB_TLS_IDLE_SECONDS = 350  # AWS fixes the idle timeout of NLB TLS listeners
@@ -758,8 +767,8 @@ class Settings(_Model):
                 if getattr(self, name):
                     raise FieldProblem(name, "is only used when enable_lb_access_logs is true",
                                        "set enable_lb_access_logs: true, or remove it")
-        if "lb_access_logs_expiration_days" in self.model_fields_set and (not self.enable_lb_access_logs
-                                                                         or self.lb_access_logs_bucket):
+        expiration = Settings.model_fields["lb_access_logs_expiration_days"].default
+        if self.lb_access_logs_expiration_days != expiration and (not self.enable_lb_access_logs or self.lb_access_logs_bucket):
             raise FieldProblem("lb_access_logs_expiration_days", "only applies to the access-log bucket created here",
                                "remove it, or set enable_lb_access_logs: true with lb_access_logs_bucket empty")
 
@@ -828,11 +837,11 @@ class Settings(_Model):
                 if host != zone and not host.endswith("." + zone):
                     raise FieldProblem(f"custom_domain.{name}_host", f"{host!r} is not in hosted zone {zone!r}",
                                        f"use a name ending in .{zone}, or the zone that holds it")
+        if self.waf != WebFirewall() and self.lb_type != "application":
+            raise FieldProblem("waf", "AWS WAF attaches to an application load balancer, not an NLB",
+                               "set lb_type: application, or remove waf")
         if not self.waf.enabled and self.waf != WebFirewall():
             raise FieldProblem("waf", "settings are only used when waf.enabled is true", "set waf.enabled: true, or remove them")
-        if self.waf.enabled and self.lb_type != "application":
-            raise FieldProblem("waf.enabled", "AWS WAF attaches to an application load balancer, not an NLB",
-                               "set lb_type: application, or remove waf")
 
     def _mcp_url(self) -> None:
         """A given MCP URL must be where this deployment serves MCP, since the MCP gateway publishes it to clients."""
@@ -840,15 +849,18 @@ class Settings(_Model):
         if self.mcp_gateway_base_url and expected:
             given = urlsplit(self.mcp_gateway_base_url)
             wanted = urlsplit(expected)
-            if given.hostname != wanted.hostname or given.path.rstrip("/") != wanted.path:
+            if (given.scheme, given.hostname, given.port or 443, given.path) != (wanted.scheme, wanted.hostname, 443, wanted.path):
                 raise FieldProblem("mcp_gateway_base_url", f"{self.mcp_gateway_base_url!r} is not where this load balancer "
                                    f"serves MCP ({expected})", f"set it to {expected}, or remove it to use that")
-        elif (self.mcp_gateway_base_url and self.create_lb and self.lb_type == "application"
-              and self.alb_routing_configuration.path("mcp")):
-            prefix = self.alb_routing_configuration.mcp_path
-            if urlsplit(self.mcp_gateway_base_url).path.rstrip("/") != prefix:
+        elif self.mcp_gateway_base_url and self.create_lb and self.lb_type == "application":
+            routing, given = self.alb_routing_configuration, urlsplit(self.mcp_gateway_base_url)
+            host, prefix = routing.host("mcp"), routing.path("mcp")
+            if host and given.hostname != host:
+                raise FieldProblem("mcp_gateway_base_url", f"host routing sends only Host {host} to MCP, so clients must use it",
+                                   f"use https://{host}{prefix}")
+            if prefix and given.path != prefix:
                 raise FieldProblem("mcp_gateway_base_url", f"path routing serves MCP under {prefix}, so clients must use it",
-                                   f"end the URL with {prefix}, e.g. https://example.com{prefix}")
+                                   f"end the URL with {prefix}, e.g. https://{host or 'example.com'}{prefix}")
 
     def _timeouts(self) -> None:
         timeouts, longest = self.timeouts, self.timeouts.max_request_seconds
@@ -882,10 +894,13 @@ class Settings(_Model):
                 raise FieldProblem("timeouts.lb_idle_timeout_seconds", f"{chain.lb_idle_timeout} s would cut a request of "
                                    f"timeouts.max_request_seconds ({longest} s) that sends no bytes for that long",
                                    f"raise it above {longest}, or remove it (default {longest + TIMEOUT_HEADROOM_SECONDS})")
-        if chain.deregistration_delay < longest:
+        lag = NLB_DRAIN_LAG_SECONDS if self.lb_type == "network" else 0
+        needed = min(longest + lag, MAX_DEREGISTRATION_DELAY_SECONDS)
+        if chain.deregistration_delay < needed:
+            why = f" plus the {lag} s an NLB may still send new connections" if lag else ""
             raise FieldProblem("timeouts.deregistration_delay_seconds", f"{chain.deregistration_delay} s of draining would cut "
-                               f"requests of up to timeouts.max_request_seconds ({longest} s) on every deploy",
-                               f"raise it to at least {longest}, or remove it")
+                               f"requests of up to timeouts.max_request_seconds ({longest} s){why} on every deploy",
+                               f"raise it to at least {needed}, or remove it")
 
     def _not_yet(self) -> None:
         for path, in_use, what in _NOT_SUPPORTED_YET:

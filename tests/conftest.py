@@ -83,7 +83,7 @@ CONFIGS = {
         timeouts={"max_request_seconds": 900, "stop_timeout_seconds": 90},
     ),
     "three-az-no-lb": lambda: variant(
-        num_az=3, single_nat_gateway=False, create_lb=False, aws_account=ACCOUNT,
+        num_az=3, single_nat_gateway=False, create_lb=False, allowed_lb_cidrs=[], aws_account=ACCOUNT,
         instance_refresh={"enabled": True, "min_healthy_percentage": 50, "max_healthy_percentage": 150,
                           "instance_warmup": 240},
         desired_asg_size=2, max_asg_size=4,

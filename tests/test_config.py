@@ -33,6 +33,10 @@ def alb(**changes) -> dict:
     return variant(lb_type="application", **changes)
 
 
+def no_lb(**changes) -> dict:
+    return variant(create_lb=False, allowed_lb_cidrs=[], **changes)
+
+
 def all_mode(routing: dict | None = None, **changes) -> dict:
     return alb(**{"server_mode": "all", "mcp_gateway_base_url": "https://mcp.example.com",
                   "alb_routing_configuration": routing or {}, **changes})
@@ -62,7 +66,7 @@ INGRESS_CASES = [
     ("internet-facing-existing-vpc-without-public-subnets",
      variant(create_new_vpc=False, vpc_id="vpc-0123456789abcdef0", private_subnet_ids=["subnet-0123456789abcdef0"],
              internal_lb=False), "public_subnet_ids", "public subnets"),
-    ("tls-without-lb", variant(create_lb=False, tls_certificate_arn=CERTIFICATE), "tls_certificate_arn", "create_lb: true"),
+    ("tls-without-lb", no_lb(tls_certificate_arn=CERTIFICATE), "tls_certificate_arn", "create_lb: true"),
     ("certificate-of-other-region", variant(tls_certificate_arn=CERTIFICATE.replace("us-east-1", "eu-west-1")),
      "tls_certificate_arn", "issued in us-east-1"),
     ("ssl-policy-not-tls13", variant(tls_certificate_arn=CERTIFICATE, lb_ssl_policy="ELBSecurityPolicy-2016-08"),
@@ -86,13 +90,23 @@ INGRESS_CASES = [
      "custom_domain.mcp_host", "remove it"),
     ("domain-zone-id-invalid", variant(custom_domain={**ZONE, "hosted_zone_id": "example.com"}),
      "custom_domain.hosted_zone_id", "Z0123456789ABCDEFGHIJ"),
-    ("waf-on-an-nlb", variant(waf={"enabled": True}), "waf.enabled", "lb_type: application"),
-    ("waf-without-lb", variant(create_lb=False, waf={"enabled": True}), "waf", "create_lb: true"),
+    ("waf-on-an-nlb", variant(waf={"enabled": True}), "waf", "lb_type: application"),
+    ("waf-without-lb", no_lb(waf={"enabled": True}), "waf", "create_lb: true"),
     ("waf-log-retention-invalid", alb(waf={"enabled": True, "log_retention_days": 10}), "waf.log_retention_days", "7, 14"),
     ("idle-timeout-cuts-requests", alb(timeouts={"lb_idle_timeout_seconds": 60}), "timeouts.lb_idle_timeout_seconds",
      "raise it above 300"),
-    ("drain-cuts-requests", variant(timeouts={"deregistration_delay_seconds": 60}), "timeouts.deregistration_delay_seconds",
+    ("drain-cuts-requests", alb(timeouts={"deregistration_delay_seconds": 60}), "timeouts.deregistration_delay_seconds",
      "at least 300"),
+    ("nlb-drain-without-its-lag", variant(timeouts={"deregistration_delay_seconds": 300}),
+     "timeouts.deregistration_delay_seconds", "at least 420"),
+    ("cidrs-without-lb", variant(create_lb=False), "allowed_lb_cidrs", "create_lb: true"),
+    ("mcp-url-other-host-than-routing", all_mode(HOSTS, mcp_gateway_base_url="https://tools.example.com"),
+     "mcp_gateway_base_url", "https://mcp.example.com"),
+    ("mcp-url-plain-http-with-domain", variant(server_mode="mcp", mcp_gateway_base_url="http://mcp.example.com",
+                                               custom_domain={**ZONE, "mcp_host": "mcp.example.com"}),
+     "mcp_gateway_base_url", "https://mcp.example.com"),
+    ("waf-count-rule-twice", alb(waf={"enabled": True, "count_only_rules": ["GenericRFI_BODY", "GenericRFI_BODY"]}),
+     "waf.count_only_rules", "name each rule once"),
     ("nlb-tls-request-too-long", variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 336}),
      "timeouts.max_request_seconds", "at most 335"),
     ("idle-timeout-equal-to-request", alb(timeouts={"lb_idle_timeout_seconds": 300}), "timeouts.lb_idle_timeout_seconds",
@@ -113,7 +127,7 @@ INGRESS_CASES = [
      "lb_access_logs_bucket empty"),
     ("log-prefix-with-awslogs", alb(enable_lb_access_logs=True, lb_access_logs_prefix="AWSLogs/gw"), "lb_access_logs_prefix",
      "without AWSLogs"),
-    ("alb-type-without-lb", variant(create_lb=False, lb_type="application"), "lb_type", "create_lb: true"),
+    ("alb-type-without-lb", no_lb(lb_type="application"), "lb_type", "create_lb: true"),
     ("nlb-tls-idle-override", variant(tls_certificate_arn=CERTIFICATE, timeouts={"lb_idle_timeout_seconds": 300}),
      "timeouts.lb_idle_timeout_seconds", "remove it"),
     ("nlb-idle-below-aws-minimum", variant(timeouts={"max_request_seconds": 30, "lb_idle_timeout_seconds": 45}),
@@ -122,7 +136,7 @@ INGRESS_CASES = [
      "2 to 120"),
     ("request-timeout-in-env", variant(environment_variables={"gateway": {"REQUEST_TIMEOUT": "600000"}}),
      "environment_variables.gateway.REQUEST_TIMEOUT", "timeouts.max_request_seconds: 600"),
-    ("lb-timeout-without-lb", variant(create_lb=False, timeouts={"deregistration_delay_seconds": 100}),
+    ("lb-timeout-without-lb", no_lb(timeouts={"deregistration_delay_seconds": 100}),
      "timeouts.deregistration_delay_seconds", "create_lb: true"),
 ]
 
@@ -231,7 +245,8 @@ def test_options_of_later_work_are_refused_not_ignored(field, changes):
 
 def test_boundaries_of_the_timeout_chain_and_modes_without_a_load_balancer_are_accepted():
     # a drain as long as the longest request lets it finish; the idle timeout must exceed it (see the idle case above)
-    settings_from_dict(variant(timeouts={"deregistration_delay_seconds": 300}))
+    settings_from_dict(alb(timeouts={"deregistration_delay_seconds": 300}))
+    settings_from_dict(variant(timeouts={"deregistration_delay_seconds": 420}))
     settings_from_dict(variant(tls_certificate_arn=CERTIFICATE, timeouts={"max_request_seconds": 335}))
     # in all mode, either the host or the path may tell the two rules apart
     same_host = {"enable_host_based_routing": True, "enable_path_based_routing": True,
@@ -240,8 +255,7 @@ def test_boundaries_of_the_timeout_chain_and_modes_without_a_load_balancer_are_a
     settings_from_dict(all_mode({**HOSTS, "enable_path_based_routing": True, "mcp_path": "/gateway"},
                                 mcp_gateway_base_url="https://mcp.example.com/gateway"))
     # without a load balancer nothing routes, so server_mode all needs no ALB (the module refused it anyway)
-    settings_from_dict(variant(create_lb=False, allowed_lb_cidrs=[], server_mode="all",
-                               mcp_gateway_base_url="https://mcp.example.com"))
+    settings_from_dict(no_lb(server_mode="all", mcp_gateway_base_url="https://mcp.example.com/"))
 
 
 def test_rolling_deployment_configuration_is_accepted():

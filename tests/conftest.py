@@ -156,6 +156,11 @@ def only_service(template: dict, container_name: str) -> dict:
                 if v["Properties"]["TaskDefinition"] == {"Ref": family})
 
 
+def security_group(template: dict, fragment: str) -> dict:
+    """The properties of the one security group whose logical id contains `fragment`."""
+    return template["Resources"][logical_id(template, "AWS::EC2::SecurityGroup", fragment)]["Properties"]
+
+
 def security_group_id(template: dict, fragment: str) -> dict:
     return {"Fn::GetAtt": [logical_id(template, "AWS::EC2::SecurityGroup", fragment), "GroupId"]}
 

@@ -13,7 +13,7 @@ from portkey_gateway.config import NLB_DRAIN_LAG_SECONDS
 from portkey_gateway.specs import ingress_routes
 
 from .conftest import (
-    CERTIFICATE, container, logical_id, only, only_service, resources_of, security_group_id, sg_to_sg_ingress,
+    CERTIFICATE, container, logical_id, only, only_service, resources_of, security_group, security_group_id, sg_to_sg_ingress,
     variant,
 )
 
@@ -37,8 +37,7 @@ def target_group(template: dict, route: str) -> tuple[str, dict]:
 
 
 def lb_client_ingress(template: dict) -> list[tuple[str, int]]:
-    sg = resources_of(template, "AWS::EC2::SecurityGroup")[logical_id(template, "AWS::EC2::SecurityGroup", "IngressSecurityGroup")]
-    return [(r["CidrIp"], r["FromPort"]) for r in sg["Properties"]["SecurityGroupIngress"]]
+    return [(r["CidrIp"], r["FromPort"]) for r in security_group(template, "IngressSecurityGroup")["SecurityGroupIngress"]]
 
 
 def env_of(template: dict) -> dict[str, str]:
@@ -75,8 +74,7 @@ def test_gateway_admits_only_the_load_balancer(templates):
     t = templates["minimal-dev"]
     assert sg_to_sg_ingress(t, "PortkeyGatewaySecurityGroup") == [
         ("from the load balancer", 8787, security_group_id(t, "IngressSecurityGroup"))]
-    gateway = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "PortkeyGatewaySecurityGroup")]
-    assert "SecurityGroupIngress" not in gateway["Properties"]
+    assert "SecurityGroupIngress" not in security_group(t, "PortkeyGatewaySecurityGroup")
 
 
 def test_without_lb_nothing_of_it_exists(templates):

@@ -7,7 +7,10 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from .conftest import container, logical_id, only, only_service, resources_of, security_group_id, sg_to_sg_ingress, task_definition
+from .conftest import (
+    container, logical_id, only, only_service, resources_of, security_group, security_group_id, sg_to_sg_ingress,
+    task_definition,
+)
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/clientauth-organizations-GhIjKl"
 DOCKER = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/docker-credentials-AbCdEf"
@@ -235,9 +238,9 @@ def test_redis_admits_only_the_gateway(templates):
     t = templates["minimal-dev"]
     assert sg_to_sg_ingress(t, "RedisSecurityGroup") == [
         ("from gateway tasks", 6379, security_group_id(t, "PortkeyGatewaySecurityGroup"))]
-    redis = resources_of(t, "AWS::EC2::SecurityGroup")[logical_id(t, "AWS::EC2::SecurityGroup", "RedisSecurityGroup")]
-    assert "SecurityGroupIngress" not in redis["Properties"]
-    assert redis["Properties"]["SecurityGroupEgress"] == [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS to AWS APIs (Service Connect)",
+    redis = security_group(t, "RedisSecurityGroup")
+    assert "SecurityGroupIngress" not in redis
+    assert redis["SecurityGroupEgress"] == [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS to AWS APIs (Service Connect)",
                                                            "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}]
 
 

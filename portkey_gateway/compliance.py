@@ -50,10 +50,12 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
     ingress = gateway.load_balancer
     if ingress is not None:
         if ingress.access_logs_bucket is None:
-            reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible in VPC "
-                      "flow logs (on for a VPC created here)") if not ingress.is_application and not ingress.certificate_arn \
-                else ("Access logging is the operator's choice (enable_lb_access_logs, off by default as in the Terraform "
-                      "module); turning it on creates an encrypted, TLS-only, retained log bucket")
+            if ingress.is_application or ingress.certificate_arn:
+                reason = ("Access logging is the operator's choice (enable_lb_access_logs, off by default as in the "
+                          "Terraform module); turning it on creates an encrypted, TLS-only, retained log bucket")
+            else:
+                reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible "
+                          "in VPC flow logs (on for a VPC created here)")
             _acknowledge(ingress.load_balancer, "AwsSolutions-ELB2", reason)
         elif isinstance(ingress.access_logs_bucket, s3.Bucket):
             _acknowledge(ingress.access_logs_bucket, "AwsSolutions-S1",

@@ -197,6 +197,10 @@ def nested_model(annotation: Any) -> type[BaseModel] | None:
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
 
+    def changed(self, name: str) -> bool:
+        """The field holds something other than its default (a setting that then must have an effect)."""
+        return getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True)
+
 
 # --- nested settings -----------------------------------------------------------------------------------------------
 
@@ -743,7 +747,7 @@ class Settings(_Model):
     def _load_balancer(self) -> None:
         if not self.create_lb:
             for name in _LOAD_BALANCER_ONLY:
-                if getattr(self, name) != Settings.model_fields[name].get_default(call_default_factory=True):
+                if self.changed(name):
                     raise FieldProblem(name, "is only used with a load balancer", "set create_lb: true, or remove it")
             return
         if self.internal_lb and not self.allowed_lb_cidrs and not self.vpc_cidr:
@@ -757,7 +761,7 @@ class Settings(_Model):
             if region != self.aws_region:
                 raise FieldProblem("tls_certificate_arn", f"is in {region}, but the load balancer is in {self.aws_region} "
                                    "(ACM certificates are regional)", f"use a certificate issued in {self.aws_region}")
-        if not self.terminates_tls and "lb_ssl_policy" in self.model_fields_set:
+        if not self.terminates_tls and self.changed("lb_ssl_policy"):
             raise FieldProblem("lb_ssl_policy", "is only used by a TLS listener", "set tls_certificate_arn or custom_domain, or remove it")
         if self.enable_lb_access_logs and self.lb_type == "network" and not self.terminates_tls:
             raise FieldProblem("enable_lb_access_logs", "an NLB writes access logs only for TLS listeners, and this one is plain TCP",
@@ -767,21 +771,19 @@ class Settings(_Model):
                 if getattr(self, name):
                     raise FieldProblem(name, "is only used when enable_lb_access_logs is true",
                                        "set enable_lb_access_logs: true, or remove it")
-        expiration = Settings.model_fields["lb_access_logs_expiration_days"].default
-        if self.lb_access_logs_expiration_days != expiration and (not self.enable_lb_access_logs or self.lb_access_logs_bucket):
+        if self.changed("lb_access_logs_expiration_days") and (not self.enable_lb_access_logs or self.lb_access_logs_bucket):
             raise FieldProblem("lb_access_logs_expiration_days", "only applies to the access-log bucket created here",
                                "remove it, or set enable_lb_access_logs: true with lb_access_logs_bucket empty")
 
     def _routing(self) -> None:
         routing = self.alb_routing_configuration
-        if routing != AlbRoutingConfiguration() and not (self.create_lb and self.lb_type == "application"):
+        if self.changed("alb_routing_configuration") and not (self.create_lb and self.lb_type == "application"):
             raise FieldProblem("alb_routing_configuration", "is only used with an application load balancer",
                                "set create_lb: true and lb_type: application, or remove it")
         for name in ("gateway", "mcp"):
             for kind, enabled in (("host", routing.enable_host_based_routing), ("path", routing.enable_path_based_routing)):
                 field = f"{name}_{kind}"
-                default = AlbRoutingConfiguration.model_fields[field].default
-                if field not in routing.model_fields_set or getattr(routing, field) == default:
+                if not routing.changed(field):
                     continue
                 if not enabled:
                     raise FieldProblem(f"alb_routing_configuration.{field}", f"is only used with enable_{kind}_based_routing",
@@ -837,10 +839,10 @@ class Settings(_Model):
                 if host != zone and not host.endswith("." + zone):
                     raise FieldProblem(f"custom_domain.{name}_host", f"{host!r} is not in hosted zone {zone!r}",
                                        f"use a name ending in .{zone}, or the zone that holds it")
-        if self.waf != WebFirewall() and self.lb_type != "application":
+        if self.changed("waf") and self.lb_type != "application":
             raise FieldProblem("waf", "AWS WAF attaches to an application load balancer, not an NLB",
                                "set lb_type: application, or remove waf")
-        if not self.waf.enabled and self.waf != WebFirewall():
+        if not self.waf.enabled and self.changed("waf"):
             raise FieldProblem("waf", "settings are only used when waf.enabled is true", "set waf.enabled: true, or remove them")
 
     def _mcp_url(self) -> None:

@@ -3,8 +3,7 @@
 The AWS common rule set blocks request bodies over 8 KB and requests without a User-Agent; prompts and tool schemas
 are routinely larger, and SDKs send odd or no agents, so by default those two rules count instead of block
 (`waf.count_only_rules`). Everything else of the common, known-bad-inputs and IP-reputation groups blocks, and a per-IP
-rate limit caps abuse. Logs go to
-CloudWatch with the credentials headers redacted.
+rate limit caps abuse. Logs go to CloudWatch with the credentials headers redacted.
 """
 
 from __future__ import annotations
@@ -96,4 +95,3 @@ class GatewayFirewall(Construct):
             ],
         )
         logging.node.add_dependency(self.log_group)
-

@@ -61,6 +61,21 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
             _acknowledge(ingress.access_logs_bucket, "AwsSolutions-S1",
                          "This bucket is the sink for the load balancer's access logs; logging access to it into another "
                          "bucket would need a sink of its own. It is private, TLS-only and versioned")
+        if ingress.traffic_shift_role is not None:
+            _acknowledge(ingress.traffic_shift_role, "AwsSolutions-IAM5[Resource::*]",
+                         "elasticloadbalancing:Describe{Listeners,Rules,TargetGroups,TargetHealth} support no resource-level "
+                         "permissions (Service Authorization Reference); registering targets and modifying listeners and "
+                         "rules are limited to this deployment's own target groups, listeners and rules")
+        hook = gateway.smoke_test_hook
+        if hook is not None:
+            _acknowledge(hook.role, "AwsSolutions-IAM5[Resource::*]",
+                         "Lambda's VPC attachment (the actions of AWSLambdaVPCAccessExecutionRole): the network interfaces "
+                         "do not exist before Lambda creates them, and ec2:Describe* support no resource-level permissions")
+            if hook.nat_rules:
+                _acknowledge(ingress.security_group, "AwsSolutions-EC23",
+                             "The rule cannot evaluate the smoke-test hook's /32 rules, built from the NAT gateways' Elastic "
+                             "IPs (CloudFormation references) on the test port; every other rule is a literal CIDR from "
+                             "allowed_lb_cidrs, none of them 0.0.0.0/0")
         if "0.0.0.0/0" in gateway.settings.lb_ingress_cidrs:
             _acknowledge(ingress.security_group, "AwsSolutions-EC23",
                          "An internet-facing gateway with allowed_lb_cidrs unset is open to the internet on its listener "

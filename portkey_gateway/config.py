@@ -7,12 +7,14 @@ does not enforce, lives here as a validator whose message names the field and th
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
+import math
 import re
 import string
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 from urllib.parse import urlsplit
 
@@ -26,6 +28,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from . import capacity
 
 
 class FieldProblem(ValueError):
@@ -258,8 +262,11 @@ class AutoscalingConfig(_Model):
     autoscaling_max_capacity: int = Field(3, ge=1, description="Maximum tasks.")
     target_cpu_utilization: Percent = Field(70, description="Target average CPU %.")
     target_memory_utilization: Percent = Field(70, description="Target average memory %.")
-    scale_in_cooldown: int = Field(120, ge=0, description="Seconds between scale-in steps.")
-    scale_out_cooldown: int = Field(60, ge=0, description="Seconds between scale-out steps.")
+    scale_in_cooldown: int = Field(120, ge=0, le=86400, description="Seconds between scale-in steps.")
+    scale_out_cooldown: int = Field(60, ge=0, le=86400, description="Seconds between scale-out steps.")
+    target_requests_per_task: Optional[int] = Field(
+        None, ge=1, description="Also track ALB requests per task per minute (gateway on an ALB only); unset: CPU and memory only."
+    )
 
     @model_validator(mode="after")
     def _min_below_max(self):
@@ -269,24 +276,62 @@ class AutoscalingConfig(_Model):
         return self
 
 
+def _traffic_percent(low: float):
+    """ECS shifts traffic in steps of 0.1 % from `low` to 100 %."""
+    def check(value: float) -> float:
+        if not low <= value <= 100 or abs(value * 10 - round(value * 10)) > 1e-9:
+            raise FieldProblem("", f"{value} is not a percentage from {low:g} to 100 in steps of 0.1", f"use e.g. {max(low, 10):g}")
+        return value
+
+    return AfterValidator(check)
+
+
+BakeMinutes = Annotated[int, _in_range(0, 1440)]  # what ECS accepts for every bake time
+
+
 class CanaryConfiguration(_Model):
-    canary_bake_time_in_minutes: int = Field(description="Minutes the canary share runs before the rest shifts.")
-    canary_percent: float = Field(description="Share of traffic (%) sent to the new revision first.")
+    canary_bake_time_in_minutes: BakeMinutes = Field(description="Minutes the canary share runs before the rest shifts.")
+    canary_percent: Annotated[float, _traffic_percent(0.1)] = Field(
+        description="Share of production traffic (%) sent to the new revision first (0.1-100)."
+    )
 
 
 class LinearConfiguration(_Model):
-    step_bake_time_in_minutes: int = Field(description="Minutes between steps.")
-    step_percent: float = Field(description="Share of traffic (%) shifted per step.")
+    step_bake_time_in_minutes: BakeMinutes = Field(description="Minutes between steps.")
+    step_percent: Annotated[float, _traffic_percent(3)] = Field(description="Share of production traffic (%) shifted per step (3-100).")
+
+
+# CloudFormation waits at most 36 h for a service update; ECS refuses traffic shifts whose bake times add up past 33 h.
+MAX_SHIFT_MINUTES = 33 * 60
 
 
 class DeploymentConfiguration(_Model):
     enable_blue_green: bool = Field(description="Native ECS blue/green deployment.")
     canary_configuration: Optional[CanaryConfiguration] = Field(None, description="Native ECS canary deployment.")
     linear_configuration: Optional[LinearConfiguration] = Field(None, description="Native ECS linear deployment.")
+    bake_time_in_minutes: BakeMinutes = Field(
+        1, description="Minutes both revisions stay up after all production traffic has shifted, for a quick rollback (module: fixed 1)."
+    )
+
+    @model_validator(mode="after")
+    def _one_strategy(self):
+        chosen = [name for name, on in (("enable_blue_green", self.enable_blue_green),
+                                        ("canary_configuration", self.canary_configuration),
+                                        ("linear_configuration", self.linear_configuration)) if on]
+        if len(chosen) > 1:
+            raise FieldProblem(chosen[1], f"conflicts with {chosen[0]}: one deployment strategy at a time (the module "
+                               "silently picked one)", f"keep one of {' and '.join(chosen)}")
+        if self.strategy == "ROLLING" and self.changed("bake_time_in_minutes"):
+            raise FieldProblem("bake_time_in_minutes", "only applies to blue/green, canary and linear deployments",
+                               "choose one of them, or remove it")
+        if self.shift_minutes > MAX_SHIFT_MINUTES:
+            raise FieldProblem("bake_time_in_minutes", f"the traffic shift would take {self.shift_minutes} minutes in all, "
+                               f"more than the {MAX_SHIFT_MINUTES} ECS and CloudFormation allow", "shorten the bake times")
+        return self
 
     @property
     def strategy(self) -> str:
-        """The module's precedence: blue/green, then linear, then canary, else rolling."""
+        """BLUE_GREEN, CANARY, LINEAR, or ROLLING when none is chosen."""
         if self.enable_blue_green:
             return "BLUE_GREEN"
         if self.linear_configuration:
@@ -295,10 +340,28 @@ class DeploymentConfiguration(_Model):
             return "CANARY"
         return "ROLLING"
 
+    @property
+    def shift_minutes(self) -> int:
+        """Minutes from the first production traffic shift until the old revision is stopped (without NLB waits)."""
+        if self.canary_configuration:
+            return self.canary_configuration.canary_bake_time_in_minutes + self.bake_time_in_minutes
+        if self.linear_configuration:
+            steps = math.ceil(100 / self.linear_configuration.step_percent - 1e-9)
+            return (steps - 1) * self.linear_configuration.step_bake_time_in_minutes + self.bake_time_in_minutes
+        return self.bake_time_in_minutes if self.strategy == "BLUE_GREEN" else 0
+
 
 class CircuitBreaker(_Model):
     enable: bool = Field(True, description="Stop a deployment whose tasks keep failing.")
-    rollback: bool = Field(True, description="Roll a failed deployment back to the last good revision.")
+    rollback: bool = Field(True, description="Roll a failed deployment back to the last good revision (needs enable).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_rollback_without_breaker(cls, data: Any) -> Any:
+        """`{enable: false}` alone means no breaker at all, so rollback follows it unless given."""
+        if isinstance(data, dict) and data.get("enable") is False and "rollback" not in data:
+            return {**data, "rollback": False}
+        return data
 
     @model_validator(mode="after")
     def _rollback_needs_enable(self):
@@ -307,9 +370,87 @@ class CircuitBreaker(_Model):
         return self
 
 
+class DeploymentAlarms(_Model):
+    """CloudWatch alarms that ECS watches during a gateway deployment, rolling back on its own when one fires."""
+
+    enabled: bool = Field(False, description="Attach the alarms to the gateway service as deployment alarms.")
+    target_5xx_percent: float = Field(
+        5, gt=0, le=100, description="Alarm when this share (%) of requests gets a 5xx from the tasks (ALB only)."
+    )
+    minimum_requests: int = Field(
+        20, ge=1, description="Requests per minute below which the 5xx share is not judged (too few to mean anything)."
+    )
+    unhealthy_tasks: int = Field(1, ge=1, description="Alarm when this many targets fail the load balancer's health check.")
+    evaluation_minutes: int = Field(2, ge=1, le=60, description="Consecutive minutes a condition must hold before the alarm fires.")
+
+
+# The stages of an ECS blue/green, canary or linear deployment, in order (ECS API: DeploymentLifecycleHook).
+LIFECYCLE_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+                    "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
+# From here on the test listener routes to the new revision, so a smoke test through it tests that revision.
+SMOKE_TEST_STAGES = LIFECYCLE_STAGES[4:]
+# Names the module's documentation uses that ECS does not know, and what they most likely meant.
+_MISNAMED_STAGES = {"PRE_TEST_TRAFFIC_SHIFT": "TEST_TRAFFIC_SHIFT", "PRE_PROD_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT",
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT", "PRE_SCALE_DOWN": "POST_PRODUCTION_TRAFFIC_SHIFT"}
+
+
+def _lifecycle_stage(value: str) -> str:
+    if value in LIFECYCLE_STAGES:
+        return value
+    guess = _MISNAMED_STAGES.get(value) or next(iter(difflib.get_close_matches(value, LIFECYCLE_STAGES, 1)), None)
+    hint = f"did you mean {guess}? " if guess else ""
+    raise FieldProblem("", f"{value!r} is not an ECS lifecycle stage", f"{hint}use one of {', '.join(SMOKE_TEST_STAGES)}")
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+class SmokeRequest(_Model):
+    """A request the hook sends through the test listener besides the health check, e.g. a cheap completion."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = Field("POST", description="HTTP method.")
+    path: Annotated[str, _pattern(re.compile(r"^/[^\s]*$"), "a request path", "start with '/', e.g. /v1/chat/completions")] = Field(
+        description="Path on the AI gateway (or the MCP gateway in mcp mode), without any routing prefix."
+    )
+    body: Optional[dict[str, Any]] = Field(None, description="JSON body.")
+    headers: dict[Annotated[str, _pattern(_HEADER_NAME, "an HTTP header name", "use e.g. x-portkey-provider")], str] = Field(
+        default_factory=dict, description="Plain headers (no credentials: use headers_secret_arn)."
+    )
+    headers_secret_arn: Optional[SecretArn] = Field(
+        None, description="Secret whose JSON object holds more headers (e.g. x-portkey-api-key), read by the hook at run time."
+    )
+    expected_status: Annotated[int, _in_range(100, 599)] = Field(200, description="Status the new revision must answer with.")
+
+
 class LifecycleHook(_Model):
-    enable_lifecycle_hook: bool = Field(False, description="Run a Lambda at ECS deployment lifecycle stages.")
-    lifecycle_hook_stages: list[str] = Field(default_factory=list, description="ECS lifecycle stages for the hook.")
+    enable_lifecycle_hook: bool = Field(
+        False, description="Smoke-test each new revision through the test listener and fail the deployment when it does not answer."
+    )
+    lifecycle_hook_stages: list[Annotated[str, AfterValidator(_lifecycle_stage)]] = Field(
+        default_factory=list, description=f"Stages to test at; empty: {SMOKE_TEST_STAGES[0]} (before any production traffic)."
+    )
+    request_timeout_seconds: Annotated[int, _in_range(1, 120)] = Field(10, description="Timeout of each smoke-test request.")
+    attempts: Annotated[int, _in_range(1, 10)] = Field(3, description="Tries per check, 5 s apart, before the stage fails.")
+    smoke_request: Optional[SmokeRequest] = Field(None, description="An extra request to check besides the health path.")
+    log_retention_days: RetentionDays = Field(30, description="Retention of the hook's log group (days).")
+
+    @model_validator(mode="after")
+    def _stages_reach_the_new_revision(self):
+        if not self.enable_lifecycle_hook:
+            for name in ("request_timeout_seconds", "attempts", "smoke_request", "log_retention_days"):
+                if self.changed(name):
+                    raise FieldProblem(name, "is only used when enable_lifecycle_hook is true",
+                                       "set enable_lifecycle_hook: true, or remove it")
+            return self
+        early = [stage for stage in self.lifecycle_hook_stages if stage not in SMOKE_TEST_STAGES]
+        if early:
+            raise FieldProblem("lifecycle_hook_stages", f"{early[0]} comes before the test listener reaches the new "
+                               "revision, so the smoke test would test the old one", f"use {', '.join(SMOKE_TEST_STAGES)}")
+        return self
+
+    @property
+    def stages(self) -> list[str]:
+        return list(dict.fromkeys(self.lifecycle_hook_stages)) or [SMOKE_TEST_STAGES[0]]
 
 
 class DataServiceConfig(_Model):
@@ -489,14 +630,6 @@ ECS_MAX_STOP_TIMEOUT_SECONDS = 120
 # Options that a later piece of work builds. Until then they are refused, never silently ignored.
 # (field path, is the option in use?, what it is)
 _NOT_SUPPORTED_YET = (
-    ("gateway_deployment_configuration",
-     lambda s: s.gateway_deployment_configuration is not None and s.gateway_deployment_configuration.strategy != "ROLLING",
-     "blue/green, canary and linear deployments"),
-    ("gateway_lifecycle_hook.enable_lifecycle_hook", lambda s: s.gateway_lifecycle_hook.enable_lifecycle_hook,
-     "deployment lifecycle hooks"),
-    ("gateway_autoscaling.enable_autoscaling", lambda s: s.gateway_autoscaling.enable_autoscaling, "service autoscaling"),
-    ("dataservice_autoscaling.enable_autoscaling", lambda s: s.dataservice_autoscaling.enable_autoscaling,
-     "service autoscaling"),
     ("dataservice_config.enable_dataservice", lambda s: s.dataservice_config.enable_dataservice, "the data service"),
     ("redis_configuration.redis_type", lambda s: s.redis_configuration.redis_type != "redis", "ElastiCache"),
     ("gateway_task_role_policy_arns", lambda s: bool(s.gateway_task_role_policy_arns), "extra task-role policies"),
@@ -565,6 +698,9 @@ class Settings(_Model):
     desired_asg_size: int = Field(2, ge=0, description="ASG initial size; the capacity provider manages it afterwards.")
     target_capacity: Percent = Field(100, description="Capacity-provider target utilisation (%).")
     instance_refresh: InstanceRefresh = Field(default_factory=InstanceRefresh, description="Instance replacement on change.")
+    capacity_check: Literal["warn", "error", "off"] = Field(
+        "warn", description="When the tasks at their deployment peak cannot fit on max_asg_size instances: warn at synth, refuse, or stay silent."
+    )
 
     # Images
     gateway_image: ImageRef = Field(ImageRef(image="portkeyai/gateway_enterprise", tag="2.16.0"), description="Gateway image.")
@@ -579,7 +715,10 @@ class Settings(_Model):
         None, description="Deployment strategy; unset: rolling."
     )
     gateway_deployment_circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Gateway breaker.")
-    gateway_lifecycle_hook: LifecycleHook = Field(default_factory=LifecycleHook, description="Deployment lifecycle hook.")
+    gateway_deployment_alarms: DeploymentAlarms = Field(
+        default_factory=DeploymentAlarms, description="Alarms that roll a gateway deployment back (needs a load balancer)."
+    )
+    gateway_lifecycle_hook: LifecycleHook = Field(default_factory=LifecycleHook, description="Smoke-test hook for blue/green, canary, linear.")
     server_mode: Literal["gateway", "mcp", "all"] = Field("gateway", description="AI gateway, MCP gateway, or both.")
     mcp_gateway_base_url: WebUrl = Field(
         "", description="External URL of the MCP gateway, with http(s)://; required in mcp/all modes unless custom_domain names the MCP host."
@@ -669,7 +808,8 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
-                      self._routing, self._edge, self._mcp_url, self._timeouts, self._not_yet):
+                      self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments, self._autoscaling,
+                      self._capacity, self._not_yet):
             check()
         return self
 
@@ -904,6 +1044,62 @@ class Settings(_Model):
                                f"requests of up to timeouts.max_request_seconds ({longest} s){why} on every deploy",
                                f"raise it to at least {needed}, or remove it")
 
+    def _deployments(self) -> None:
+        strategy = self.deployment_strategy
+        if strategy != "ROLLING" and not self.create_lb:
+            raise FieldProblem("gateway_deployment_configuration", f"{strategy} shifts traffic between target groups of the "
+                               "gateway's load balancer, and there is none", "set create_lb: true, or remove the strategy")
+        if self.gateway_lifecycle_hook.enable_lifecycle_hook and strategy == "ROLLING":
+            raise FieldProblem("gateway_lifecycle_hook.enable_lifecycle_hook", "the smoke test runs through the test "
+                               "listener of a blue/green, canary or linear deployment",
+                               "set gateway_deployment_configuration (e.g. enable_blue_green: true), or remove the hook")
+        alarms = self.gateway_deployment_alarms
+        if not alarms.enabled:
+            if self.changed("gateway_deployment_alarms"):
+                raise FieldProblem("gateway_deployment_alarms", "settings are only used when enabled is true",
+                                   "set gateway_deployment_alarms.enabled: true, or remove them")
+            return
+        if not self.create_lb:
+            raise FieldProblem("gateway_deployment_alarms.enabled", "the alarms watch the load balancer's target groups, "
+                               "and there is none", "set create_lb: true, or turn the alarms off")
+        if self.lb_type == "network":
+            for name in ("target_5xx_percent", "minimum_requests"):
+                if alarms.changed(name):
+                    raise FieldProblem(f"gateway_deployment_alarms.{name}", "an NLB sees TCP, not HTTP status codes, so "
+                                       "only the unhealthy-target alarm exists", "remove it, or use lb_type: application")
+
+    def _autoscaling(self) -> None:
+        for service, scaling in (("gateway", self.gateway_autoscaling), ("dataservice", self.dataservice_autoscaling)):
+            if not scaling.enable_autoscaling:
+                if scaling.target_requests_per_task is not None:
+                    raise FieldProblem(f"{service}_autoscaling.target_requests_per_task", "is only used when "
+                                       "enable_autoscaling is true", "set enable_autoscaling: true, or remove it")
+                continue
+            desired = (self.gateway_config if service == "gateway" else self.dataservice_config).desired_task_count
+            low, high = scaling.autoscaling_min_capacity, scaling.autoscaling_max_capacity
+            config = "gateway_config" if service == "gateway" else "dataservice_config"
+            if not low <= desired <= high:
+                raise FieldProblem(f"{config}.desired_task_count", f"{desired} is outside the autoscaling range {low}..{high}",
+                                   f"set it between autoscaling_min_capacity and autoscaling_max_capacity")
+        if self.dataservice_autoscaling.enable_autoscaling and not self.dataservice_config.enable_dataservice:
+            raise FieldProblem("dataservice_autoscaling.enable_autoscaling", "is only used with the data service",
+                               "set dataservice_config.enable_dataservice: true, or turn it off")
+        if self.dataservice_autoscaling.target_requests_per_task is not None:
+            raise FieldProblem("dataservice_autoscaling.target_requests_per_task", "the data service has no load balancer "
+                               "to count requests", "remove it (CPU and memory tracking still apply)")
+        if self.gateway_autoscaling.target_requests_per_task is not None and not (self.create_lb and self.lb_type == "application"):
+            raise FieldProblem("gateway_autoscaling.target_requests_per_task", "request counts per target come from an "
+                               "application load balancer", "set create_lb: true and lb_type: application, or remove it")
+
+    def _capacity(self) -> None:
+        if not self.create_cluster:
+            if self.changed("capacity_check"):
+                raise FieldProblem("capacity_check", "the instances of an existing cluster are unknown here", "remove it")
+        elif self.capacity_check == "error":
+            report = capacity.check(self)
+            if not report.fits:
+                raise FieldProblem("max_asg_size" if report.checked else "instance_type", report.problem, report.fix)
+
     def _not_yet(self) -> None:
         for path, in_use, what in _NOT_SUPPORTED_YET:
             if in_use(self):
@@ -921,6 +1117,12 @@ class Settings(_Model):
         if self.availability_zones:
             return list(self.availability_zones)
         return [f"{self.aws_region}{letter}" for letter in string.ascii_lowercase[: self.num_az]]
+
+    @property
+    def deployment_strategy(self) -> str:
+        """The gateway's ECS deployment strategy: ROLLING, BLUE_GREEN, CANARY or LINEAR."""
+        deployment = self.gateway_deployment_configuration
+        return deployment.strategy if deployment else "ROLLING"
 
     @property
     def name_prefix(self) -> str:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Annotations, Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from . import compliance
+from . import capacity, compliance
 from .config import Settings
 from .components.cache import Cache
 from .components.compute import ComputeCluster
+from .components.deployment_alarms import DeploymentAlarms
 from .components.domain import GatewayDomain
 from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
 from .components.network import Network
 from .components.notifications import OperationsTopic
 from .components.service import EcsService, ServicePlatform
+from .components.smoke_test_hook import SmokeTestHook
 from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, gateway_spec
 
 LOG_STORE_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the module's gateway policy: write logs, read them back
@@ -26,8 +28,8 @@ class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
     Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `cache` (None with an external
-    cache), `load_balancer` (None without `create_lb`), `domain` and `firewall` (None unless configured),
-    `operations_topic` (None with an existing cluster).
+    cache), `load_balancer` (None without `create_lb`), `domain`, `firewall`, `deployment_alarms` and
+    `smoke_test_hook` (None unless configured), `operations_topic` (None with an existing cluster).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
@@ -70,7 +72,7 @@ class PortkeyGateway(Construct):
             self.gateway.service.node.add_dependency(self.cache.redis.service)
 
         self.domain = GatewayDomain(self, "Domain", settings=settings) if settings.custom_domain else None
-        self.load_balancer = self.firewall = None
+        self.load_balancer = self.firewall = self.deployment_alarms = self.smoke_test_hook = None
         if settings.create_lb:
             certificate_arn = self.domain.certificate.certificate_arn if self.domain else settings.tls_certificate_arn
             self.load_balancer = GatewayLoadBalancer(
@@ -83,7 +85,31 @@ class PortkeyGateway(Construct):
                 self.firewall = GatewayFirewall(
                     self, "Firewall", settings=settings, load_balancer=self.load_balancer.load_balancer
                 )
+            self._release_safety(settings)
+        self._check_capacity(settings)
         compliance.acknowledge_findings(self)
+
+    def _release_safety(self, settings: Settings) -> None:
+        """What judges a new gateway revision behind the load balancer: request-count scaling over every target
+        group, deployment alarms, the smoke-test hook."""
+        ingress = self.load_balancer
+        if settings.gateway_autoscaling.enable_autoscaling and settings.gateway_autoscaling.target_requests_per_task:
+            self.gateway.scale_on_requests([*ingress.target_groups.values(), *ingress.alternate_target_groups.values()],
+                                           settings.gateway_autoscaling)
+        if settings.gateway_deployment_alarms.enabled:
+            self.deployment_alarms = DeploymentAlarms(self, "DeploymentAlarms", settings=settings, ingress=ingress,
+                                                      gateway=self.gateway)
+        if settings.gateway_lifecycle_hook.enable_lifecycle_hook:
+            self.smoke_test_hook = SmokeTestHook(self, "SmokeTestHook", settings=settings, network=self.network,
+                                                 ingress=ingress, gateway=self.gateway)
+
+    def _check_capacity(self, settings: Settings) -> None:
+        """Tasks that cannot be placed wait in PROVISIONING without failing anything: say so at synth.
+        (`capacity_check: error` refuses the settings instead, before synthesis.)"""
+        if settings.create_cluster and settings.capacity_check == "warn":
+            report = capacity.check(settings)
+            if not report.fits:
+                Annotations.of(self).add_warning_v2("portkey-gateway:capacity", report.message())
 
 
 def grant_bucket_objects(role: iam.IRole, buckets: list[str], actions: tuple[str, ...]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import container_env
-from .config import CircuitBreaker, Settings
+from .config import AutoscalingConfig, CircuitBreaker, DeploymentConfiguration, Settings
 
 CONTAINER_HEALTH = {"interval": 30, "timeout": 5, "retries": 3}  # Portkey's own ECS values
 LB_HEALTH_CHECK_GRACE_SECONDS = 150  # the module's grace period for a service behind a load balancer
@@ -45,6 +45,8 @@ class ServiceSpec:
     secrets: dict[str, str] = field(default_factory=dict)  # ENV_NAME -> secret ARN
     egress_https_only: bool = False  # True for services that only talk to AWS (Service Connect), never the internet
     stop_timeout: Optional[int] = None  # seconds from SIGTERM to SIGKILL; None: the ECS agent's 30 s
+    autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
+    deployment: Optional[DeploymentConfiguration] = None  # None: rolling
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ def gateway_spec(settings: Settings) -> ServiceSpec:
         health_start_period=60,
         desired_count=config.desired_task_count,
         circuit_breaker=settings.gateway_deployment_circuit_breaker,
+        autoscaling=settings.gateway_autoscaling,
+        deployment=settings.gateway_deployment_configuration,
         log_retention_days=14,
         environment=container_env.gateway_environment(settings),
         secrets=container_env.gateway_secrets(settings),

@@ -209,7 +209,7 @@ def test_gateway_service(templates):
     s = only_service(templates["minimal-dev"], "gateway")
     assert s["DesiredCount"] == 1 and s["HealthCheckGracePeriodSeconds"] == 150
     assert s["DeploymentConfiguration"] == {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
-                                            "MaximumPercent": 200, "MinimumHealthyPercent": 100}
+                                            "MaximumPercent": 200, "MinimumHealthyPercent": 100, "Strategy": "ROLLING"}
     assert s["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
     # Envoy's HTTP default (15 s per request) would cut long calls from other services: the timeout chain applies.
     assert s["ServiceConnectConfiguration"]["Services"] == [

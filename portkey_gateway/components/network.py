@@ -11,7 +11,8 @@ from ..config import Settings
 
 
 class Network(Construct):
-    """Exposes `vpc`, `private_subnets` / `public_subnets` (selections) and their ids."""
+    """Exposes `vpc`, `private_subnets` / `public_subnets` (selections) and their ids, and `nat_public_ips`
+    (the NAT gateways' addresses when the VPC is created here; unknown, so empty, for an existing VPC)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
         super().__init__(scope, construct_id)
@@ -27,6 +28,7 @@ class Network(Construct):
             public = self._import_subnets("Public", settings.public_subnet_ids, settings.azs)
         self.private_subnets = ec2.SubnetSelection(subnets=private)
         self.public_subnets = ec2.SubnetSelection(subnets=public)
+        self.nat_public_ips = [eip.attr_public_ip for eip in (s.node.try_find_child("EIP") for s in public) if eip]
         self.private_subnet_ids = [s.subnet_id for s in private]
         self.public_subnet_ids = [s.subnet_id for s in public]
 

@@ -12,13 +12,14 @@ from typing import Optional
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from ..config import LOG_RETENTION_DAYS
+from ..config import LOG_RETENTION_DAYS, AutoscalingConfig, DeploymentConfiguration
 from ..specs import CONTAINER_HEALTH, ServiceSpec
 
 _SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")  # Secrets Manager appends "-" and six random characters to names
@@ -70,7 +71,8 @@ def ecs_tasks_role(scope: Construct, construct_id: str, description: str, *, sou
 
 
 class EcsService(Construct):
-    """Exposes `service`, `task_definition`, `container`, `task_role`, `security_group`, `log_group`."""
+    """Exposes `service`, `task_definition`, `container`, `task_role`, `security_group`, `log_group`, and `scaling`
+    (None unless the spec enables autoscaling)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: ServiceSpec, platform: ServicePlatform,
                  health_check_grace_period: Optional[Duration] = None):
@@ -143,12 +145,15 @@ class EcsService(Construct):
         if spec.egress_https_only:
             self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs (Service Connect)")
         breaker = spec.circuit_breaker
+        autoscaled = spec.autoscaling.enable_autoscaling
         self.service = ecs.Ec2Service(
             self,
             "Service",
             cluster=platform.cluster,
             task_definition=self.task_definition,
-            desired_count=spec.desired_count,
+            # With autoscaling the count is left out: CloudFormation would otherwise reset it on every service update.
+            desired_count=None if autoscaled else spec.desired_count,
+            **deployment_strategy(spec.deployment),
             capacity_provider_strategies=[
                 ecs.CapacityProviderStrategy(capacity_provider=platform.capacity_provider_name, weight=1)
             ],
@@ -174,11 +179,52 @@ class EcsService(Construct):
         )
         for dependency in platform.depends_on:
             self.service.node.add_dependency(dependency)
+        self.scaling = self._autoscaling(spec.autoscaling) if autoscaled else None
+
+    def _autoscaling(self, config: AutoscalingConfig) -> ecs.ScalableTaskCount:
+        """The module's target tracking on average CPU and memory; each policy can scale out, scale-in needs all."""
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=config.autoscaling_min_capacity, max_capacity=config.autoscaling_max_capacity
+        )
+        cooldowns = dict(scale_in_cooldown=Duration.seconds(config.scale_in_cooldown),
+                         scale_out_cooldown=Duration.seconds(config.scale_out_cooldown))
+        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=config.target_cpu_utilization, **cooldowns)
+        scaling.scale_on_memory_utilization("Memory", target_utilization_percent=config.target_memory_utilization, **cooldowns)
+        return scaling
+
+    def scale_on_requests(self, target_groups: list[elbv2.ApplicationTargetGroup], config: AutoscalingConfig) -> None:
+        """Track ALB requests per task too: one policy per target group, since traffic moves between them on each
+        blue/green deployment and the idle group's policy, wanting to scale in, is outvoted by the live one."""
+        cooldowns = dict(scale_in_cooldown=Duration.seconds(config.scale_in_cooldown),
+                         scale_out_cooldown=Duration.seconds(config.scale_out_cooldown))
+        for target_group in target_groups:
+            self.scaling.scale_on_request_count(
+                f"Requests{target_group.node.id}", requests_per_target=config.target_requests_per_task,
+                target_group=target_group, **cooldowns,
+            )
 
     def allow_from(self, other: "EcsService", port: int) -> None:
         """Admit `other`'s tasks on `port`, and nothing else."""
         self.security_group.add_ingress_rule(other.security_group, ec2.Port.tcp(port), f"from {other.spec.name} tasks")
 
+
+
+def deployment_strategy(deployment: Optional[DeploymentConfiguration]) -> dict:
+    """Ec2Service keyword arguments for the ECS-native strategy (CodeDeploy is never used)."""
+    strategy = deployment.strategy if deployment else "ROLLING"
+    if strategy == "ROLLING":
+        return {"deployment_strategy": ecs.DeploymentStrategy.ROLLING}
+    canary, linear = deployment.canary_configuration, deployment.linear_configuration
+    return {
+        "deployment_strategy": getattr(ecs.DeploymentStrategy, strategy),
+        "bake_time": Duration.minutes(deployment.bake_time_in_minutes),
+        "canary_configuration": ecs.TrafficShiftConfig(
+            step_percent=canary.canary_percent, step_bake_time=Duration.minutes(canary.canary_bake_time_in_minutes)
+        ) if canary else None,
+        "linear_configuration": ecs.TrafficShiftConfig(
+            step_percent=linear.step_percent, step_bake_time=Duration.minutes(linear.step_bake_time_in_minutes)
+        ) if linear else None,
+    }
 
 
 _RETENTION_DAYS = dict(zip(

@@ -1,0 +1,135 @@
+"""The gateway's deployment lifecycle hook: a Lambda in the VPC that smoke-tests each new revision through the test
+listener and fails the deployment stage when it does not answer (the module's hook always answers SUCCEEDED).
+
+Least privilege: the function may write its own log group and manage its VPC network interfaces; it can reach the
+test listener and, only when a headers secret is configured, HTTPS for Secrets Manager (which it may read, that one
+secret only).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ..config import Settings
+from ..specs import GATEWAY_HEALTH_PATH
+from .ingress import GatewayLoadBalancer
+from .network import Network
+from .service import EcsService, import_secret, retention_days
+
+HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "smoke_test"
+RETRY_PAUSE_SECONDS = 5
+# What Lambda needs to attach a function to a VPC (AWSLambdaVPCAccessExecutionRole, without its log permissions).
+VPC_ACCESS_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                      "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+
+
+def smoke_test_config(settings: Settings, ingress: GatewayLoadBalancer) -> dict:
+    """What the function checks: every route's health path, then the optional request on the first route."""
+    hook = settings.gateway_lifecycle_hook
+    checks = [
+        {"name": f"{route.name} health", "method": "GET", "path": f"{route.path_prefix or ''}{GATEWAY_HEALTH_PATH}",
+         "host": route.host, "expected_status": 200}
+        for route in ingress.routes
+    ]
+    request = hook.smoke_request
+    if request:
+        route = ingress.routes[0]
+        checks.append({"name": f"{route.name} request", "method": request.method, "path": f"{route.path_prefix or ''}{request.path}",
+                       "host": route.host, "headers": request.headers, "body": request.body,
+                       "expected_status": request.expected_status})
+    domain_host = next(iter(settings.domain_hosts.values()), None)
+    return {
+        "scheme": "https" if ingress.certificate_arn else "http",
+        "port": ingress.test_port,
+        "server_name": domain_host,  # NLB TLS has no routing host; the custom domain's name is on the certificate
+        "timeout": hook.request_timeout_seconds,
+        "attempts": hook.attempts,
+        "pause": RETRY_PAUSE_SECONDS,
+        "headers_secret_arn": request.headers_secret_arn if request else None,
+        "checks": checks,
+    }
+
+
+class SmokeTestHook(Construct):
+    """Exposes `function`, `role` (the function's), `invoke_role` (ECS's), `log_group`, `security_group`, and
+    `nat_rules` (True when the test listener admits the NAT gateways' addresses)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
+                 ingress: GatewayLoadBalancer, gateway: EcsService):
+        super().__init__(scope, construct_id)
+        hook = settings.gateway_lifecycle_hook
+        config = smoke_test_config(settings, ingress)
+        self.log_group = logs.LogGroup(
+            self, "Logs", log_group_name=f"/aws/lambda/{settings.name_prefix}-smoke-test",
+            retention=retention_days(hook.log_retention_days), removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description="Gateway smoke-test hook: logs, VPC network interfaces")
+        self.role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                                                    resources=[self.log_group.log_group_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"]))
+        if config["headers_secret_arn"]:
+            import_secret(self, "HeadersSecret", config["headers_secret_arn"], self.role).grant_read(self.role)
+
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
+            description="Gateway smoke-test hook: to the load balancer test listener only",
+        )
+        self.security_group.add_egress_rule(ingress.security_group, ec2.Port.tcp(ingress.test_port), "to the test listener")
+        ingress.allow_test_traffic_from(self.security_group, "from the smoke-test hook")
+        self.nat_rules = False
+        if not settings.internal_lb:
+            # An internet-facing balancer resolves to public addresses: the hook arrives from the NAT gateways.
+            self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(ingress.test_port),
+                                                "to the internet-facing test listener")
+            if "0.0.0.0/0" not in settings.lb_ingress_cidrs:
+                for address in network.nat_public_ips:
+                    ingress.allow_test_traffic_from(ec2.Peer.ipv4(f"{address}/32"), "from the smoke-test hook (NAT)")
+                    self.nat_rules = True
+        if config["headers_secret_arn"]:
+            self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Secrets Manager")
+
+        checks = len(config["checks"])
+        budget = checks * hook.attempts * (hook.request_timeout_seconds + RETRY_PAUSE_SECONDS) + 10
+        self.function = lambda_.Function(
+            self, "Function",
+            function_name=f"{settings.name_prefix}-smoke-test",
+            description="ECS lifecycle hook: smoke-tests the new gateway revision through the test listener",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR)),
+            timeout=Duration.seconds(min(budget, 900)),
+            memory_size=128,
+            role=self.role,
+            log_group=self.log_group,
+            vpc=network.vpc,
+            vpc_subnets=network.private_subnets,
+            security_groups=[self.security_group],
+            environment={
+                "TEST_LISTENER": ingress.load_balancer.load_balancer_dns_name,
+                "SMOKE_TEST": json.dumps(config, sort_keys=True),
+            },
+        )
+        # The function's ENIs need the VPC permissions before Lambda creates it.
+        self.function.node.add_dependency(self.role)
+        # ECS invokes the function by its unqualified ARN; CDK's default role would also allow every version (`:*`).
+        self.invoke_role = iam.Role(self, "InvokeRole", assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+                                    description="ECS invokes the gateway smoke-test hook")
+        self.invoke_role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                                                           resources=[self.function.function_arn]))
+        gateway.service.add_lifecycle_hook(ecs.DeploymentLifecycleLambdaTarget(
+            self.function, "SmokeTest", role=self.invoke_role,
+            lifecycle_stages=[getattr(ecs.DeploymentLifecycleStage, stage) for stage in hook.stages],
+        ))
+        gateway.service.node.add_dependency(self.invoke_role)  # its policy must exist before ECS may use it
+

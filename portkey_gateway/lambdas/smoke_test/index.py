@@ -1,0 +1,138 @@
+"""ECS deployment lifecycle hook: smoke-test the new gateway revision through the load balancer's test listener.
+
+ECS calls this at the configured stages of a blue/green, canary or linear deployment. From POST_TEST_TRAFFIC_SHIFT on,
+the test listener routes to the new revision only, so every check here exercises the new tasks through the real load
+balancer (TLS, routing rules, path rewrite). Any failed check answers FAILED and ECS rolls the deployment back before
+(more) production traffic reaches the new revision.
+
+Configuration comes from the environment, written by the CDK construct:
+  TEST_LISTENER  the load balancer's DNS name
+  SMOKE_TEST     JSON: {"scheme", "port", "server_name", "timeout", "attempts", "pause", "headers_secret_arn",
+                        "checks": [{"name", "method", "path", "host", "headers", "body", "expected_status"}]}
+
+Standard library only (plus boto3, present in the Lambda runtime, when a headers secret is configured).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import time
+
+BODY_SNIPPET = 300  # characters of an unexpected response kept in the log
+
+
+class Check:
+    """One request and the status the new revision must answer it with."""
+
+    def __init__(self, spec: dict):
+        self.name = spec["name"]
+        self.method = spec.get("method", "GET")
+        self.path = spec["path"]
+        self.host = spec.get("host")
+        self.headers = dict(spec.get("headers") or {})
+        self.body = spec.get("body")
+        self.expected_status = spec.get("expected_status", 200)
+
+
+def handler(event, context, send=None):
+    """The Lambda entry point. `send(check, headers, config) -> (status, body)` is replaceable for tests."""
+    config = json.loads(os.environ["SMOKE_TEST"])
+    send = send or _send
+    details = event.get("executionDetails") or {}
+    revision = details.get("targetServiceRevisionArn", "unknown revision")
+    try:
+        secret_headers = _secret_headers(config.get("headers_secret_arn"))
+    except Exception as error:  # a missing or malformed secret is a failed check, not a crashed hook
+        return _answer(revision, [f"headers secret: {error}"])
+    failures = []
+    for spec in config["checks"]:
+        check = Check(spec)
+        outcome = _run(check, {**check.headers, **secret_headers}, config, send)
+        _log(check=check.name, revision=revision, outcome=outcome or "ok")
+        if outcome:
+            failures.append(f"{check.name}: {outcome}")
+    return _answer(revision, failures)
+
+
+def _answer(revision: str, failures: list[str]) -> dict:
+    status = "FAILED" if failures else "SUCCEEDED"
+    _log(hookStatus=status, revision=revision, failures=failures)
+    return {"hookStatus": status}
+
+
+def _run(check: Check, headers: dict, config: dict, send) -> str:
+    """'' when the check passes within its attempts, else what went wrong on the last one."""
+    outcome = ""
+    for attempt in range(1, config["attempts"] + 1):
+        try:
+            status, body = send(check, headers, config)
+            if status == check.expected_status:
+                return ""
+            outcome = f"{check.method} {check.path} answered {status}, expected {check.expected_status}: {body[:BODY_SNIPPET]!r}"
+        except (OSError, http.client.HTTPException) as error:
+            outcome = f"{check.method} {check.path} failed: {error!r}{_hint(error, config)}"
+        if attempt < config["attempts"]:
+            time.sleep(config["pause"])
+    return outcome
+
+
+def _hint(error: Exception, config: dict) -> str:
+    if isinstance(error, (socket.timeout, TimeoutError, ConnectionRefusedError)):
+        return (f" (is port {config['port']} open to this function? An internet-facing load balancer sees the NAT "
+                "gateway's public address: it must be in allowed_lb_cidrs)")
+    return ""
+
+
+def _send(check: Check, headers: dict, config: dict) -> tuple[int, str]:
+    """One HTTP(S) request to the test listener, with the routing Host header and, for TLS, the right SNI name."""
+    address, port, timeout = os.environ["TEST_LISTENER"], config["port"], config["timeout"]
+    if config["scheme"] == "https":
+        connection = _TlsConnection(address, port, config.get("server_name") or check.host, timeout)
+    else:
+        connection = http.client.HTTPConnection(address, port, timeout=timeout)
+    body = json.dumps(check.body).encode() if check.body is not None else None
+    request_headers = {"Host": check.host or address, "User-Agent": "portkey-gateway-smoke-test", **headers}
+    if body is not None:
+        request_headers.setdefault("Content-Type", "application/json")
+    try:
+        connection.request(check.method, check.path, body=body, headers=request_headers)
+        response = connection.getresponse()
+        return response.status, response.read(64 * 1024).decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """Connects to the load balancer's address but verifies its certificate for `server_name` (the host clients use).
+    Without a known name the chain is still verified, the name is not (the balancer's own DNS name is not on it)."""
+
+    def __init__(self, address: str, port: int, server_name: str | None, timeout: float):
+        context = ssl.create_default_context()
+        if not server_name:
+            context.check_hostname = False
+        super().__init__(address, port, timeout=timeout, context=context)
+        self._server_name = server_name
+
+    def connect(self):
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_name or self.host)
+
+
+def _secret_headers(arn: str | None) -> dict:
+    if not arn:
+        return {}
+    import boto3  # only when configured: keeps cold starts fast and tests free of AWS
+
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    headers = json.loads(value)
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValueError("the secret must be a JSON object of header names to string values")
+    return headers
+
+
+def _log(**fields) -> None:
+    print(json.dumps(fields, sort_keys=True))

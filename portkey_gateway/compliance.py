@@ -26,6 +26,10 @@ def _acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
 
 
 def acknowledge_findings(gateway: "PortkeyGateway") -> None:
+    if gateway.settings.create_new_vpc:
+        _acknowledge(gateway.network.vpc, "CloudFormation-Validate::W3010",
+                     "The AZs are configuration (availability_zones, or derived from the region): synthesis makes no "
+                     "lookups, so the same settings give the same template offline")
     compute = gateway.compute
     if compute.instance_role is not None:
         reason = ("CDK's ECS container-instance policy: ecs:Submit* and the Resource '*' actions (ecr:GetAuthorizationToken, "

@@ -28,6 +28,7 @@ EXAMPLE = ROOT / "examples" / "minimal-dev.yaml"
 ZONE = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com"}
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 ACCOUNT = "123456789012"
+SMOKE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/prod/smoke-headers"
 # The CLI passes cdk.json's feature flags (and path metadata) to the app; tests synthesize with the same context.
 CLI_CONTEXT = {**json.loads((ROOT / "cdk.json").read_text())["context"], "aws:cdk:enable-path-metadata": True}
 
@@ -81,6 +82,39 @@ CONFIGS = {
         waf={"enabled": True, "rate_limit_per_ip": 1000},
         enable_lb_access_logs=True, lb_access_logs_bucket="corp-elb-logs",
         timeouts={"max_request_seconds": 900, "stop_timeout_seconds": 90},
+    ),
+    # The guide's Gateway + MCP deployment, blue/green with every release check: a smoke test (with a request whose
+    # credentials come from a secret), deployment alarms, request-count autoscaling. Its capacity is short on purpose.
+    "alb-blue-green": lambda: {
+        **example("gateway-mcp"),
+        "gateway_deployment_configuration": {"enable_blue_green": True, "bake_time_in_minutes": 10},
+        "gateway_lifecycle_hook": {
+            "enable_lifecycle_hook": True, "lifecycle_hook_stages": ["POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"],
+            "smoke_request": {"path": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", "max_tokens": 1,
+                                                                     "messages": [{"role": "user", "content": "ping"}]},
+                              "headers": {"x-portkey-provider": "openai"}, "headers_secret_arn": SMOKE_SECRET},
+        },
+        "gateway_deployment_alarms": {"enabled": True, "target_5xx_percent": 2},
+        "gateway_autoscaling": {"enable_autoscaling": True, "autoscaling_min_capacity": 2, "autoscaling_max_capacity": 6,
+                                "target_requests_per_task": 600},
+    },
+    # An internal NLB with TLS, canary releases, the smoke test at its default stage and the unhealthy-target alarm.
+    "nlb-canary": lambda: variant(
+        tls_certificate_arn=CERTIFICATE, capacity_check="off",
+        gateway_deployment_configuration={"enable_blue_green": False,
+                                          "canary_configuration": {"canary_percent": 10, "canary_bake_time_in_minutes": 5}},
+        gateway_lifecycle_hook={"enable_lifecycle_hook": True},
+        gateway_deployment_alarms={"enabled": True},
+    ),
+    # An internal plain-HTTP ALB routing by path, linear releases, CPU and memory autoscaling.
+    "alb-linear": lambda: variant(
+        lb_type="application", alb_routing_configuration={"enable_path_based_routing": True},
+        gateway_deployment_configuration={"enable_blue_green": False, "bake_time_in_minutes": 3,
+                                          "linear_configuration": {"step_percent": 25, "step_bake_time_in_minutes": 2}},
+        gateway_autoscaling={"enable_autoscaling": True, "autoscaling_min_capacity": 1, "autoscaling_max_capacity": 4,
+                             "target_cpu_utilization": 60, "target_memory_utilization": 75,
+                             "scale_in_cooldown": 300, "scale_out_cooldown": 30},
+        max_asg_size=5,
     ),
     "three-az-no-lb": lambda: variant(
         num_az=3, single_nat_gateway=False, create_lb=False, allowed_lb_cidrs=[], aws_account=ACCOUNT,

@@ -287,3 +287,14 @@ def test_execution_role_trust_has_no_source_conditions_task_role_has(templates):
     task = next(r for k, r in roles.items() if "GatewayTaskRole" in k)["Properties"]
     assert "Condition" not in execution["AssumeRolePolicyDocument"]["Statement"][0]
     assert set(task["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]) == {"ArnLike", "StringEquals"}
+
+
+def test_no_security_group_keeps_the_ec2_default_allow_all_egress_by_accident(templates):
+    """A group created without inline egress rules gets EC2's allow-all rule, even when separate egress resources
+    (to other groups) exist; a group meant to be closed must therefore carry an inline rule."""
+    for name, template in templates.items():
+        separate = {r["Properties"]["GroupId"]["Fn::GetAtt"][0]
+                    for r in resources_of(template, "AWS::EC2::SecurityGroupEgress").values()}
+        for group_id in separate:
+            egress = template["Resources"][group_id]["Properties"].get("SecurityGroupEgress")
+            assert egress, f"{name}: {group_id} has egress rules to other groups but EC2's allow-all default too"

@@ -32,8 +32,7 @@ class DeploymentAlarms(Construct):
                       treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         unhealthy = cloudwatch.MathExpression(
             expression=_over_groups("MAX", "u", groups),
-            using_metrics={f"u{i}": group.metrics.unhealthy_host_count(statistic="Maximum", period=PERIOD)
-                           for i, group in enumerate(groups)},
+            using_metrics={f"u{i}": _unhealthy(group) for i, group in enumerate(groups)},
             period=PERIOD, label="Unhealthy gateway targets",
         )
         self.alarms = [unhealthy.create_alarm(
@@ -64,6 +63,12 @@ class DeploymentAlarms(Construct):
             [alarm.node.default_child.alarm_name for alarm in self.alarms], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
         gateway.service.node.add_dependency(self)  # the alarms must exist before ECS is told to watch them
+
+
+def _unhealthy(group) -> cloudwatch.IMetric:
+    metrics = group.metrics  # the two target-group types spell this metric differently in CDK
+    count = metrics.unhealthy_host_count if hasattr(metrics, "unhealthy_host_count") else metrics.un_healthy_host_count
+    return count(statistic="Maximum", period=PERIOD)
 
 
 def _over_groups(function: str, prefix: str, groups: list, fill: bool = False) -> str:

@@ -23,7 +23,7 @@ from constructs import Construct
 
 from ..config import TLS_POLICIES, Settings
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
-from .network import Network
+from .network import Network, no_default_egress
 from .service import EcsService
 
 HTTP_PORT, HTTPS_PORT = 80, 443
@@ -55,6 +55,7 @@ class GatewayLoadBalancer(Construct):
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description=f"Portkey gateway load balancer: TCP {', '.join(map(str, client_ports))} from allowed CIDRs",
         )
+        no_default_egress(self.security_group)  # egress is only to the gateway tasks, added with the targets
         for cidr in settings.lb_ingress_cidrs:
             for port in client_ports:
                 self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients in {cidr}")

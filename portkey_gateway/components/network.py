@@ -63,3 +63,15 @@ class Network(Construct):
             ec2.Subnet.from_subnet_attributes(self, f"{kind}Subnet{i}", subnet_id=subnet_id, availability_zone=azs[i % len(azs)])
             for i, subnet_id in enumerate(ids)
         ]
+
+
+def no_default_egress(group: ec2.SecurityGroup) -> None:
+    """Keep EC2's allow-all egress off a group whose egress rules all name other groups.
+
+    EC2 gives a security group created without inline egress rules an allow-all egress rule, and rules to other
+    groups are separate resources (AWS::EC2::SecurityGroupEgress), so `allow_all_outbound=False` alone does not close
+    it: CDK drops its own inline placeholder as soon as any egress rule is added. This inline rule matches nothing
+    (a reserved ICMP type, to the broadcast address) and differs from CDK's placeholder, so CDK leaves it in place.
+    """
+    group.add_egress_rule(ec2.Peer.ipv4("255.255.255.255/32"), ec2.Port.icmp_type_and_code(252, 85),
+                          "Matches no traffic: keeps the EC2 default allow-all egress rule out")

@@ -22,7 +22,7 @@ from constructs import Construct
 from ..config import Settings
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
-from .network import Network
+from .network import Network, no_default_egress
 from .service import EcsService, import_secret, retention_days
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "smoke_test"
@@ -84,6 +84,7 @@ class SmokeTestHook(Construct):
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="Gateway smoke-test hook: to the load balancer test listener only",
         )
+        no_default_egress(self.security_group)
         self.security_group.add_egress_rule(ingress.security_group, ec2.Port.tcp(ingress.test_port), "to the test listener")
         ingress.allow_test_traffic_from(self.security_group, "from the smoke-test hook")
         self.nat_rules = False

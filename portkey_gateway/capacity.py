@@ -109,7 +109,10 @@ class CapacityReport:
     def fix(self) -> str:
         if not self.checked:
             return f"use one of {', '.join(INSTANCE_SPECS)}, or set capacity_check: warn"
-        other = f"instance_type {self.alternative[0]} ({self.alternative[1]} instances)" if self.alternative else ""
+        other = ""
+        if self.alternative:
+            name, count = self.alternative
+            other = f"instance_type {name} ({count} instance{'s' if count > 1 else ''})"
         if self.needed is None:
             return f"use {other}" if other else "use a larger instance_type or smaller tasks"
         return f"raise max_asg_size to {self.needed}" + (f", or use {other}" if other else "")

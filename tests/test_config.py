@@ -44,6 +44,76 @@ def all_mode(routing: dict | None = None, **changes) -> dict:
 
 HOSTS = {"enable_host_based_routing": True, "gateway_host": "gateway.example.com", "mcp_host": "mcp.example.com"}
 
+BLUE_GREEN = {"enable_blue_green": True}
+CANARY = {"enable_blue_green": False, "canary_configuration": {"canary_percent": 10, "canary_bake_time_in_minutes": 5}}
+HOOK = {"enable_lifecycle_hook": True}
+
+# Deployment strategies, lifecycle hook, deployment alarms, autoscaling, capacity.
+DEPLOY_CASES = [
+    ("strategy-without-lb", no_lb(gateway_deployment_configuration=BLUE_GREEN), "gateway_deployment_configuration",
+     "create_lb: true"),
+    ("two-strategies", variant(gateway_deployment_configuration={**CANARY, "enable_blue_green": True}),
+     "gateway_deployment_configuration.canary_configuration", "keep one of enable_blue_green and canary_configuration"),
+    ("canary-and-linear", variant(gateway_deployment_configuration={
+        **CANARY, "linear_configuration": {"step_percent": 10, "step_bake_time_in_minutes": 1}}),
+     "gateway_deployment_configuration.linear_configuration", "keep one of"),
+    ("canary-percent-zero", variant(gateway_deployment_configuration={
+        "enable_blue_green": False, "canary_configuration": {"canary_percent": 0, "canary_bake_time_in_minutes": 5}}),
+     "gateway_deployment_configuration.canary_configuration.canary_percent", "use e.g. 10"),
+    ("canary-percent-fine-steps", variant(gateway_deployment_configuration={
+        "enable_blue_green": False, "canary_configuration": {"canary_percent": 5.25, "canary_bake_time_in_minutes": 5}}),
+     "gateway_deployment_configuration.canary_configuration.canary_percent", "steps of 0.1"),
+    ("linear-step-below-3", variant(gateway_deployment_configuration={
+        "enable_blue_green": False, "linear_configuration": {"step_percent": 2, "step_bake_time_in_minutes": 1}}),
+     "gateway_deployment_configuration.linear_configuration.step_percent", "from 3 to 100"),
+    ("bake-time-too-long", variant(gateway_deployment_configuration={**BLUE_GREEN, "bake_time_in_minutes": 1441}),
+     "gateway_deployment_configuration.bake_time_in_minutes", "0 to 1440"),
+    ("shift-longer-than-33h", variant(gateway_deployment_configuration={
+        "enable_blue_green": False, "bake_time_in_minutes": 600,
+        "linear_configuration": {"step_percent": 10, "step_bake_time_in_minutes": 180}}),
+     "gateway_deployment_configuration.bake_time_in_minutes", "shorten the bake times"),
+    ("bake-time-when-rolling", variant(gateway_deployment_configuration={"enable_blue_green": False, "bake_time_in_minutes": 5}),
+     "gateway_deployment_configuration.bake_time_in_minutes", "choose one of them"),
+    ("hook-when-rolling", variant(gateway_lifecycle_hook=HOOK), "gateway_lifecycle_hook.enable_lifecycle_hook",
+     "enable_blue_green: true"),
+    ("hook-stage-from-module-docs", variant(gateway_deployment_configuration=BLUE_GREEN,
+                                            gateway_lifecycle_hook={**HOOK, "lifecycle_hook_stages": ["PRE_SCALE_DOWN"]}),
+     "gateway_lifecycle_hook.lifecycle_hook_stages[0]", "did you mean POST_PRODUCTION_TRAFFIC_SHIFT?"),
+    ("hook-stage-typo", variant(gateway_deployment_configuration=BLUE_GREEN,
+                                gateway_lifecycle_hook={**HOOK, "lifecycle_hook_stages": ["POST_TEST_TRAFIC_SHIFT"]}),
+     "gateway_lifecycle_hook.lifecycle_hook_stages[0]", "did you mean POST_TEST_TRAFFIC_SHIFT?"),
+    ("hook-stage-before-test-traffic", variant(gateway_deployment_configuration=BLUE_GREEN,
+                                               gateway_lifecycle_hook={**HOOK, "lifecycle_hook_stages": ["PRE_SCALE_UP"]}),
+     "gateway_lifecycle_hook.lifecycle_hook_stages", "use POST_TEST_TRAFFIC_SHIFT"),
+    ("hook-settings-when-off", variant(gateway_lifecycle_hook={"smoke_request": {"path": "/v1/models"}}),
+     "gateway_lifecycle_hook.smoke_request", "enable_lifecycle_hook: true"),
+    ("smoke-path-relative", variant(gateway_deployment_configuration=BLUE_GREEN,
+                                    gateway_lifecycle_hook={**HOOK, "smoke_request": {"path": "v1/models"}}),
+     "gateway_lifecycle_hook.smoke_request.path", "start with '/'"),
+    ("smoke-headers-secret-plaintext", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
+        **HOOK, "smoke_request": {"path": "/v1/models", "headers_secret_arn": "pk-123"}}),
+     "gateway_lifecycle_hook.smoke_request.headers_secret_arn", "never the secret value"),
+    ("alarms-without-lb", no_lb(gateway_deployment_alarms={"enabled": True}), "gateway_deployment_alarms.enabled",
+     "create_lb: true"),
+    ("alarm-settings-when-off", variant(gateway_deployment_alarms={"unhealthy_tasks": 2}), "gateway_deployment_alarms",
+     "enabled: true"),
+    ("5xx-alarm-on-an-nlb", variant(gateway_deployment_alarms={"enabled": True, "target_5xx_percent": 1}),
+     "gateway_deployment_alarms.target_5xx_percent", "lb_type: application"),
+    ("request-scaling-on-an-nlb", variant(gateway_autoscaling={"enable_autoscaling": True, "target_requests_per_task": 100}),
+     "gateway_autoscaling.target_requests_per_task", "lb_type: application"),
+    ("request-scaling-when-off", variant(gateway_autoscaling={"target_requests_per_task": 100}),
+     "gateway_autoscaling.target_requests_per_task", "enable_autoscaling: true"),
+    ("desired-outside-autoscaling", variant(gateway_config={"desired_task_count": 5},
+                                            gateway_autoscaling={"enable_autoscaling": True, "autoscaling_max_capacity": 4}),
+     "gateway_config.desired_task_count", "between autoscaling_min_capacity and autoscaling_max_capacity"),
+    ("data-service-scaling-without-data-service", variant(dataservice_autoscaling={"enable_autoscaling": True}),
+     "dataservice_autoscaling.enable_autoscaling", "enable_dataservice: true"),
+    ("capacity-error", variant(capacity_check="error", max_asg_size=1, desired_asg_size=1),
+     "max_asg_size", "raise max_asg_size to 2"),
+    ("capacity-check-on-existing-cluster", variant(create_cluster=False, cluster_name="c", capacity_provider_name="cp",
+                                                   capacity_check="off"), "capacity_check", "remove it"),
+]
+
 # Server modes, load balancer, routing, edge features and the timeout chain.
 INGRESS_CASES = [
     ("mcp-mode-needs-url", variant(server_mode="mcp"), "mcp_gateway_base_url", "https://mcp.example.com"),
@@ -206,6 +276,7 @@ CASES = [
      "gateway_task_role_policy_arns.bedrock", "arn:aws:iam::"),
     ("certificate-arn-invalid", variant(tls_certificate_arn="my-cert"), "tls_certificate_arn", "arn:aws:acm:"),
     *INGRESS_CASES,
+    *DEPLOY_CASES,
     ("autoscaling-min-above-max", variant(gateway_autoscaling={"autoscaling_min_capacity": 5, "autoscaling_max_capacity": 3}),
      "gateway_autoscaling.autoscaling_min_capacity", "raise the maximum"),
 ]
@@ -237,6 +308,24 @@ NOT_YET = [
 def test_options_of_later_work_are_refused_not_ignored(field, changes):
     message = error_of(variant(**changes))
     assert message.startswith(f"cfg.yaml: {field}: ") and "not supported yet" in message, message
+
+
+def test_deployment_settings_at_their_boundaries_are_accepted():
+    canary = settings_from_dict(variant(gateway_deployment_configuration={
+        "enable_blue_green": False, "bake_time_in_minutes": 0,
+        "canary_configuration": {"canary_percent": 0.1, "canary_bake_time_in_minutes": 1440}}))
+    assert canary.deployment_strategy == "CANARY"
+    linear = settings_from_dict(variant(gateway_deployment_configuration={
+        "enable_blue_green": False, "linear_configuration": {"step_percent": 100, "step_bake_time_in_minutes": 1440}}))
+    assert linear.gateway_deployment_configuration.shift_minutes == 1  # one step: no step bake, then the bake time
+    # the module's shape: a disabled block may carry every field, and {enable: false} alone means no breaker at all
+    settings_from_dict(variant(gateway_autoscaling={"enable_autoscaling": False, "autoscaling_max_capacity": 9},
+                               gateway_lifecycle_hook={"enable_lifecycle_hook": False, "lifecycle_hook_stages": ["PRE_SCALE_UP"]}))
+    breaker = settings_from_dict(variant(gateway_deployment_circuit_breaker={"enable": False})).gateway_deployment_circuit_breaker
+    assert (breaker.enable, breaker.rollback) == (False, False)
+    hook = settings_from_dict(variant(gateway_deployment_configuration={"enable_blue_green": True},
+                                      gateway_lifecycle_hook={"enable_lifecycle_hook": True})).gateway_lifecycle_hook
+    assert hook.stages == ["POST_TEST_TRAFFIC_SHIFT"]
 
 
 def test_boundaries_of_the_timeout_chain_and_modes_without_a_load_balancer_are_accepted():

@@ -1,0 +1,132 @@
+"""The smoke-test hook's handler: what ECS gets back on pass and fail, with the HTTP call faked, and one real HTTP
+round trip to a local server (Host header, routing prefix, JSON body)."""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import json
+import threading
+
+import pytest
+
+from portkey_gateway.components.smoke_test_hook import HANDLER_DIR
+
+EVENT = {"executionDetails": {"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/c/gateway",
+                              "targetServiceRevisionArn": "arn:aws:ecs:us-east-1:123456789012:service-revision/c/gateway/2"}}
+CHECKS = [
+    {"name": "gateway health", "method": "GET", "path": "/gateway/v1/health", "host": "ai.example.com", "expected_status": 200},
+    {"name": "gateway request", "method": "POST", "path": "/gateway/v1/chat/completions", "host": "ai.example.com",
+     "headers": {"x-portkey-provider": "openai"}, "body": {"model": "m", "max_tokens": 1}, "expected_status": 200},
+]
+
+
+@pytest.fixture
+def hook(monkeypatch):
+    """The handler module, loaded from its file as Lambda loads it, with a config in its environment."""
+    spec = importlib.util.spec_from_file_location("smoke_test_index", HANDLER_DIR / "index.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module.time, "sleep", lambda seconds: None)
+
+    def configure(checks=CHECKS, attempts=3, port=8080, address="internal-lb.example.com", **extra):
+        monkeypatch.setenv("TEST_LISTENER", address)
+        monkeypatch.setenv("SMOKE_TEST", json.dumps({"scheme": "http", "port": port, "server_name": None, "timeout": 2,
+                                                     "attempts": attempts, "pause": 5, "headers_secret_arn": None,
+                                                     "checks": checks, **extra}))
+        return module
+
+    return configure
+
+
+def test_every_check_answering_as_expected_succeeds(hook, capsys):
+    calls = []
+    handler = hook().handler
+    result = handler(EVENT, None, send=lambda check, headers, config: calls.append((check.path, headers)) or (200, "{}"))
+    assert result == {"hookStatus": "SUCCEEDED"}
+    assert calls == [("/gateway/v1/health", {}), ("/gateway/v1/chat/completions", {"x-portkey-provider": "openai"})]
+    log = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert log[-1] == {"failures": [], "hookStatus": "SUCCEEDED", "revision": EVENT["executionDetails"]["targetServiceRevisionArn"]}
+
+
+def test_a_wrong_status_fails_the_stage_after_its_attempts(hook, capsys):
+    calls = []
+
+    def send(check, headers, config):
+        calls.append(check.name)
+        return (502, "upstream connect error") if check.name == "gateway request" else (200, "ok")
+
+    result = hook(attempts=3).handler(EVENT, None, send=send)
+    assert result == {"hookStatus": "FAILED"}
+    assert calls == ["gateway health"] + ["gateway request"] * 3
+    failures = json.loads(capsys.readouterr().out.splitlines()[-1])["failures"]
+    assert failures == ["gateway request: POST /gateway/v1/chat/completions answered 502, expected 200: 'upstream connect error'"]
+
+
+def test_a_check_that_recovers_within_its_attempts_passes(hook):
+    answers = iter([(503, ""), (503, ""), (200, "ok")])
+    result = hook(checks=CHECKS[:1]).handler(EVENT, None, send=lambda *args: next(answers))
+    assert result == {"hookStatus": "SUCCEEDED"}
+
+
+def test_an_unreachable_listener_fails_with_a_hint_about_the_security_group(hook, capsys):
+    def send(check, headers, config):
+        raise TimeoutError("timed out")
+
+    result = hook(checks=CHECKS[:1], attempts=1).handler(EVENT, None, send=send)
+    assert result == {"hookStatus": "FAILED"}
+    (failure,) = json.loads(capsys.readouterr().out.splitlines()[-1])["failures"]
+    assert "timed out" in failure and "is port 8080 open to this function" in failure and "allowed_lb_cidrs" in failure
+
+
+def test_an_unreadable_headers_secret_fails_the_stage_instead_of_crashing(hook, monkeypatch):
+    module = hook(headers_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:h")
+    monkeypatch.setattr(module, "_secret_headers", lambda arn: (_ for _ in ()).throw(ValueError("not JSON")))
+    sent = []
+    assert module.handler(EVENT, None, send=lambda *a: sent.append(a) or (200, "")) == {"hookStatus": "FAILED"}
+    assert sent == []
+
+
+def test_secret_headers_are_sent_and_override_plain_ones_but_are_never_logged(hook, monkeypatch, capsys):
+    module = hook(headers_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:h")
+    monkeypatch.setattr(module, "_secret_headers", lambda arn: {"x-portkey-api-key": "pk-secret", "x-portkey-provider": "azure"})
+    seen = []
+    assert module.handler(EVENT, None, send=lambda check, headers, config: seen.append(headers) or (200, "")) == {
+        "hookStatus": "SUCCEEDED"}
+    assert seen[1] == {"x-portkey-api-key": "pk-secret", "x-portkey-provider": "azure"}
+    assert "pk-secret" not in capsys.readouterr().out
+
+
+def test_the_real_http_call_sends_host_path_and_json_body(hook):
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append((self.command, self.path, self.headers["Host"], self.headers.get("Content-Type"),
+                             self.rfile.read(length).decode()))
+            status = 200 if self.headers["Host"] == "ai.example.com" else 404
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        module = hook(port=server.server_address[1], address="127.0.0.1")
+        assert module.handler(EVENT, None) == {"hookStatus": "SUCCEEDED"}
+        wrong_host = [{**CHECKS[0], "host": "other.example.com"}]
+        assert hook(checks=wrong_host, attempts=1, port=server.server_address[1], address="127.0.0.1").handler(
+            EVENT, None) == {"hookStatus": "FAILED"}
+    finally:
+        server.shutdown()
+    assert received[0][:3] == ("GET", "/gateway/v1/health", "ai.example.com")
+    method, path, host, content_type, body = received[1]
+    assert (method, path, host, content_type) == ("POST", "/gateway/v1/chat/completions", "ai.example.com", "application/json")
+    assert json.loads(body) == {"model": "m", "max_tokens": 1}

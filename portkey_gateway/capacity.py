@@ -1,7 +1,8 @@
 """Will the tasks fit? EC2-backed ECS does not fail a deployment whose tasks cannot be placed: they wait in
 PROVISIONING. This checks, before anything is deployed, that every service at its maximum task count, during a
 deployment, fits on `max_asg_size` instances of `instance_type` (CPU units, memory, and network interfaces: every
-awsvpc task takes one), and names the smallest fix when it does not.
+awsvpc task takes one, unless the account has ECS ENI trunking on and the type supports it), and names the smallest
+fix when it does not.
 
 Pure arithmetic on the settings; no CDK.
 """
@@ -30,9 +31,9 @@ class InstanceSpec:
     def memory_mib(self) -> int:
         return int(self.memory_gib * 1024 * MEMTOTAL_SHARE)
 
-    @property
-    def task_slots(self) -> int:
-        return self.trunk_tasks or self.max_enis - 1
+    def task_slots(self, trunking: bool) -> int:
+        """awsvpc tasks per instance: one per network interface beyond the instance's own, or the trunk's count."""
+        return self.trunk_tasks if trunking and self.trunk_tasks else self.max_enis - 1
 
 
 # The agent registers the kernel's MemTotal (ECS_RESERVED_MEMORY defaults to 0), which is below the nominal memory:
@@ -82,6 +83,7 @@ class CapacityReport:
     instance_type: str
     max_instances: int
     demands: tuple[Demand, ...]
+    trunking: bool  # the account's awsvpcTrunking setting is on (counts only on types that support it)
     needed: Optional[int]  # instances the peak needs; None when a single task is larger than one instance
     alternative: Optional[tuple[str, int]] = None  # a type that fits within max_instances, and how many it needs
 
@@ -99,7 +101,7 @@ class CapacityReport:
         if not self.checked:
             return f"{self.instance_type} is not in the capacity table, so the placement of {peak} cannot be checked"
         spec = INSTANCE_SPECS[self.instance_type]
-        size = f"{spec.cpu_units} CPU, ~{spec.memory_mib} MiB and {spec.task_slots} awsvpc task slots each"
+        size = f"{spec.cpu_units} CPU, ~{spec.memory_mib} MiB and {spec.task_slots(self.trunking)} awsvpc task slots each"
         if self.needed is None:
             return f"at the deployment peak ({peak}) a task is larger than one {self.instance_type} ({size})"
         return (f"at the deployment peak ({peak}) the tasks need {self.needed} {self.instance_type} instances ({size}), "
@@ -121,11 +123,12 @@ class CapacityReport:
         return f"{self.problem}; {self.fix}"
 
 
-def instances_needed(spec: InstanceSpec, demands: tuple[Demand, ...], limit: int = 1000) -> Optional[int]:
+def instances_needed(spec: InstanceSpec, demands: tuple[Demand, ...], trunking: bool, limit: int = 1000) -> Optional[int]:
     """Instances of `spec` that hold every task, placing the largest first on the first instance with room
     (ECS's binpack places similarly); None when one task alone is too large or more than `limit` would be needed."""
     tasks = sorted(((d.cpu, d.memory) for d in demands for _ in range(d.tasks)), reverse=True)
-    if any(cpu > spec.cpu_units or memory > spec.memory_mib for cpu, memory in tasks) or spec.task_slots < 1:
+    slots = spec.task_slots(trunking)
+    if any(cpu > spec.cpu_units or memory > spec.memory_mib for cpu, memory in tasks) or slots < 1:
         return None
     free: list[list[int]] = []  # per instance: CPU, memory, task slots left
     for cpu, memory in tasks:
@@ -135,7 +138,7 @@ def instances_needed(spec: InstanceSpec, demands: tuple[Demand, ...], limit: int
         else:
             if len(free) == limit:
                 return None
-            room = [spec.cpu_units, spec.memory_mib, spec.task_slots]
+            room = [spec.cpu_units, spec.memory_mib, slots]
             free.append(room)
         room[0] -= cpu
         room[1] -= memory
@@ -170,23 +173,23 @@ def _maximum(desired: int, autoscaling) -> int:
 
 
 def check(settings: "Settings") -> CapacityReport:
-    demands = peak_demands(settings)
+    demands, trunking = peak_demands(settings), settings.eni_trunking
     spec = INSTANCE_SPECS.get(settings.instance_type)
-    needed = instances_needed(spec, demands) if spec else None
-    report = CapacityReport(settings.instance_type, settings.max_asg_size, demands, needed)
+    needed = instances_needed(spec, demands, trunking) if spec else None
+    report = CapacityReport(settings.instance_type, settings.max_asg_size, demands, trunking, needed)
     if report.fits or not report.checked:
         return report
-    alternative = _larger_type(settings.instance_type, demands, settings.max_asg_size)
-    return CapacityReport(settings.instance_type, settings.max_asg_size, demands, needed, alternative)
+    alternative = _larger_type(settings.instance_type, demands, trunking, settings.max_asg_size)
+    return CapacityReport(settings.instance_type, settings.max_asg_size, demands, trunking, needed, alternative)
 
 
-def _larger_type(current: str, demands: tuple[Demand, ...], max_instances: int) -> Optional[tuple[str, int]]:
+def _larger_type(current: str, demands: tuple[Demand, ...], trunking: bool, max_instances: int) -> Optional[tuple[str, int]]:
     """The smallest type (same family first) on which the peak fits within `max_instances`."""
     family = current.split(".")[0]
     ranked = sorted(INSTANCE_SPECS.items(),
                     key=lambda item: (item[0].split(".")[0] != family, item[1].vcpus, item[1].memory_gib, item[0]))
     for name, spec in ranked:
-        needed = instances_needed(spec, demands, limit=max_instances)
+        needed = instances_needed(spec, demands, trunking, limit=max_instances)
         if needed is not None and name != current:
             return name, needed
     return None

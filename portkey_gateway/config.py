@@ -698,6 +698,9 @@ class Settings(_Model):
     desired_asg_size: int = Field(2, ge=0, description="ASG initial size; the capacity provider manages it afterwards.")
     target_capacity: Percent = Field(100, description="Capacity-provider target utilisation (%).")
     instance_refresh: InstanceRefresh = Field(default_factory=InstanceRefresh, description="Instance replacement on change.")
+    eni_trunking: bool = Field(
+        False, description="The account has ECS awsvpcTrunking on: the capacity check counts trunk interfaces on types that support it (not t4g)."
+    )
     capacity_check: Literal["warn", "error", "off"] = Field(
         "warn", description="When the tasks at their deployment peak cannot fit on max_asg_size instances: warn at synth, refuse, or stay silent."
     )
@@ -1093,8 +1096,9 @@ class Settings(_Model):
 
     def _capacity(self) -> None:
         if not self.create_cluster:
-            if self.changed("capacity_check"):
-                raise FieldProblem("capacity_check", "the instances of an existing cluster are unknown here", "remove it")
+            for name in ("capacity_check", "eni_trunking"):
+                if self.changed(name):
+                    raise FieldProblem(name, "the instances of an existing cluster are unknown here", "remove it")
         elif self.capacity_check == "error":
             report = capacity.check(self)
             if not report.fits:

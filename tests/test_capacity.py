@@ -17,24 +17,28 @@ from .test_config import error_of
 GUIDE_PRODUCTION = (Demand("gateway", 20, 1024, 2048, "max"), Demand("data service", 2, 512, 1024, "desired"))
 
 
-@pytest.mark.parametrize("instance_type,expected", [
+@pytest.mark.parametrize("instance_type,trunking,expected", [
     # t4g has no ENI trunking: 2 awsvpc tasks per instance (3 interfaces, one the instance's), whatever CPU is left
-    ("t4g.large", 11),
-    ("t4g.medium", 20),  # memory decides: ~3891 MiB hold one 2048 MiB gateway task (and one data-service task)
-    ("t4g.2xlarge", 8),  # 4 interfaces: 3 tasks each
-    ("m7g.large", 11),  # trunking lifts the interface limit to 10, but 2048 CPU hold 2 gateway tasks
-    ("m7g.xlarge", 6),  # 4096 CPU: 4 gateway tasks, or 3 and both data-service tasks
-    ("c7g.4xlarge", 2),
+    ("t4g.large", False, 11),
+    ("t4g.large", True, 11),  # the account setting changes nothing on t4g
+    ("t4g.medium", False, 20),  # memory decides: ~3891 MiB hold one 2048 MiB gateway task (and one data-service task)
+    ("t4g.2xlarge", False, 8),  # 4 interfaces: 3 tasks each
+    ("m7g.xlarge", False, 8),  # 4 interfaces: 3 tasks each, though 4096 CPU would hold 4 gateway tasks
+    ("m7g.xlarge", True, 6),  # with trunking (20 tasks) CPU decides: 4 gateway tasks, or 3 and both data-service tasks
+    ("m7g.large", True, 11),  # trunking lifts the interface limit to 10, but 2048 CPU hold 2 gateway tasks
+    ("c7g.4xlarge", False, 4),  # 8 interfaces: 7 tasks each
+    ("c7g.4xlarge", True, 2),
 ])
-def test_instances_needed_for_the_guides_production_peak(instance_type, expected):
-    assert instances_needed(INSTANCE_SPECS[instance_type], GUIDE_PRODUCTION) == expected
+def test_instances_needed_for_the_guides_production_peak(instance_type, trunking, expected):
+    assert instances_needed(INSTANCE_SPECS[instance_type], GUIDE_PRODUCTION, trunking) == expected
 
 
 def test_registered_resources_follow_the_agent():
     large = INSTANCE_SPECS["t4g.large"]
-    assert (large.cpu_units, large.memory_mib, large.task_slots) == (2048, 7782, 2)
-    assert INSTANCE_SPECS["m6g.medium"].task_slots == 4 and INSTANCE_SPECS["r7g.2xlarge"].memory_mib == int(64 * 1024 * 0.95)
-    assert instances_needed(INSTANCE_SPECS["t4g.nano"], (Demand("gateway", 1, 256, 1024, ""),)) is None  # too large
+    assert (large.cpu_units, large.memory_mib, large.task_slots(True)) == (2048, 7782, 2)
+    assert INSTANCE_SPECS["m6g.medium"].task_slots(True) == 4 and INSTANCE_SPECS["m6g.medium"].task_slots(False) == 1
+    assert INSTANCE_SPECS["r7g.2xlarge"].memory_mib == int(64 * 1024 * 0.95)
+    assert instances_needed(INSTANCE_SPECS["t4g.nano"], (Demand("gateway", 1, 256, 1024, ""),), False) is None  # too large
 
 
 def guide_production(**changes) -> dict:
@@ -64,7 +68,7 @@ def test_the_report_states_the_numbers_and_the_smallest_fix():
         "at the deployment peak (gateway 40 x 1024 CPU/2048 MiB (2 x 20 during a blue/green deploy), redis 2 x 256 "
         "CPU/512 MiB (1 + 1 while rolling)) the tasks need 21 t4g.large instances (2048 CPU, ~7782 MiB and 2 awsvpc "
         "task slots each), but max_asg_size is 10: tasks would wait in PROVISIONING; raise max_asg_size to 21, or use "
-        "instance_type c6g.2xlarge (6 instances)")
+        "instance_type c6g.4xlarge (6 instances)")
     assert capacity.check(settings_from_dict(guide_production(max_asg_size=21))).fits
 
 
@@ -80,6 +84,6 @@ def test_a_warning_at_synth_by_default_an_error_or_nothing_on_request():
     assert warnings(guide_production(max_asg_size=21)) == []
     message = error_of(guide_production(capacity_check="error"))
     assert message.startswith("cfg.yaml: max_asg_size: at the deployment peak (gateway 40 x 1024 CPU") and \
-        message.endswith("; raise max_asg_size to 21, or use instance_type c6g.2xlarge (6 instances)")
+        message.endswith("; raise max_asg_size to 21, or use instance_type c6g.4xlarge (6 instances)")
     assert "instance_type: m8g.large is not in the capacity table" in error_of(
         guide_production(capacity_check="error", instance_type="m8g.large"))

@@ -101,7 +101,8 @@ class CapacityReport:
         if not self.checked:
             return f"{self.instance_type} is not in the capacity table, so the placement of {peak} cannot be checked"
         spec = INSTANCE_SPECS[self.instance_type]
-        size = f"{spec.cpu_units} CPU, ~{spec.memory_mib} MiB and {spec.task_slots(self.trunking)} awsvpc task slots each"
+        slots = spec.task_slots(self.trunking)
+        size = f"{spec.cpu_units} CPU, ~{spec.memory_mib} MiB and {slots} awsvpc task slot{'s' if slots != 1 else ''} each"
         if self.needed is None:
             return f"at the deployment peak ({peak}) a task is larger than one {self.instance_type} ({size})"
         return (f"at the deployment peak ({peak}) the tasks need {self.needed} {self.instance_type} instances ({size}), "

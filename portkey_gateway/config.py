@@ -387,8 +387,9 @@ class DeploymentAlarms(_Model):
 # The stages of an ECS blue/green, canary or linear deployment, in order (ECS API: DeploymentLifecycleHook).
 LIFECYCLE_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
                     "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
-# From here on the test listener routes to the new revision, so a smoke test through it tests that revision.
-SMOKE_TEST_STAGES = LIFECYCLE_STAGES[4:]
+# Stages at which the test listener reaches only the new revision and ECS does not re-run the hook during a rollback
+# (it re-runs TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT, where a failing smoke test would fight the rollback).
+SMOKE_TEST_STAGES = ("POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
 # Names the module's documentation uses that ECS does not know, and what they most likely meant.
 _MISNAMED_STAGES = {"PRE_TEST_TRAFFIC_SHIFT": "TEST_TRAFFIC_SHIFT", "PRE_PROD_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT",
                     "PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT", "PRE_SCALE_DOWN": "POST_PRODUCTION_TRAFFIC_SHIFT"}
@@ -401,6 +402,9 @@ def _lifecycle_stage(value: str) -> str:
     hint = f"did you mean {guess}? " if guess else ""
     raise FieldProblem("", f"{value!r} is not an ECS lifecycle stage", f"{hint}use one of {', '.join(SMOKE_TEST_STAGES)}")
 
+
+SMOKE_RETRY_PAUSE_SECONDS = 5
+MAX_SECONDS_PER_CHECK = 280  # up to three checks (two health routes, one request), within Lambda's 900 s with slack
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -433,19 +437,32 @@ class LifecycleHook(_Model):
     attempts: Annotated[int, _in_range(1, 10)] = Field(3, description="Tries per check, 5 s apart, before the stage fails.")
     smoke_request: Optional[SmokeRequest] = Field(None, description="An extra request to check besides the health path.")
     log_retention_days: RetentionDays = Field(30, description="Retention of the hook's log group (days).")
+    egress_cidrs: list[Cidr] = Field(
+        default_factory=list, description="Public addresses (your NAT gateways, /32) the hook leaves an existing VPC from; "
+        "needed for an internet-facing load balancer there unless allowed_lb_cidrs admits everyone."
+    )
 
     @model_validator(mode="after")
     def _stages_reach_the_new_revision(self):
         if not self.enable_lifecycle_hook:
-            for name in ("request_timeout_seconds", "attempts", "smoke_request", "log_retention_days"):
+            for name in ("request_timeout_seconds", "attempts", "smoke_request", "log_retention_days", "egress_cidrs"):
                 if self.changed(name):
                     raise FieldProblem(name, "is only used when enable_lifecycle_hook is true",
                                        "set enable_lifecycle_hook: true, or remove it")
             return self
-        early = [stage for stage in self.lifecycle_hook_stages if stage not in SMOKE_TEST_STAGES]
-        if early:
-            raise FieldProblem("lifecycle_hook_stages", f"{early[0]} comes before the test listener reaches the new "
-                               "revision, so the smoke test would test the old one", f"use {', '.join(SMOKE_TEST_STAGES)}")
+        per_check = self.attempts * (self.request_timeout_seconds + SMOKE_RETRY_PAUSE_SECONDS)
+        if per_check > MAX_SECONDS_PER_CHECK:
+            raise FieldProblem("attempts", f"{self.attempts} attempts of up to {self.request_timeout_seconds} s (+ "
+                               f"{SMOKE_RETRY_PAUSE_SECONDS} s pauses) take {per_check} s per check; three checks must fit "
+                               "in Lambda's 15 minutes", f"keep attempts x (request_timeout_seconds + "
+                               f"{SMOKE_RETRY_PAUSE_SECONDS}) at most {MAX_SECONDS_PER_CHECK}")
+        for stage in self.lifecycle_hook_stages:
+            if stage in SMOKE_TEST_STAGES:
+                continue
+            why = ("ECS also runs it during a rollback, where a failing smoke test would fight the rollback"
+                   if stage in ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT") else
+                   "the test listener does not reach the new revision yet, so the smoke test would test the old one")
+            raise FieldProblem("lifecycle_hook_stages", f"{stage}: {why}", f"use {' or '.join(SMOKE_TEST_STAGES)}")
         return self
 
     @property
@@ -602,6 +619,8 @@ class WebFirewall(_Model):
             raise FieldProblem("", f"lists {repeated[0]} more than once", "name each rule once")
         return rules
 
+
+ALARM_LAG_MINUTES = 2  # load-balancer metrics reach CloudWatch, and an alarm is evaluated, about this late
 
 # Variables the module deprecated in v2.0.0 and removed in v2.0.1: named here so that a migrated tfvars gets a pointer.
 _REMOVED_VARIABLES = {
@@ -1057,6 +1076,20 @@ class Settings(_Model):
                                "listener of a blue/green, canary or linear deployment",
                                "set gateway_deployment_configuration (e.g. enable_blue_green: true), or remove the hook")
         alarms = self.gateway_deployment_alarms
+        if alarms.enabled and strategy != "ROLLING":
+            deployment, watch = self.gateway_deployment_configuration, alarms.evaluation_minutes + ALARM_LAG_MINUTES
+            bakes = [("bake_time_in_minutes", deployment.bake_time_in_minutes)]
+            if deployment.canary_configuration:
+                bakes.append(("canary_configuration.canary_bake_time_in_minutes",
+                              deployment.canary_configuration.canary_bake_time_in_minutes))
+            for name, minutes in bakes:
+                if minutes < watch:
+                    raise FieldProblem(f"gateway_deployment_configuration.{name}", f"{minutes} min ends before a deployment "
+                                       f"alarm can fire (evaluation_minutes {alarms.evaluation_minutes} + about "
+                                       f"{ALARM_LAG_MINUTES} min until load-balancer metrics arrive)",
+                                       f"set it to at least {watch}, or lower gateway_deployment_alarms.evaluation_minutes")
+        if self.gateway_lifecycle_hook.enable_lifecycle_hook:
+            self._hook_reaches_the_listener()
         if not alarms.enabled:
             if self.changed("gateway_deployment_alarms"):
                 raise FieldProblem("gateway_deployment_alarms", "settings are only used when enabled is true",
@@ -1071,19 +1104,25 @@ class Settings(_Model):
                     raise FieldProblem(f"gateway_deployment_alarms.{name}", "an NLB sees TCP, not HTTP status codes, so "
                                        "only the unhealthy-target alarm exists", "remove it, or use lb_type: application")
 
+    def _hook_reaches_the_listener(self) -> None:
+        """An internet-facing balancer sees the hook arrive from the VPC's NAT addresses: known here only for a VPC
+        created here."""
+        hook = self.gateway_lifecycle_hook
+        needs_addresses = not self.internal_lb and not self.create_new_vpc and "0.0.0.0/0" not in self.lb_ingress_cidrs
+        if needs_addresses and not hook.egress_cidrs:
+            raise FieldProblem("gateway_lifecycle_hook.egress_cidrs", "is required: the hook reaches this internet-facing "
+                               "load balancer from the existing VPC's NAT gateways, whose addresses are unknown here",
+                               "list their public IPs, e.g. [203.0.113.10/32]")
+        if hook.egress_cidrs and not needs_addresses:
+            raise FieldProblem("gateway_lifecycle_hook.egress_cidrs", "is only used for an internet-facing load balancer in "
+                               "an existing VPC that does not admit 0.0.0.0/0 (otherwise the addresses are known or not needed)",
+                               "remove it")
+
     def _autoscaling(self) -> None:
         for service, scaling in (("gateway", self.gateway_autoscaling), ("dataservice", self.dataservice_autoscaling)):
-            if not scaling.enable_autoscaling:
-                if scaling.target_requests_per_task is not None:
-                    raise FieldProblem(f"{service}_autoscaling.target_requests_per_task", "is only used when "
-                                       "enable_autoscaling is true", "set enable_autoscaling: true, or remove it")
-                continue
-            desired = (self.gateway_config if service == "gateway" else self.dataservice_config).desired_task_count
-            low, high = scaling.autoscaling_min_capacity, scaling.autoscaling_max_capacity
-            config = "gateway_config" if service == "gateway" else "dataservice_config"
-            if not low <= desired <= high:
-                raise FieldProblem(f"{config}.desired_task_count", f"{desired} is outside the autoscaling range {low}..{high}",
-                                   f"set it between autoscaling_min_capacity and autoscaling_max_capacity")
+            if not scaling.enable_autoscaling and scaling.target_requests_per_task is not None:
+                raise FieldProblem(f"{service}_autoscaling.target_requests_per_task", "is only used when "
+                                   "enable_autoscaling is true", "set enable_autoscaling: true, or remove it")
         if self.dataservice_autoscaling.enable_autoscaling and not self.dataservice_config.enable_dataservice:
             raise FieldProblem("dataservice_autoscaling.enable_autoscaling", "is only used with the data service",
                                "set dataservice_config.enable_dataservice: true, or turn it off")
@@ -1102,7 +1141,8 @@ class Settings(_Model):
         elif self.capacity_check == "error":
             report = capacity.check(self)
             if not report.fits:
-                raise FieldProblem("max_asg_size" if report.checked else "instance_type", report.problem, report.fix)
+                field = "max_asg_size" if report.checked and report.needed is not None else "instance_type"
+                raise FieldProblem(field, report.problem, report.fix)
 
     def _not_yet(self) -> None:
         for path, in_use, what in _NOT_SUPPORTED_YET:

@@ -101,7 +101,7 @@ CONFIGS = {
     # An internal NLB with TLS, canary releases, the smoke test at its default stage and the unhealthy-target alarm.
     "nlb-canary": lambda: variant(
         tls_certificate_arn=CERTIFICATE, capacity_check="off",
-        gateway_deployment_configuration={"enable_blue_green": False,
+        gateway_deployment_configuration={"enable_blue_green": False, "bake_time_in_minutes": 5,
                                           "canary_configuration": {"canary_percent": 10, "canary_bake_time_in_minutes": 5}},
         gateway_lifecycle_hook={"enable_lifecycle_hook": True},
         gateway_deployment_alarms={"enabled": True},

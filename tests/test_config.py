@@ -103,13 +103,31 @@ DEPLOY_CASES = [
      "gateway_autoscaling.target_requests_per_task", "lb_type: application"),
     ("request-scaling-when-off", variant(gateway_autoscaling={"target_requests_per_task": 100}),
      "gateway_autoscaling.target_requests_per_task", "enable_autoscaling: true"),
-    ("desired-outside-autoscaling", variant(gateway_config={"desired_task_count": 5},
-                                            gateway_autoscaling={"enable_autoscaling": True, "autoscaling_max_capacity": 4}),
-     "gateway_config.desired_task_count", "between autoscaling_min_capacity and autoscaling_max_capacity"),
+    ("hook-stage-rerun-on-rollback", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
+        **HOOK, "lifecycle_hook_stages": ["PRODUCTION_TRAFFIC_SHIFT"]}),
+     "gateway_lifecycle_hook.lifecycle_hook_stages", "POST_TEST_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT"),
+    ("hook-checks-outlast-lambda", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
+        **HOOK, "attempts": 10, "request_timeout_seconds": 60}), "gateway_lifecycle_hook.attempts", "at most 280"),
+    ("hook-internet-facing-existing-vpc-without-egress", variant(
+        create_new_vpc=False, vpc_id="vpc-0123456789abcdef0", private_subnet_ids=["subnet-0123456789abcdef0"],
+        public_subnet_ids=["subnet-0123456789abcdef1"], internal_lb=False, allowed_lb_cidrs=["203.0.113.0/24"],
+        gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook=HOOK),
+     "gateway_lifecycle_hook.egress_cidrs", "list their public IPs"),
+    ("hook-egress-cidrs-not-needed", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
+        **HOOK, "egress_cidrs": ["198.51.100.7/32"]}), "gateway_lifecycle_hook.egress_cidrs", "remove it"),
+    ("bake-shorter-than-alarm", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_deployment_alarms={"enabled": True}),
+     "gateway_deployment_configuration.bake_time_in_minutes", "at least 4"),
+    ("canary-bake-shorter-than-alarm", variant(
+        gateway_deployment_configuration={**CANARY, "bake_time_in_minutes": 10,
+                                          "canary_configuration": {"canary_percent": 10, "canary_bake_time_in_minutes": 2}},
+        gateway_deployment_alarms={"enabled": True, "evaluation_minutes": 1}),
+     "gateway_deployment_configuration.canary_configuration.canary_bake_time_in_minutes", "at least 3"),
     ("data-service-scaling-without-data-service", variant(dataservice_autoscaling={"enable_autoscaling": True}),
      "dataservice_autoscaling.enable_autoscaling", "enable_dataservice: true"),
     ("capacity-error", variant(capacity_check="error", max_asg_size=1, desired_asg_size=1),
      "max_asg_size", "raise max_asg_size to 2"),
+    ("capacity-task-larger-than-instance", variant(capacity_check="error", instance_type="t4g.micro"),
+     "instance_type", "use instance_type t4g.small (2 instances)"),
     ("capacity-check-on-existing-cluster", variant(create_cluster=False, cluster_name="c", capacity_provider_name="cp",
                                                    capacity_check="off"), "capacity_check", "remove it"),
 ]

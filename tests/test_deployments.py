@@ -35,7 +35,7 @@ def weighted(template: dict, route: str) -> list:
 
 @pytest.mark.parametrize("name,strategy,extra", [
     ("alb-blue-green", "BLUE_GREEN", {"BakeTimeInMinutes": 10}),
-    ("nlb-canary", "CANARY", {"BakeTimeInMinutes": 1, "CanaryConfiguration": {"CanaryBakeTimeInMinutes": 5, "CanaryPercent": 10}}),
+    ("nlb-canary", "CANARY", {"BakeTimeInMinutes": 5, "CanaryConfiguration": {"CanaryBakeTimeInMinutes": 5, "CanaryPercent": 10}}),
     ("alb-linear", "LINEAR", {"BakeTimeInMinutes": 3, "LinearConfiguration": {"StepBakeTimeInMinutes": 2, "StepPercent": 25}}),
 ])
 def test_each_strategy_is_ecs_native_with_its_bake_times(templates, name, strategy, extra):
@@ -144,7 +144,8 @@ def test_deployment_alarms_watch_every_target_group_and_roll_back(templates):
 
     errors = alarms["portkey-gateway-prod-gateway-target-5xx"]
     expression = next(m["Expression"] for m in errors["Metrics"] if "Expression" in m)
-    assert expression.startswith("IF(SUM([FILL(r0, 0), FILL(r1, 0), FILL(r2, 0), FILL(r3, 0)]) >= 20, 100 * SUM([FILL(e0, 0)")
+    # each group judged alone (a canary's errors are not diluted by the old fleet), with at least 20 requests a minute
+    assert expression == "MAX([" + ", ".join(f"IF(FILL(r{i}, 0) >= 20, 100 * FILL(e{i}, 0) / r{i}, 0)" for i in range(4)) + "])"
     assert errors["Threshold"] == 2 and errors["ComparisonOperator"] == "GreaterThanThreshold"
     assert errors["EvaluationPeriods"] == errors["DatapointsToAlarm"] == 2 and errors["TreatMissingData"] == "notBreaching"
     stats = {(m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Stat"]) for m in errors["Metrics"] if "MetricStat" in m}
@@ -154,7 +155,9 @@ def test_deployment_alarms_watch_every_target_group_and_roll_back(templates):
     assert len(groups) == 4  # gateway and MCP, blue and green
 
     unhealthy = alarms["portkey-gateway-prod-gateway-unhealthy-targets"]
-    assert next(m["Expression"] for m in unhealthy["Metrics"] if "Expression" in m) == "MAX([u0, u1, u2, u3])"
+    # a task sits in one colour of each route: colours add up, the worst route counts
+    assert next(m["Expression"] for m in unhealthy["Metrics"] if "Expression" in m) == \
+        "MAX([SUM([FILL(u00, 0), FILL(u01, 0)]), SUM([FILL(u10, 0), FILL(u11, 0)])])"
     assert unhealthy["Threshold"] == 1 and unhealthy["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
@@ -178,7 +181,7 @@ def test_smoke_test_hook_is_a_vpc_lambda_with_its_own_log_group_and_least_privil
     assert function["LoggingConfig"] == {"LogGroup": {"Ref": log_id}}
     log = t["Resources"][log_id]
     assert log["Properties"]["RetentionInDays"] == 30 and log["DeletionPolicy"] == "Retain"
-    assert function["Timeout"] == 3 * 3 * (10 + 5) + 10  # checks x attempts x (timeout + pause) + slack
+    assert function["Timeout"] == 3 * 3 * (10 + 5) + 20 + 10  # checks x attempts x (timeout + pause) + secret + slack
 
     config = json.loads(function["Environment"]["Variables"]["SMOKE_TEST"])
     assert function["Environment"]["Variables"]["TEST_LISTENER"] == {
@@ -236,10 +239,12 @@ def test_autoscaling_tracks_cpu_memory_and_requests_on_both_colours(templates):
     assert "DesiredCount" not in only_service(t, "gateway")  # a stack update must not reset what autoscaling chose
     policies = [v["Properties"]["TargetTrackingScalingPolicyConfiguration"]
                 for v in resources_of(t, "AWS::ApplicationAutoScaling::ScalingPolicy").values()]
-    kinds = sorted((p["PredefinedMetricSpecification"]["PredefinedMetricType"], p["TargetValue"]) for p in policies)
-    assert kinds == [("ALBRequestCountPerTarget", 600)] * 4 + [("ECSServiceAverageCPUUtilization", 70),
-                                                                ("ECSServiceAverageMemoryUtilization", 70)]
-    assert all((p["ScaleInCooldown"], p["ScaleOutCooldown"]) == (120, 60) for p in policies)
+    kinds = sorted((p["PredefinedMetricSpecification"]["PredefinedMetricType"], p["TargetValue"], p.get("DisableScaleIn", False))
+                   for p in policies)
+    # request policies only scale out: an idle group's policy (no data) would otherwise veto every scale-in
+    assert kinds == [("ALBRequestCountPerTarget", 600, True)] * 4 + [("ECSServiceAverageCPUUtilization", 70, False),
+                                                                      ("ECSServiceAverageMemoryUtilization", 70, False)]
+    assert all(p["ScaleOutCooldown"] == 60 and p.get("ScaleInCooldown", 120) == 120 for p in policies)
     labels = [p["PredefinedMetricSpecification"]["ResourceLabel"] for p in policies if "ResourceLabel" in p["PredefinedMetricSpecification"]]
     assert len({json.dumps(label) for label in labels}) == 4
 

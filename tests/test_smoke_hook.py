@@ -1,14 +1,16 @@
-"""The smoke-test hook's handler: what ECS gets back on pass and fail, with the HTTP call faked, and one real HTTP
-round trip to a local server (Host header, routing prefix, JSON body)."""
+"""The smoke-test hook's handler: what ECS gets back on pass and fail, with the HTTP call faked, and real round trips
+to local servers: HTTP (Host header, routing prefix, JSON body) and HTTPS (certificate name and chain checks)."""
 
 from __future__ import annotations
 
 import http.server
 import importlib.util
 import json
+import ssl
 import threading
 
 import pytest
+import trustme
 
 from portkey_gateway.components.smoke_test_hook import HANDLER_DIR
 
@@ -130,3 +132,51 @@ def test_the_real_http_call_sends_host_path_and_json_body(hook):
     method, path, host, content_type, body = received[1]
     assert (method, path, host, content_type) == ("POST", "/gateway/v1/chat/completions", "ai.example.com", "application/json")
     assert json.loads(body) == {"model": "m", "max_tokens": 1}
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tls_listener(monkeypatch):
+    """A local HTTPS server whose certificate names ai.example.com, from a test CA the handler is made to trust."""
+    ca = trustme.CA()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("ai.example.com").configure_cert(server_context)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], ca
+    server.shutdown()
+
+
+@pytest.mark.parametrize("server_name,host,trusted,status", [
+    ("ai.example.com", "ai.example.com", True, "SUCCEEDED"),     # the custom domain's name is on the certificate
+    (None, "ai.example.com", True, "SUCCEEDED"),                 # the routing host is used as the TLS name
+    (None, None, True, "SUCCEEDED"),                             # no known name: the chain is still verified
+    ("other.example.com", "ai.example.com", True, "FAILED"),    # a certificate for another name is refused
+    ("ai.example.com", "ai.example.com", False, "FAILED"),      # an untrusted chain is refused
+])
+def test_tls_verifies_the_certificate_for_the_name_clients_use(hook, monkeypatch, tls_listener, server_name, host,
+                                                               trusted, status):
+    port, ca = tls_listener
+    module = hook(checks=[{"name": "health", "path": "/v1/health", "host": host}], attempts=1, port=port,
+                  address="127.0.0.1", scheme="https", server_name=server_name)
+    create = ssl.create_default_context
+
+    def test_trust(*args, **kwargs):
+        context = create(*args, **kwargs)
+        if trusted:
+            ca.configure_trust(context)
+        return context
+
+    monkeypatch.setattr(module.ssl, "create_default_context", test_trust)
+    assert module.handler(EVENT, None) == {"hookStatus": status}

@@ -2,7 +2,8 @@
 its own (the circuit breaker only sees tasks that fail to start; these see tasks that start but answer badly).
 
 Each alarm spans every target group of the gateway (both routes, and both colours of a blue/green pair), because the
-live revision moves between the groups on every blue/green deployment.
+live revision moves between the groups on every blue/green deployment; each group is judged on its own, so that a
+small canary's errors are not diluted by the old revision's traffic.
 """
 
 from __future__ import annotations
@@ -27,12 +28,21 @@ class DeploymentAlarms(Construct):
                  gateway: EcsService):
         super().__init__(scope, construct_id)
         config = settings.gateway_deployment_alarms
-        groups = [*ingress.target_groups.values(), *ingress.alternate_target_groups.values()]
+        # Per route: its groups (the live one and the alternate, when traffic shifts).
+        routes = [[group, *([ingress.alternate_target_groups[name]] if ingress.alternate_target_groups else [])]
+                  for name, group in ingress.target_groups.items()]
         common = dict(evaluation_periods=config.evaluation_minutes, datapoints_to_alarm=config.evaluation_minutes,
                       treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        # A task is registered in every route's group of its colour: sum the colours, take the worst route.
+        unhealthy_metrics, per_route = {}, []
+        for r, groups in enumerate(routes):
+            ids = []
+            for c, group in enumerate(groups):
+                ids.append(f"u{r}{c}")
+                unhealthy_metrics[ids[-1]] = _unhealthy(group)
+            per_route.append(f"SUM([{', '.join(f'FILL({i}, 0)' for i in ids)}])")
         unhealthy = cloudwatch.MathExpression(
-            expression=_over_groups("MAX", "u", groups),
-            using_metrics={f"u{i}": _unhealthy(group) for i, group in enumerate(groups)},
+            expression=f"MAX([{', '.join(per_route)}])", using_metrics=unhealthy_metrics,
             period=PERIOD, label="Unhealthy gateway targets",
         )
         self.alarms = [unhealthy.create_alarm(
@@ -42,23 +52,24 @@ class DeploymentAlarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, **common,
         )]
         if ingress.is_application:
-            metrics = {}
-            for i, group in enumerate(groups):
-                metrics[f"e{i}"] = group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD)
-                metrics[f"r{i}"] = group.metrics.request_count(period=PERIOD)
-            errors, requests = _over_groups("SUM", "e", groups, fill=True), _over_groups("SUM", "r", groups, fill=True)
+            # Judged per target group, so a canary's errors are not diluted by the old revision's traffic.
+            share_metrics, shares = {}, []
+            for i, group in enumerate(group for groups in routes for group in groups):
+                share_metrics[f"e{i}"] = group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD)
+                share_metrics[f"r{i}"] = group.metrics.request_count(period=PERIOD)
+                shares.append(f"IF(FILL(r{i}, 0) >= {config.minimum_requests}, 100 * FILL(e{i}, 0) / r{i}, 0)")
             share = cloudwatch.MathExpression(
-                expression=f"IF({requests} >= {config.minimum_requests}, 100 * {errors} / {requests}, 0)",
-                using_metrics=metrics, period=PERIOD, label="Gateway target 5xx (% of requests)",
+                expression=f"MAX([{', '.join(shares)}])", using_metrics=share_metrics, period=PERIOD,
+                label="Gateway target 5xx (% of a target group's requests)",
             )
             self.alarms.append(share.create_alarm(
                 self, "Target5xx", alarm_name=f"{settings.name_prefix}-gateway-target-5xx",
-                alarm_description=f"More than {config.target_5xx_percent:g} % of gateway requests answered 5xx by the "
-                                  "tasks; rolls a deployment back",
+                alarm_description=f"More than {config.target_5xx_percent:g} % of a gateway target group's requests "
+                                  "answered 5xx by the tasks; rolls a deployment back",
                 threshold=config.target_5xx_percent,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, **common,
             ))
-        # Plain names, not references: the service and its alarms then form no dependency cycle through the rules.
+        # Plain names, not references to the alarms, which CDK warns can create a dependency cycle.
         gateway.service.enable_deployment_alarms(
             [alarm.node.default_child.alarm_name for alarm in self.alarms], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
@@ -70,8 +81,3 @@ def _unhealthy(group) -> cloudwatch.IMetric:
     count = metrics.unhealthy_host_count if hasattr(metrics, "unhealthy_host_count") else metrics.un_healthy_host_count
     return count(statistic="Maximum", period=PERIOD)
 
-
-def _over_groups(function: str, prefix: str, groups: list, fill: bool = False) -> str:
-    """e.g. SUM([FILL(e0, 0), FILL(e1, 0)]): an absent count (no 5xx at all) is 0, not a gap."""
-    terms = [f"FILL({prefix}{i}, 0)" if fill else f"{prefix}{i}" for i in range(len(groups))]
-    return f"{function}([{', '.join(terms)}])"

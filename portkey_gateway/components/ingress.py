@@ -202,8 +202,9 @@ class GatewayLoadBalancer(Construct):
         return listener
 
     def _forward(self, route: IngressRoute) -> elbv2.ListenerAction:
-        """With traffic shifting, a weighted forward over both groups (all to the first): ECS rewrites the weights on
-        each deploy, and a rule declared in that shape is not reset to a plain forward by a later stack update."""
+        """With traffic shifting, a weighted forward over both groups, all to the first: the shape ECS itself writes
+        (aws-cdk issue 36649). A stack update that rewrites the rule still sends all traffic to the first group,
+        wherever the live tasks are: the README says how to change routing safely."""
         group = self.target_groups[route.name]
         if not self.shifts_traffic:
             return elbv2.ListenerAction.forward([group])

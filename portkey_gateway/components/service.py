@@ -193,14 +193,14 @@ class EcsService(Construct):
         return scaling
 
     def scale_on_requests(self, target_groups: list[elbv2.ApplicationTargetGroup], config: AutoscalingConfig) -> None:
-        """Track ALB requests per task too: one policy per target group, since traffic moves between them on each
-        blue/green deployment and the idle group's policy, wanting to scale in, is outvoted by the live one."""
-        cooldowns = dict(scale_in_cooldown=Duration.seconds(config.scale_in_cooldown),
-                         scale_out_cooldown=Duration.seconds(config.scale_out_cooldown))
+        """Also scale out on ALB requests per task: one policy per target group, since traffic moves between them
+        on each blue/green deploy. They never scale in: an idle group (the other colour, or an unused route)
+        reports no requests, and a policy without data would veto every scale-in; CPU and memory decide that."""
         for target_group in target_groups:
             self.scaling.scale_on_request_count(
                 f"Requests{target_group.node.id}", requests_per_target=config.target_requests_per_task,
-                target_group=target_group, **cooldowns,
+                target_group=target_group, disable_scale_in=True,
+                scale_out_cooldown=Duration.seconds(config.scale_out_cooldown),
             )
 
     def allow_from(self, other: "EcsService", port: int) -> None:

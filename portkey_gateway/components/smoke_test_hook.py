@@ -19,14 +19,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ..config import Settings
+from ..config import SMOKE_RETRY_PAUSE_SECONDS, Settings
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
 from .service import EcsService, import_secret, retention_days
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "smoke_test"
-RETRY_PAUSE_SECONDS = 5
+SECRET_FETCH_SECONDS = 20  # the handler's Secrets Manager client: 5 s connect and 5 s read timeouts, two attempts
 # What Lambda needs to attach a function to a VPC (AWSLambdaVPCAccessExecutionRole, without its log permissions).
 VPC_ACCESS_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
                       "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
@@ -53,7 +53,7 @@ def smoke_test_config(settings: Settings, ingress: GatewayLoadBalancer) -> dict:
         "server_name": domain_host,  # NLB TLS has no routing host; the custom domain's name is on the certificate
         "timeout": hook.request_timeout_seconds,
         "attempts": hook.attempts,
-        "pause": RETRY_PAUSE_SECONDS,
+        "pause": SMOKE_RETRY_PAUSE_SECONDS,
         "headers_secret_arn": request.headers_secret_arn if request else None,
         "checks": checks,
     }
@@ -93,14 +93,18 @@ class SmokeTestHook(Construct):
             self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(ingress.test_port),
                                                 "to the internet-facing test listener")
             if "0.0.0.0/0" not in settings.lb_ingress_cidrs:
+                # A VPC created here: its NAT gateways' Elastic IPs; an existing one: the configured addresses.
                 for address in network.nat_public_ips:
                     ingress.allow_test_traffic_from(ec2.Peer.ipv4(f"{address}/32"), "from the smoke-test hook (NAT)")
                     self.nat_rules = True
+                for cidr in hook.egress_cidrs:
+                    ingress.allow_test_traffic_from(ec2.Peer.ipv4(cidr), f"from the smoke-test hook ({cidr})")
         if config["headers_secret_arn"]:
             self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Secrets Manager")
 
         checks = len(config["checks"])
-        budget = checks * hook.attempts * (hook.request_timeout_seconds + RETRY_PAUSE_SECONDS) + 10
+        # The settings keep this within Lambda's 900 s (config.MAX_SECONDS_PER_CHECK).
+        budget = checks * hook.attempts * (hook.request_timeout_seconds + SMOKE_RETRY_PAUSE_SECONDS) + SECRET_FETCH_SECONDS + 10
         self.function = lambda_.Function(
             self, "Function",
             function_name=f"{settings.name_prefix}-smoke-test",
@@ -109,7 +113,7 @@ class SmokeTestHook(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler="index.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR)),
-            timeout=Duration.seconds(min(budget, 900)),
+            timeout=Duration.seconds(budget),
             memory_size=128,
             role=self.role,
             log_group=self.log_group,

@@ -42,6 +42,7 @@ def handler(event, context, send=None):
     """The Lambda entry point. `send(check, headers, config) -> (status, body)` is replaceable for tests."""
     config = json.loads(os.environ["SMOKE_TEST"])
     send = send or _send
+    _log(event=event)  # ARNs and traffic weights only; records what ECS sent for whoever reads the log
     details = event.get("executionDetails") or {}
     revision = details.get("targetServiceRevisionArn", "unknown revision")
     try:
@@ -126,8 +127,11 @@ def _secret_headers(arn: str | None) -> dict:
     if not arn:
         return {}
     import boto3  # only when configured: keeps cold starts fast and tests free of AWS
+    from botocore.config import Config
 
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    # Short timeouts: without a route to Secrets Manager the defaults (60 s, retried) would outlast the function.
+    client = boto3.client("secretsmanager", config=Config(connect_timeout=5, read_timeout=5, retries={"total_max_attempts": 2}))
+    value = client.get_secret_value(SecretId=arn)["SecretString"]
     headers = json.loads(value)
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ValueError("the secret must be a JSON object of header names to string values")

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from .conftest import SMOKE_SECRET, logical_id, only_service, resources_of, security_group
+from portkey_gateway.components.smoke_test_hook import HANDLER_DIR
+
+from .conftest import CONFIGS, SMOKE_SECRET, logical_id, only_service, resources_of, security_group, synthesize
 
 GATEWAY_TG, GATEWAY_ALT_TG = "IngressGatewayTargets", "IngressGatewayAlternateTargets"
 
@@ -259,3 +261,22 @@ def test_module_autoscaling_values(templates):
     assert policies["ECSServiceAverageMemoryUtilization"]["TargetValue"] == 75
     assert all((p["ScaleInCooldown"], p["ScaleOutCooldown"]) == (300, 30) for p in policies.values())
     assert not resources_of(templates["minimal-dev"], "AWS::ApplicationAutoScaling::ScalableTarget")
+
+
+def test_hook_code_asset_ignores_bytecode_caches(templates, tmp_path):
+    """The asset hash names the code in the template: a stray __pycache__ must not change it."""
+    def code_key(template: dict) -> str:
+        return template["Resources"][logical_id(template, "AWS::Lambda::Function", "SmokeTestHook")]["Properties"]["Code"]["S3Key"]
+
+    cache = HANDLER_DIR / "__pycache__"
+    existed = cache.exists()
+    cache.mkdir(exist_ok=True)
+    stray = cache / "index.cpython-399.pyc"
+    stray.write_bytes(b"not code")
+    try:
+        again, _ = synthesize("nlb-canary", CONFIGS["nlb-canary"]())
+    finally:
+        stray.unlink()
+        if not existed:
+            cache.rmdir()
+    assert code_key(again) == code_key(templates["nlb-canary"])

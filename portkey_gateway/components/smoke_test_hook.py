@@ -112,7 +112,8 @@ class SmokeTestHook(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="index.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR)),
+            # Only the source: a __pycache__ left by tests or imports would change the asset hash, so the template.
+            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
             timeout=Duration.seconds(budget),
             memory_size=128,
             role=self.role,

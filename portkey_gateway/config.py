@@ -830,8 +830,8 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
-                      self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments, self._autoscaling,
-                      self._capacity, self._not_yet):
+                      self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
+                      self._deployment_alarms, self._autoscaling, self._capacity, self._not_yet):
             check()
         return self
 
@@ -1076,7 +1076,7 @@ class Settings(_Model):
                                "listener of a blue/green, canary or linear deployment",
                                "set gateway_deployment_configuration (e.g. enable_blue_green: true), or remove the hook")
         alarms = self.gateway_deployment_alarms
-        if alarms.enabled and strategy != "ROLLING":
+        if alarms.enabled and strategy != "ROLLING":  # the bake times must let an alarm fire while it can roll back
             deployment, watch = self.gateway_deployment_configuration, alarms.evaluation_minutes + ALARM_LAG_MINUTES
             bakes = [("bake_time_in_minutes", deployment.bake_time_in_minutes)]
             if deployment.canary_configuration:
@@ -1090,6 +1090,9 @@ class Settings(_Model):
                                        f"set it to at least {watch}, or lower gateway_deployment_alarms.evaluation_minutes")
         if self.gateway_lifecycle_hook.enable_lifecycle_hook:
             self._hook_reaches_the_listener()
+
+    def _deployment_alarms(self) -> None:
+        alarms = self.gateway_deployment_alarms
         if not alarms.enabled:
             if self.changed("gateway_deployment_alarms"):
                 raise FieldProblem("gateway_deployment_alarms", "settings are only used when enabled is true",

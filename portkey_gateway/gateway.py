@@ -90,8 +90,8 @@ class PortkeyGateway(Construct):
         compliance.acknowledge_findings(self)
 
     def _release_safety(self, settings: Settings) -> None:
-        """What judges a new gateway revision behind the load balancer: request-count scaling over every target
-        group, deployment alarms, the smoke-test hook."""
+        """What works on the load balancer's target groups: request-count scaling, and the two release checks
+        (deployment alarms, smoke-test hook)."""
         ingress = self.load_balancer
         if settings.gateway_autoscaling.enable_autoscaling and settings.gateway_autoscaling.target_requests_per_task:
             self.gateway.scale_on_requests([*ingress.target_groups.values(), *ingress.alternate_target_groups.values()],

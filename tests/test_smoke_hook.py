@@ -159,11 +159,13 @@ def tls_listener(monkeypatch):
 
 
 @pytest.mark.parametrize("server_name,host,trusted,status", [
-    ("ai.example.com", "ai.example.com", True, "SUCCEEDED"),     # the custom domain's name is on the certificate
-    (None, "ai.example.com", True, "SUCCEEDED"),                 # the routing host is used as the TLS name
+    (None, "ai.example.com", True, "SUCCEEDED"),                 # the routing host is the TLS name
+    ("other.example.com", "ai.example.com", True, "SUCCEEDED"),  # ... and wins over the domain-wide name
+    ("ai.example.com", None, True, "SUCCEEDED"),                 # no routing host (NLB): the custom domain's name
     (None, None, True, "SUCCEEDED"),                             # no known name: the chain is still verified
-    ("other.example.com", "ai.example.com", True, "FAILED"),    # a certificate for another name is refused
-    ("ai.example.com", "ai.example.com", False, "FAILED"),      # an untrusted chain is refused
+    ("other.example.com", None, True, "FAILED"),                 # a certificate for another name is refused
+    (None, "other.example.com", True, "FAILED"),
+    ("ai.example.com", "ai.example.com", False, "FAILED"),       # an untrusted chain is refused
 ])
 def test_tls_verifies_the_certificate_for_the_name_clients_use(hook, monkeypatch, tls_listener, server_name, host,
                                                                trusted, status):

@@ -50,7 +50,7 @@ def smoke_test_config(settings: Settings, ingress: GatewayLoadBalancer) -> dict:
     return {
         "scheme": "https" if ingress.certificate_arn else "http",
         "port": ingress.test_port,
-        "server_name": domain_host,  # NLB TLS has no routing host; the custom domain's name is on the certificate
+        "server_name": domain_host,  # for checks without a routing host (NLB): the custom domain's name is on the certificate
         "timeout": hook.request_timeout_seconds,
         "attempts": hook.attempts,
         "pause": SMOKE_RETRY_PAUSE_SECONDS,

@@ -92,7 +92,7 @@ def _send(check: Check, headers: dict, config: dict) -> tuple[int, str]:
     """One HTTP(S) request to the test listener, with the routing Host header and, for TLS, the right SNI name."""
     address, port, timeout = os.environ["TEST_LISTENER"], config["port"], config["timeout"]
     if config["scheme"] == "https":
-        connection = _TlsConnection(address, port, config.get("server_name") or check.host, timeout)
+        connection = _TlsConnection(address, port, check.host or config.get("server_name"), timeout)
     else:
         connection = http.client.HTTPConnection(address, port, timeout=timeout)
     body = json.dumps(check.body).encode() if check.body is not None else None

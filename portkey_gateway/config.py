@@ -391,22 +391,31 @@ LIFECYCLE_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_
 # (it re-runs TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT, where a failing smoke test would fight the rollback).
 SMOKE_TEST_STAGES = ("POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
 # Names the module's documentation uses that ECS does not know, and what they most likely meant.
-_MISNAMED_STAGES = {"PRE_TEST_TRAFFIC_SHIFT": "TEST_TRAFFIC_SHIFT", "PRE_PROD_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT",
-                    "PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT", "PRE_SCALE_DOWN": "POST_PRODUCTION_TRAFFIC_SHIFT"}
+# (the closest stage a smoke test may use).
+_MISNAMED_STAGES = {"PRE_TEST_TRAFFIC_SHIFT": "POST_TEST_TRAFFIC_SHIFT", "PRE_PROD_TRAFFIC_SHIFT": "POST_TEST_TRAFFIC_SHIFT",
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT": "POST_TEST_TRAFFIC_SHIFT", "PRE_SCALE_DOWN": "POST_PRODUCTION_TRAFFIC_SHIFT"}
 
 
-def _lifecycle_stage(value: str) -> str:
+def _smoke_test_stage(value: str) -> None:
+    """A stage the smoke test may run at; the problem and the closest one that works, otherwise."""
+    if value in SMOKE_TEST_STAGES:
+        return
+    fix = f"use {' or '.join(SMOKE_TEST_STAGES)}"
+    if value in ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"):
+        raise FieldProblem("", f"{value}: ECS also runs it during a rollback, where a failing smoke test would fight the "
+                           "rollback", fix)
     if value in LIFECYCLE_STAGES:
-        return value
-    guess = _MISNAMED_STAGES.get(value) or next(iter(difflib.get_close_matches(value, LIFECYCLE_STAGES, 1)), None)
-    hint = f"did you mean {guess}? " if guess else ""
-    raise FieldProblem("", f"{value!r} is not an ECS lifecycle stage", f"{hint}use one of {', '.join(SMOKE_TEST_STAGES)}")
+        raise FieldProblem("", f"{value}: the test listener does not reach the new revision yet, so the smoke test would "
+                           "test the old one", fix)
+    guess = _MISNAMED_STAGES.get(value) or next(iter(difflib.get_close_matches(value, SMOKE_TEST_STAGES, 1)), None)
+    raise FieldProblem("", f"{value!r} is not an ECS lifecycle stage", f"did you mean {guess}? {fix}" if guess else fix)
 
 
 SMOKE_RETRY_PAUSE_SECONDS = 5
 MAX_SECONDS_PER_CHECK = 280  # up to three checks (two health routes, one request), within Lambda's 900 s with slack
 
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token; the hook's handler checks secret headers alike
+_HEADER_VALUE = re.compile(r"^[^\r\n\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]*$")  # one line of Latin-1 text
 
 
 class SmokeRequest(_Model):
@@ -417,7 +426,8 @@ class SmokeRequest(_Model):
         description="Path on the AI gateway (or the MCP gateway in mcp mode), without any routing prefix."
     )
     body: Optional[dict[str, Any]] = Field(None, description="JSON body.")
-    headers: dict[Annotated[str, _pattern(_HEADER_NAME, "an HTTP header name", "use e.g. x-portkey-provider")], str] = Field(
+    headers: dict[Annotated[str, _pattern(_HEADER_NAME, "an HTTP header name", "use e.g. x-portkey-provider")],
+                  Annotated[str, _pattern(_HEADER_VALUE, "a header value", "use one line of Latin-1 text")]] = Field(
         default_factory=dict, description="Plain headers (no credentials: use headers_secret_arn)."
     )
     headers_secret_arn: Optional[SecretArn] = Field(
@@ -430,7 +440,7 @@ class LifecycleHook(_Model):
     enable_lifecycle_hook: bool = Field(
         False, description="Smoke-test each new revision through the test listener and fail the deployment when it does not answer."
     )
-    lifecycle_hook_stages: list[Annotated[str, AfterValidator(_lifecycle_stage)]] = Field(
+    lifecycle_hook_stages: list[str] = Field(
         default_factory=list, description=f"Stages to test at; empty: {SMOKE_TEST_STAGES[0]} (before any production traffic)."
     )
     request_timeout_seconds: Annotated[int, _in_range(1, 120)] = Field(10, description="Timeout of each smoke-test request.")
@@ -456,13 +466,11 @@ class LifecycleHook(_Model):
                                f"{SMOKE_RETRY_PAUSE_SECONDS} s pauses) take {per_check} s per check; three checks must fit "
                                "in Lambda's 15 minutes", f"keep attempts x (request_timeout_seconds + "
                                f"{SMOKE_RETRY_PAUSE_SECONDS}) at most {MAX_SECONDS_PER_CHECK}")
-        for stage in self.lifecycle_hook_stages:
-            if stage in SMOKE_TEST_STAGES:
-                continue
-            why = ("ECS also runs it during a rollback, where a failing smoke test would fight the rollback"
-                   if stage in ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT") else
-                   "the test listener does not reach the new revision yet, so the smoke test would test the old one")
-            raise FieldProblem("lifecycle_hook_stages", f"{stage}: {why}", f"use {' or '.join(SMOKE_TEST_STAGES)}")
+        for i, stage in enumerate(self.lifecycle_hook_stages):  # checked only when used: the module's disabled blocks pass
+            try:
+                _smoke_test_stage(stage)
+            except FieldProblem as problem:
+                raise FieldProblem(f"lifecycle_hook_stages[{i}]", problem.problem, problem.fix) from None
         return self
 
     @property
@@ -1127,8 +1135,8 @@ class Settings(_Model):
                 raise FieldProblem(f"{service}_autoscaling.target_requests_per_task", "is only used when "
                                    "enable_autoscaling is true", "set enable_autoscaling: true, or remove it")
         if self.dataservice_autoscaling.enable_autoscaling and not self.dataservice_config.enable_dataservice:
-            raise FieldProblem("dataservice_autoscaling.enable_autoscaling", "is only used with the data service",
-                               "set dataservice_config.enable_dataservice: true, or turn it off")
+            raise FieldProblem("dataservice_autoscaling.enable_autoscaling", "is only used with the data service, which "
+                               "is not enabled", "turn it off")
         if self.dataservice_autoscaling.target_requests_per_task is not None:
             raise FieldProblem("dataservice_autoscaling.target_requests_per_task", "the data service has no load balancer "
                                "to count requests", "remove it (CPU and memory tracking still apply)")

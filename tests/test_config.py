@@ -79,12 +79,15 @@ DEPLOY_CASES = [
     ("hook-stage-from-module-docs", variant(gateway_deployment_configuration=BLUE_GREEN,
                                             gateway_lifecycle_hook={**HOOK, "lifecycle_hook_stages": ["PRE_SCALE_DOWN"]}),
      "gateway_lifecycle_hook.lifecycle_hook_stages[0]", "did you mean POST_PRODUCTION_TRAFFIC_SHIFT?"),
+    ("smoke-header-value-two-lines", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
+        **HOOK, "smoke_request": {"path": "/v1/models", "headers": {"x-portkey-provider": "openai\nX-Other: 1"}}}),
+     "gateway_lifecycle_hook.smoke_request.headers.x-portkey-provider", "one line of Latin-1 text"),
     ("hook-stage-typo", variant(gateway_deployment_configuration=BLUE_GREEN,
                                 gateway_lifecycle_hook={**HOOK, "lifecycle_hook_stages": ["POST_TEST_TRAFIC_SHIFT"]}),
      "gateway_lifecycle_hook.lifecycle_hook_stages[0]", "did you mean POST_TEST_TRAFFIC_SHIFT?"),
     ("hook-stage-before-test-traffic", variant(gateway_deployment_configuration=BLUE_GREEN,
                                                gateway_lifecycle_hook={**HOOK, "lifecycle_hook_stages": ["PRE_SCALE_UP"]}),
-     "gateway_lifecycle_hook.lifecycle_hook_stages", "use POST_TEST_TRAFFIC_SHIFT"),
+     "gateway_lifecycle_hook.lifecycle_hook_stages[0]", "use POST_TEST_TRAFFIC_SHIFT"),
     ("hook-settings-when-off", variant(gateway_lifecycle_hook={"smoke_request": {"path": "/v1/models"}}),
      "gateway_lifecycle_hook.smoke_request", "enable_lifecycle_hook: true"),
     ("smoke-path-relative", variant(gateway_deployment_configuration=BLUE_GREEN,
@@ -105,7 +108,7 @@ DEPLOY_CASES = [
      "gateway_autoscaling.target_requests_per_task", "enable_autoscaling: true"),
     ("hook-stage-rerun-on-rollback", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
         **HOOK, "lifecycle_hook_stages": ["PRODUCTION_TRAFFIC_SHIFT"]}),
-     "gateway_lifecycle_hook.lifecycle_hook_stages", "POST_TEST_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT"),
+     "gateway_lifecycle_hook.lifecycle_hook_stages[0]", "POST_TEST_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT"),
     ("hook-checks-outlast-lambda", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
         **HOOK, "attempts": 10, "request_timeout_seconds": 60}), "gateway_lifecycle_hook.attempts", "at most 280"),
     ("hook-internet-facing-existing-vpc-without-egress", variant(
@@ -123,7 +126,7 @@ DEPLOY_CASES = [
         gateway_deployment_alarms={"enabled": True, "evaluation_minutes": 1}),
      "gateway_deployment_configuration.canary_configuration.canary_bake_time_in_minutes", "at least 3"),
     ("data-service-scaling-without-data-service", variant(dataservice_autoscaling={"enable_autoscaling": True}),
-     "dataservice_autoscaling.enable_autoscaling", "enable_dataservice: true"),
+     "dataservice_autoscaling.enable_autoscaling", "turn it off"),
     ("capacity-error", variant(capacity_check="error", max_asg_size=1, desired_asg_size=1),
      "max_asg_size", "raise max_asg_size to 2"),
     ("capacity-task-larger-than-instance", variant(capacity_check="error", instance_type="t4g.micro"),
@@ -337,8 +340,15 @@ def test_deployment_settings_at_their_boundaries_are_accepted():
         "enable_blue_green": False, "linear_configuration": {"step_percent": 100, "step_bake_time_in_minutes": 1440}}))
     assert linear.gateway_deployment_configuration.shift_minutes == 1  # one step: no step bake, then the bake time
     # the module's shape: a disabled block may carry every field, and {enable: false} alone means no breaker at all
-    settings_from_dict(variant(gateway_autoscaling={"enable_autoscaling": False, "autoscaling_max_capacity": 9},
-                               gateway_lifecycle_hook={"enable_lifecycle_hook": False, "lifecycle_hook_stages": ["PRE_SCALE_UP"]}))
+    for stages in (["PRE_SCALE_UP"], ["PRE_TEST_TRAFFIC_SHIFT", "PRE_SCALE_DOWN"]):  # as the module's docs write them
+        settings_from_dict(variant(gateway_autoscaling={"enable_autoscaling": False, "autoscaling_max_capacity": 9},
+                                   gateway_lifecycle_hook={"enable_lifecycle_hook": False, "lifecycle_hook_stages": stages}))
+    # following a "did you mean" hint gives a stage that works
+    for misnamed in ("PRE_TEST_TRAFFIC_SHIFT", "PRE_PROD_TRAFFIC_SHIFT", "PRE_SCALE_DOWN", "POST_TEST_TRAFIC_SHIFT"):
+        hint = error_of(variant(gateway_deployment_configuration={"enable_blue_green": True}, gateway_lifecycle_hook={
+            "enable_lifecycle_hook": True, "lifecycle_hook_stages": [misnamed]})).split("did you mean ")[1].split("?")[0]
+        settings_from_dict(variant(gateway_deployment_configuration={"enable_blue_green": True}, gateway_lifecycle_hook={
+            "enable_lifecycle_hook": True, "lifecycle_hook_stages": [hint]}))
     breaker = settings_from_dict(variant(gateway_deployment_circuit_breaker={"enable": False})).gateway_deployment_circuit_breaker
     assert (breaker.enable, breaker.rollback) == (False, False)
     hook = settings_from_dict(variant(gateway_deployment_configuration={"enable_blue_green": True},

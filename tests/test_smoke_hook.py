@@ -44,7 +44,7 @@ def hook(monkeypatch):
 def test_every_check_answering_as_expected_succeeds(hook, capsys):
     calls = []
     handler = hook().handler
-    result = handler(EVENT, None, send=lambda check, headers, config: calls.append((check.path, headers)) or (200, "{}"))
+    result = handler(EVENT, None, send=lambda check, headers, config, attempt: calls.append((check.path, headers)) or (200, "{}"))
     assert result == {"hookStatus": "SUCCEEDED"}
     assert calls == [("/gateway/v1/health", {}), ("/gateway/v1/chat/completions", {"x-portkey-provider": "openai"})]
     log = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -54,7 +54,7 @@ def test_every_check_answering_as_expected_succeeds(hook, capsys):
 def test_a_wrong_status_fails_the_stage_after_its_attempts(hook, capsys):
     calls = []
 
-    def send(check, headers, config):
+    def send(check, headers, config, attempt):
         calls.append(check.name)
         return (502, "upstream connect error") if check.name == "gateway request" else (200, "ok")
 
@@ -72,13 +72,15 @@ def test_a_check_that_recovers_within_its_attempts_passes(hook):
 
 
 def test_an_unreachable_listener_fails_with_a_hint_about_the_security_group(hook, capsys):
-    def send(check, headers, config):
+    def send(check, headers, config, attempt):
         raise TimeoutError("timed out")
 
     result = hook(checks=CHECKS[:1], attempts=1).handler(EVENT, None, send=send)
     assert result == {"hookStatus": "FAILED"}
-    (failure,) = json.loads(capsys.readouterr().out.splitlines()[-1])["failures"]
-    assert "timed out" in failure and "is port 8080 open to this function" in failure and "allowed_lb_cidrs" in failure
+    log = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (failure,) = log[-1]["failures"]
+    assert "timed out" in failure and "is port 8080 open to this function" in failure and "egress_cidrs" in failure
+    assert {"attempt": 1, "check": "gateway health", "outcome": failure.split(": ", 1)[1]} in log  # logged at once
 
 
 def test_an_unreadable_headers_secret_fails_the_stage_instead_of_crashing(hook, monkeypatch):
@@ -93,10 +95,69 @@ def test_secret_headers_are_sent_and_override_plain_ones_but_are_never_logged(ho
     module = hook(headers_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:h")
     monkeypatch.setattr(module, "_secret_headers", lambda arn: {"x-portkey-api-key": "pk-secret", "x-portkey-provider": "azure"})
     seen = []
-    assert module.handler(EVENT, None, send=lambda check, headers, config: seen.append(headers) or (200, "")) == {
+    assert module.handler(EVENT, None, send=lambda check, headers, config, attempt: seen.append(headers) or (200, "")) == {
         "hookStatus": "SUCCEEDED"}
     assert seen[1] == {"x-portkey-api-key": "pk-secret", "x-portkey-provider": "azure"}
     assert "pk-secret" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["pk-secret\n", "pk-secret\r\nX-Injected: 1", "pk-s€cret"])
+def test_secret_header_values_http_cannot_send_fail_the_stage_without_showing_them(hook, monkeypatch, capsys, value):
+    module = hook(headers_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:h")
+    monkeypatch.setattr(module, "_secret_headers", lambda arn: module.checked_headers({"x-portkey-api-key": value}))
+    assert module.handler(EVENT, None, send=lambda *args: (200, "")) == {"hookStatus": "FAILED"}
+    out = capsys.readouterr().out
+    assert "the value of x-portkey-api-key must be one line" in out and "pk-s" not in out
+
+
+def test_a_header_http_client_refuses_is_reported_without_its_value(hook, monkeypatch, capsys):
+    """Whatever slips through: http.client's own error would quote the value, so it is not shown."""
+    module = hook(checks=CHECKS[:1], attempts=1, address="127.0.0.1", port=9)
+    monkeypatch.setattr(module, "_secret_headers", lambda arn: {"x-portkey-api-key": "pk-secret\n"})
+    module.handler(EVENT, None)  # the real _send: http.client raises ValueError on the header
+    out = capsys.readouterr().out
+    assert "a header name or value is invalid" in out and "pk-secret" not in out
+
+
+def test_each_attempt_tries_the_next_address_of_the_balancer(hook, monkeypatch):
+    tried = []
+
+    class Connection:
+        def __init__(self, address, port, timeout):
+            self.address = address
+
+        def request(self, *args, **kwargs):
+            tried.append(self.address)
+            if self.address == "10.0.1.10":
+                raise TimeoutError("timed out")
+
+        def getresponse(self):
+            return type("Response", (), {"status": 200, "read": lambda self, n: b"ok"})()
+
+        def close(self):
+            pass
+
+    module = hook(checks=CHECKS[:1], attempts=3)
+    addresses = [(2, 1, 6, "", ("10.0.1.10", 8080)), (2, 1, 6, "", ("10.0.2.10", 8080))]
+    monkeypatch.setattr(module.socket, "getaddrinfo", lambda *args, **kwargs: addresses)
+    monkeypatch.setattr(module.http.client, "HTTPConnection", Connection)
+    assert module.handler(EVENT, None) == {"hookStatus": "SUCCEEDED"}
+    assert tried == ["10.0.1.10", "10.0.2.10"]  # one address per attempt, not the timeout once per address
+
+
+def test_it_stops_retrying_while_there_is_time_to_answer(hook, monkeypatch):
+    clock = [0.0]
+    module = hook(checks=CHECKS[:1], attempts=5)
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+
+    def send(check, headers, config, attempt):
+        clock[0] += 2  # each attempt times out after the configured 2 s
+        raise TimeoutError("timed out")
+
+    context = type("Context", (), {"get_remaining_time_in_millis": lambda self: 10_000})()
+    result = module.handler(EVENT, context, send=send)  # 10 s left, 5 kept to answer: two 2 s attempts fit
+    assert result == {"hookStatus": "FAILED"}
+    assert clock[0] == 4
 
 
 def test_the_real_http_call_sends_host_path_and_json_body(hook):

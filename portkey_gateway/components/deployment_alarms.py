@@ -31,6 +31,8 @@ class DeploymentAlarms(Construct):
         # Per route: its groups (the live one and the alternate, when traffic shifts).
         routes = [[group, *([ingress.alternate_target_groups[name]] if ingress.alternate_target_groups else [])]
                   for name, group in ingress.target_groups.items()]
+        # No FILL(): it would turn the latest minute, whose metrics have not arrived yet, into a healthy 0 and keep
+        # the alarm from ever seeing `evaluation_minutes` bad minutes in a row. Gaps are simply not evaluated.
         common = dict(evaluation_periods=config.evaluation_minutes, datapoints_to_alarm=config.evaluation_minutes,
                       treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         # A task is registered in every route's group of its colour: sum the colours, take the worst route.
@@ -40,7 +42,7 @@ class DeploymentAlarms(Construct):
             for c, group in enumerate(groups):
                 ids.append(f"u{r}{c}")
                 unhealthy_metrics[ids[-1]] = _unhealthy(group)
-            per_route.append(f"SUM([{', '.join(f'FILL({i}, 0)' for i in ids)}])")
+            per_route.append(f"SUM([{', '.join(ids)}])")
         unhealthy = cloudwatch.MathExpression(
             expression=f"MAX([{', '.join(per_route)}])", using_metrics=unhealthy_metrics,
             period=PERIOD, label="Unhealthy gateway targets",
@@ -57,7 +59,7 @@ class DeploymentAlarms(Construct):
             for i, group in enumerate(group for groups in routes for group in groups):
                 share_metrics[f"e{i}"] = group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD)
                 share_metrics[f"r{i}"] = group.metrics.request_count(period=PERIOD)
-                shares.append(f"IF(FILL(r{i}, 0) >= {config.minimum_requests}, 100 * FILL(e{i}, 0) / r{i}, 0)")
+                shares.append(f"IF(r{i} >= {config.minimum_requests}, 100 * e{i} / r{i}, 0)")
             share = cloudwatch.MathExpression(
                 expression=f"MAX([{', '.join(shares)}])", using_metrics=share_metrics, period=PERIOD,
                 label="Gateway target 5xx (% of a target group's requests)",

@@ -18,11 +18,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import time
 
 BODY_SNIPPET = 300  # characters of an unexpected response kept in the log
+ANSWER_MARGIN_SECONDS = 5  # time kept to log and answer ECS before Lambda's timeout
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token
 
 
 class Check:
@@ -39,9 +42,11 @@ class Check:
 
 
 def handler(event, context, send=None):
-    """The Lambda entry point. `send(check, headers, config) -> (status, body)` is replaceable for tests."""
+    """The Lambda entry point. `send(check, headers, config, attempt) -> (status, body)` is replaceable for tests."""
     config = json.loads(os.environ["SMOKE_TEST"])
     send = send or _send
+    # Stop retrying while there is still time to answer: a killed function tells ECS (and the log reader) nothing.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS if context else None
     _log(event=event)  # ARNs and traffic weights only; records what ECS sent for whoever reads the log
     details = event.get("executionDetails") or {}
     revision = details.get("targetServiceRevisionArn", "unknown revision")
@@ -52,7 +57,7 @@ def handler(event, context, send=None):
     failures = []
     for spec in config["checks"]:
         check = Check(spec)
-        outcome = _run(check, {**check.headers, **secret_headers}, config, send)
+        outcome = _run(check, {**check.headers, **secret_headers}, config, send, deadline)
         _log(check=check.name, revision=revision, outcome=outcome or "ok")
         if outcome:
             failures.append(f"{check.name}: {outcome}")
@@ -65,17 +70,23 @@ def _answer(revision: str, failures: list[str]) -> dict:
     return {"hookStatus": status}
 
 
-def _run(check: Check, headers: dict, config: dict, send) -> str:
-    """'' when the check passes within its attempts, else what went wrong on the last one."""
+def _run(check: Check, headers: dict, config: dict, send, deadline) -> str:
+    """'' when the check passes within its attempts, else what went wrong on the last one. Each failed attempt is
+    logged as it happens."""
     outcome = ""
     for attempt in range(1, config["attempts"] + 1):
+        if deadline is not None and deadline - time.monotonic() < config["timeout"]:
+            return f"{outcome or 'not tried'} (stopped after {attempt - 1} attempts: the function's time is up)"
         try:
-            status, body = send(check, headers, config)
+            status, body = send(check, headers, config, attempt)
             if status == check.expected_status:
                 return ""
             outcome = f"{check.method} {check.path} answered {status}, expected {check.expected_status}: {body[:BODY_SNIPPET]!r}"
         except (OSError, http.client.HTTPException) as error:
             outcome = f"{check.method} {check.path} failed: {error!r}{_hint(error, config)}"
+        except ValueError:  # http.client refusing a header: its message would quote the value, which may be secret
+            outcome = f"{check.method} {check.path} could not be sent: a header name or value is invalid"
+        _log(check=check.name, attempt=attempt, outcome=outcome)
         if attempt < config["attempts"]:
             time.sleep(config["pause"])
     return outcome
@@ -84,19 +95,25 @@ def _run(check: Check, headers: dict, config: dict, send) -> str:
 def _hint(error: Exception, config: dict) -> str:
     if isinstance(error, (socket.timeout, TimeoutError, ConnectionRefusedError)):
         return (f" (is port {config['port']} open to this function? An internet-facing load balancer sees the NAT "
-                "gateway's public address: it must be in allowed_lb_cidrs)")
+                "gateways' public addresses: they must be admitted, through gateway_lifecycle_hook.egress_cidrs in an "
+                "existing VPC)")
     return ""
 
 
-def _send(check: Check, headers: dict, config: dict) -> tuple[int, str]:
-    """One HTTP(S) request to the test listener, with the routing Host header and, for TLS, the right SNI name."""
-    address, port, timeout = os.environ["TEST_LISTENER"], config["port"], config["timeout"]
+def _send(check: Check, headers: dict, config: dict, attempt: int) -> tuple[int, str]:
+    """One HTTP(S) request to the test listener, with the routing Host header and, for TLS, the right SNI name.
+
+    The balancer's name resolves to one address per AZ; each attempt connects to one of them in turn (a connection
+    that tried them all could take the timeout once per AZ)."""
+    name, port, timeout = os.environ["TEST_LISTENER"], config["port"], config["timeout"]
+    addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)))
+    address = addresses[(attempt - 1) % len(addresses)]
     if config["scheme"] == "https":
         connection = _TlsConnection(address, port, check.host or config.get("server_name"), timeout)
     else:
         connection = http.client.HTTPConnection(address, port, timeout=timeout)
     body = json.dumps(check.body).encode() if check.body is not None else None
-    request_headers = {"Host": check.host or address, "User-Agent": "portkey-gateway-smoke-test", **headers}
+    request_headers = {"Host": check.host or name, "User-Agent": "portkey-gateway-smoke-test", **headers}
     if body is not None:
         request_headers.setdefault("Content-Type", "application/json")
     try:
@@ -131,11 +148,27 @@ def _secret_headers(arn: str | None) -> dict:
 
     # Short timeouts: without a route to Secrets Manager the defaults (60 s, retried) would outlast the function.
     client = boto3.client("secretsmanager", config=Config(connect_timeout=5, read_timeout=5, retries={"total_max_attempts": 2}))
-    value = client.get_secret_value(SecretId=arn)["SecretString"]
-    headers = json.loads(value)
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+    return checked_headers(json.loads(client.get_secret_value(SecretId=arn)["SecretString"]))
+
+
+def checked_headers(headers) -> dict:
+    """The secret's headers, if http.client can send them; errors name the header, never its value."""
+    if not isinstance(headers, dict):
         raise ValueError("the secret must be a JSON object of header names to string values")
+    for name, header_value in headers.items():
+        if not HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if not isinstance(header_value, str) or not _sendable(header_value):
+            raise ValueError(f"the value of {name} must be one line of Latin-1 text (no line breaks)")
     return headers
+
+
+def _sendable(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return "\r" not in value and "\n" not in value
 
 
 def _log(**fields) -> None:

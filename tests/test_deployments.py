@@ -9,7 +9,7 @@ import pytest
 
 from portkey_gateway.components.smoke_test_hook import HANDLER_DIR
 
-from .conftest import CONFIGS, SMOKE_SECRET, logical_id, only_service, resources_of, security_group, synthesize
+from .conftest import CONFIGS, SMOKE_SECRET, logical_id, only_service, resources_of, security_group, synthesize, variant
 
 GATEWAY_TG, GATEWAY_ALT_TG = "IngressGatewayTargets", "IngressGatewayAlternateTargets"
 
@@ -284,3 +284,35 @@ def test_hook_code_asset_ignores_bytecode_caches(templates, tmp_path):
         if not existed:
             cache.rmdir()
     assert code_key(again) == code_key(templates["nlb-canary"])
+
+
+STRATEGIES = {
+    "BLUE_GREEN": {"enable_blue_green": True},
+    "CANARY": {"enable_blue_green": False, "canary_configuration": {"canary_percent": 20, "canary_bake_time_in_minutes": 3}},
+    "LINEAR": {"enable_blue_green": False, "linear_configuration": {"step_percent": 50, "step_bake_time_in_minutes": 2}},
+}
+SYNTHESIZED = {("application", "BLUE_GREEN"): "alb-blue-green", ("network", "CANARY"): "nlb-canary",
+               ("application", "LINEAR"): "alb-linear"}
+
+
+@pytest.mark.parametrize("lb_type", ["application", "network"])
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_every_strategy_on_both_load_balancer_types(templates, lb_type, strategy):
+    """Rules on an ALB, listeners on an NLB: what ECS shifts, and a test listener to shift it on."""
+    name = SYNTHESIZED.get((lb_type, strategy))
+    template = templates[name] if name else synthesize(
+        f"{lb_type}-{strategy}", variant(lb_type=lb_type, gateway_deployment_configuration=STRATEGIES[strategy]))[0]
+    resources = template["Resources"]
+    service = only_service(template, "gateway")
+    assert service["DeploymentConfiguration"]["Strategy"] == strategy
+    pointer = "AWS::ElasticLoadBalancingV2::ListenerRule" if lb_type == "application" else "AWS::ElasticLoadBalancingV2::Listener"
+    for target in service["LoadBalancers"]:
+        advanced = target["AdvancedConfiguration"]
+        assert resources[advanced["AlternateTargetGroupArn"]["Ref"]]["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup"
+        assert advanced["AlternateTargetGroupArn"] != target["TargetGroupArn"]
+        production, test = (resources[advanced[key]["Ref"]] for key in ("ProductionListenerRule", "TestListenerRule"))
+        assert production["Type"] == test["Type"] == pointer and production != test
+        role = resources[advanced["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
+    ports = {v["Properties"]["Port"] for v in resources_of(template, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    assert ports & {8080, 8443}

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 if TYPE_CHECKING:
+    from .components.service import EcsService
+    from .config import Settings
     from .gateway import PortkeyGateway
 
 
@@ -23,6 +25,34 @@ def enable_checks(app: App) -> None:
 
 def _acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def _acknowledge_service(service: "EcsService", settings: "Settings", exec_log_group) -> None:
+    """What every Portkey service's task definition and task role need acknowledged."""
+    name = service.spec.name
+    _acknowledge(service.task_definition, "AwsSolutions-ECS2",
+                 "Plain environment holds non-secret settings only (ports, bucket names, cache URL); every credential "
+                 "is injected from Secrets Manager through the container's secrets")
+    for bucket in settings.object_storage.bucket_names:
+        _acknowledge(service.task_role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+                     f"The {name} reads and writes objects under generated keys in {bucket}; access is limited to "
+                     "object actions on that one bucket's objects")
+    for arn in service.spec.task_policy_arns:
+        if ":iam::aws:policy/" in arn:
+            _acknowledge(service.task_role, f"AwsSolutions-IAM4[Policy::{arn}]",
+                         f"An AWS managed policy the operator attached on purpose ({name.replace('-', '_')}_task_role_policy_arns)")
+    if service.spec.execute_command:
+        _acknowledge(service.task_role, "AwsSolutions-IAM5[Resource::*]",
+                     "ECS Exec (enable_execute_command, opt-in): ssmmessages:Create/Open Control/Data Channel and "
+                     "logs:DescribeLogGroups support no resource-level permissions (v3.0.0's scoped exec policy)")
+        if exec_log_group is not None:
+            # CDK writes this ARN with the partition of the stack's region, as a literal.
+            partition = "aws-cn" if settings.aws_region.startswith("cn-") else (
+                "aws-us-gov" if settings.aws_region.startswith("us-gov-") else "aws")
+            log_group_id = Stack.of(exec_log_group).get_logical_id(exec_log_group.node.default_child)
+            _acknowledge(service.task_role, f"AwsSolutions-IAM5[Resource::arn:{partition}:logs:{settings.aws_region}:"
+                         f"<AWS::AccountId>:log-group:<{log_group_id}>:*]",
+                         "ECS Exec writes session logs as streams of the one exec log group; stream names are per session")
 
 
 def acknowledge_findings(gateway: "PortkeyGateway") -> None:
@@ -42,14 +72,15 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                      "IgnoreUnmodifiedGroupSizeProperties makes CloudFormation re-apply it only when the configured "
                      "value changes, and managed termination protection keeps instances that run tasks")
 
-    service = gateway.gateway
-    _acknowledge(service.task_definition, "AwsSolutions-ECS2",
-                 "Plain environment holds non-secret settings only (ports, bucket names, cache URL); every credential "
-                 "is injected from Secrets Manager through the container's secrets")
-    for bucket in gateway.settings.object_storage.bucket_names:
-        _acknowledge(service.task_role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
-                     f"The gateway writes and reads log objects under generated keys in {bucket}; access is limited to "
-                     "GetObject/PutObject on that one bucket's objects")
+    settings = gateway.settings
+    for service in (gateway.gateway, gateway.data_service):
+        if service is not None:
+            _acknowledge_service(service, settings, gateway.compute.exec_log_group)
+    if settings.bedrock.enabled and not settings.bedrock.model_arns:
+        _acknowledge(gateway.gateway.task_role,
+                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:{settings.aws_region}::foundation-model/*]",
+                     "bedrock.model_arns is empty, so the operator chose every foundation model of the region; the grant "
+                     "is InvokeModel and InvokeModelWithResponseStream only, in that one region")
 
     ingress = gateway.load_balancer
     if ingress is not None:

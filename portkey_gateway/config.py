@@ -487,29 +487,96 @@ class DataServiceConfig(_Model):
     enable_execute_command: bool = Field(False, description="ECS Exec into data-service tasks.")
 
 
+CREATED_CACHE_PORT = 6380  # not the default 6379 that scanners probe (AwsSolutions-AEC5); the URL carries it anyway
+_CACHE_NODE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+class CreatedCache(_Model):
+    """An ElastiCache for Valkey replication group created here, in the private subnets."""
+
+    node_type: Annotated[str, _pattern(_CACHE_NODE, "an ElastiCache node type", "use e.g. cache.t4g.small or cache.r7g.large")] = Field(
+        "cache.t4g.small", description="Node type."
+    )
+    replicas: Annotated[int, _in_range(0, 5)] = Field(
+        1, description="Read replicas per shard; with one or more and several AZs: multi-AZ with automatic failover."
+    )
+    shards: Annotated[int, _in_range(1, 500)] = Field(1, description="Shards (node groups); more than one needs mode: cluster.")
+    engine_version: Literal["7.2", "8.0", "8.1"] = Field("8.0", description="Valkey engine version.")
+    snapshot_retention_days: Annotated[int, _in_range(1, 35)] = Field(7, description="Days daily snapshots are kept.")
+
+
+_ENDPOINT = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>\d{1,5})$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+
+
 class RedisConfiguration(_Model):
     redis_type: Literal["redis", "aws-elastic-cache"] = Field(
-        "redis", description="`redis`: built-in Redis service; `aws-elastic-cache`: an existing ElastiCache endpoint."
+        "redis", description="`redis`: built-in Redis service; `aws-elastic-cache`: ElastiCache (an existing endpoint, or `create`)."
     )
     cpu: Cpu = Field(256, description="Built-in Redis task CPU units.")
     memory: Memory = Field(512, description="Built-in Redis task memory (MiB).")
-    endpoint: str = Field("", description="ElastiCache endpoint host:port (aws-elastic-cache only).")
-    tls: bool = Field(False, description="TLS to ElastiCache (aws-elastic-cache only).")
+    endpoint: str = Field(
+        "", description="Existing ElastiCache endpoint host:port: the primary endpoint, or in cluster mode the configuration endpoint."
+    )
+    tls: bool = Field(False, description="TLS to an existing ElastiCache (a created one always uses TLS).")
     mode: Literal["standalone", "cluster"] = Field("standalone", description="Redis topology.")
     enable_execute_command: bool = Field(False, description="ECS Exec into the built-in Redis task.")
+    auth_secret_arn: Optional[SecretArn] = Field(
+        None, description="Existing ElastiCache: secret whose JSON key REDIS_PASSWORD holds the AUTH token, given to both services."
+    )
+    security_group_id: Optional[Annotated[str, _pattern(_SECURITY_GROUP_ID, "a security group id", "use e.g. sg-0123456789abcdef0")]] = Field(
+        None, description="Existing ElastiCache's security group: the gateway and data service are admitted on its port."
+    )
+    create: Optional[CreatedCache] = Field(None, description="Create an ElastiCache for Valkey cache instead of naming one.")
 
     @model_validator(mode="after")
-    def _builtin_is_plain_standalone(self):
+    def _consistent(self):
         if self.redis_type == "redis":
             fix = "remove it, or use redis_type: aws-elastic-cache"
-            if self.endpoint:
-                raise FieldProblem("endpoint", "is only used with redis_type aws-elastic-cache", fix)
+            for name in ("endpoint", "auth_secret_arn", "security_group_id", "create"):
+                if getattr(self, name):
+                    raise FieldProblem(name, "is only used with redis_type aws-elastic-cache", fix)
             if self.tls:
                 raise FieldProblem("tls", "the built-in Redis has no TLS", "set tls: false, or use redis_type: aws-elastic-cache")
             if self.mode != "standalone":
                 raise FieldProblem("mode", "the built-in Redis is a single standalone node",
                                    "set mode: standalone, or use redis_type: aws-elastic-cache")
+            return self
+        for name in ("cpu", "memory", "enable_execute_command"):
+            if self.changed(name):
+                raise FieldProblem(name, "is only used by the built-in Redis (redis_type: redis)", "remove it")
+        if self.create:
+            for name in ("endpoint", "auth_secret_arn", "security_group_id"):
+                if getattr(self, name):
+                    raise FieldProblem(name, "is only used with an existing ElastiCache: the created cache provides its own",
+                                       "remove it, or remove create")
+            if "tls" in self.model_fields_set and not self.tls:
+                raise FieldProblem("tls", "a created cache always encrypts in transit (its AUTH token requires it)",
+                                   "remove tls, or set it to true")
+            if self.create.shards > 1 and self.mode != "cluster":
+                raise FieldProblem("create.shards", "more than one shard needs cluster mode", "set mode: cluster, or shards: 1")
+            if self.mode == "cluster" and self.create.replicas < 1:
+                raise FieldProblem("create.replicas", "cluster mode needs automatic failover, which needs a replica per shard",
+                                   "set replicas: 1 or more, or mode: standalone")
+            return self
+        match = _ENDPOINT.match(self.endpoint)
+        if not match or not 1 <= int(match["port"]) <= 65535:
+            raise FieldProblem("endpoint", f"{self.endpoint!r} is not host:port" if self.endpoint else
+                               "is required with redis_type aws-elastic-cache (or set create)",
+                               "use the primary endpoint, e.g. master.portkey.abc123.use1.cache.amazonaws.com:6379; in cluster "
+                               "mode the configuration endpoint (...clustercfg...:6379)")
         return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls or self.create is not None
+
+    @property
+    def port(self) -> int:
+        """The port the cache listens on."""
+        if self.create:
+            return CREATED_CACHE_PORT
+        return 6379 if self.redis_type == "redis" else int(self.endpoint.rsplit(":", 1)[1])
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -654,19 +721,34 @@ LB_IDLE_RANGE = {"application": (1, 4000), "network": (60, 6000)}  # what ALBs a
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
 ECS_MAX_STOP_TIMEOUT_SECONDS = 120
 
-# Options that a later piece of work builds. Until then they are refused, never silently ignored.
-# (field path, is the option in use?, what it is)
-_NOT_SUPPORTED_YET = (
-    ("dataservice_config.enable_dataservice", lambda s: s.dataservice_config.enable_dataservice, "the data service"),
-    ("redis_configuration.redis_type", lambda s: s.redis_configuration.redis_type != "redis", "ElastiCache"),
-    ("gateway_task_role_policy_arns", lambda s: bool(s.gateway_task_role_policy_arns), "extra task-role policies"),
-    ("data_service_task_role_policy_arns", lambda s: bool(s.data_service_task_role_policy_arns),
-     "extra task-role policies"),
-    ("gateway_config.enable_execute_command", lambda s: s.gateway_config.enable_execute_command, "ECS Exec"),
-    ("dataservice_config.enable_execute_command", lambda s: s.dataservice_config.enable_execute_command, "ECS Exec"),
-    ("redis_configuration.enable_execute_command", lambda s: s.redis_configuration.enable_execute_command, "ECS Exec"),
+_BEDROCK_RESOURCE = re.compile(
+    rf"^arn:{_PARTITION}:bedrock:{_REGION}:(?:\d{{12}})?:(?:foundation-model|inference-profile|application-inference-profile|"
+    r"provisioned-model|custom-model|imported-model)/[A-Za-z0-9._:/-]+$"
 )
+ROLE_ARN = re.compile(rf"^arn:{_PARTITION}:iam::\d{{12}}:role/[\w+=,.@/-]+$")
 
+
+class BedrockAccess(_Model):
+    """Least-privilege Amazon Bedrock access for the gateway task role (the module leaves this to hand-made policies)."""
+
+    enabled: bool = Field(False, description="Let the gateway invoke Bedrock models.")
+    model_arns: list[Annotated[str, _pattern(_BEDROCK_RESOURCE, "a Bedrock model or inference-profile ARN",
+                                             "use e.g. arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0")]] = Field(
+        default_factory=list, description="Models / inference profiles the gateway may invoke; empty: every foundation model in aws_region."
+    )
+    assume_role_arns: list[Annotated[str, _pattern(ROLE_ARN, "an IAM role ARN", "use arn:aws:iam::<account>:role/<name>")]] = Field(
+        default_factory=list, description="Roles (e.g. in other accounts) the gateway may assume for Bedrock."
+    )
+
+    @model_validator(mode="after")
+    def _only_when_enabled(self):
+        if not self.enabled and (self.changed("model_arns") or self.changed("assume_role_arns")):
+            raise FieldProblem("enabled", "is false, so model_arns and assume_role_arns would do nothing",
+                               "set enabled: true, or remove them")
+        return self
+
+
+PRODUCTION_ENVIRONMENTS = ("prod", "production")
 
 # --- the root ------------------------------------------------------------------------------------------------------
 
@@ -736,7 +818,8 @@ class Settings(_Model):
     gateway_image: ImageRef = Field(ImageRef(image="portkeyai/gateway_enterprise", tag="2.16.0"), description="Gateway image.")
     data_service_image: ImageRef = Field(ImageRef(image="portkeyai/data-service", tag="1.9.0"), description="Data-service image.")
     redis_image: ImageRef = Field(ImageRef(image="redis", tag="7.2-alpine"), description="Built-in Redis image.")
-    docker_cred_secret_arn: SecretArn = Field(description="Secret with {username, password} for the private images.")
+    docker_cred_secret_arn: SecretArn = Field(description="Secret with {username, password} for the private images (gateway, data service).")
+    allow_latest_tag: bool = Field(False, description="Allow the moving tag `latest` in an environment named prod or production.")
 
     # Gateway service
     gateway_config: GatewayConfig = Field(default_factory=GatewayConfig, description="Gateway task size and ports.")
@@ -763,6 +846,7 @@ class Settings(_Model):
     redis_configuration: RedisConfiguration = Field(default_factory=RedisConfiguration, description="Cache store.")
     object_storage: ObjectStorage = Field(description="S3 log store.")
     gateway_task_role_policy_arns: dict[str, PolicyArn] = Field(default_factory=dict, description="label: policy ARN for the gateway task role.")
+    bedrock: BedrockAccess = Field(default_factory=BedrockAccess, description="Amazon Bedrock access for the gateway.")
     data_service_task_role_policy_arns: dict[str, PolicyArn] = Field(default_factory=dict, description="label: policy ARN for the data-service task role.")
 
     # Load balancer
@@ -839,7 +923,7 @@ class Settings(_Model):
     def _check(self) -> "Settings":
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
                       self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
-                      self._deployment_alarms, self._autoscaling, self._capacity, self._not_yet):
+                      self._deployment_alarms, self._autoscaling, self._capacity, self._services):
             check()
         return self
 
@@ -1155,10 +1239,30 @@ class Settings(_Model):
                 field = "max_asg_size" if report.checked and report.needed is not None else "instance_type"
                 raise FieldProblem(field, report.problem, report.fix)
 
-    def _not_yet(self) -> None:
-        for path, in_use, what in _NOT_SUPPORTED_YET:
-            if in_use(self):
-                raise FieldProblem(path, f"{what} is not supported yet", "remove the setting (or leave it at its default) for now")
+    def _services(self) -> None:
+        """The data service, images, task-role extras and secrets that more than one setting can provide."""
+        if self.environment in PRODUCTION_ENVIRONMENTS and not self.allow_latest_tag:
+            for name in ("gateway_image", "data_service_image", "redis_image"):
+                if getattr(self, name).tag == "latest":
+                    raise FieldProblem(f"{name}.tag", f"'latest' in environment {self.environment}: a moving tag makes "
+                                       "rollbacks and reproducible deploys meaningless",
+                                       "pin a version (e.g. 2.16.0), or set allow_latest_tag: true")
+        data_service = self.dataservice_config.enable_dataservice
+        if not data_service and self.data_service_task_role_policy_arns:
+            raise FieldProblem("data_service_task_role_policy_arns", "is only used with the data service",
+                               "set dataservice_config.enable_dataservice: true, or remove it")
+        if not data_service and self.dataservice_config.enable_execute_command:
+            raise FieldProblem("dataservice_config.enable_execute_command", "is only used with the data service",
+                               "set dataservice_config.enable_dataservice: true, or remove it")
+        redis = self.redis_configuration
+        if redis.auth_secret_arn or redis.create:
+            source = "redis_configuration.auth_secret_arn" if redis.auth_secret_arn else "the created cache's secret"
+            for service in ("gateway", "data_service"):
+                secrets = getattr(self.secrets, service) if self.secrets else {}
+                if "REDIS_PASSWORD" in secrets:
+                    alias = ServiceSecrets.model_fields[service].alias or service
+                    raise FieldProblem(f"secrets.{alias}.REDIS_PASSWORD", f"is already set from {source}",
+                                       "remove it from secrets")
 
     # --- derived values --------------------------------------------------------------------------------------------
 
@@ -1172,6 +1276,13 @@ class Settings(_Model):
         if self.availability_zones:
             return list(self.availability_zones)
         return [f"{self.aws_region}{letter}" for letter in string.ascii_lowercase[: self.num_az]]
+
+    @property
+    def uses_execute_command(self) -> bool:
+        """ECS Exec is on for at least one service that is built."""
+        return (self.gateway_config.enable_execute_command
+                or (self.dataservice_config.enable_dataservice and self.dataservice_config.enable_execute_command)
+                or (self.redis_configuration.redis_type == "redis" and self.redis_configuration.enable_execute_command))
 
     @property
     def deployment_strategy(self) -> str:

@@ -1,14 +1,36 @@
 """What each container is given: environment and secrets, computed from settings. Pure functions, no CDK.
 
-The module's merge rule holds (user map, then common keys, then service keys; computed keys win), with one fix: a
-computed key that has no value is left out instead of being emitted as null over the user's value (defect 10).
+The module's merge rule holds (user map, then common keys, then service keys; computed keys win), with two fixes: a
+computed key that has no value is left out instead of being emitted as null over the user's value (defect 10), and
+the data service's control-plane endpoint is a default the user may override (v3.0.0 overrode it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 from .config import Settings
 
 BUILT_IN_REDIS_URL = "redis://redis:6379"
+ALBUS_ENDPOINT = "https://albus.portkey.ai"  # the data service's control-plane endpoint (module v3.0.0)
+
+
+@dataclass(frozen=True)
+class CacheConnection:
+    """Where both services find the cache, and the secret holding its AUTH token (JSON key REDIS_PASSWORD), if any.
+    For a cache created in the stack these are CloudFormation references, resolved at deploy time."""
+
+    url: str
+    password_secret_arn: Optional[str] = None
+
+
+def configured_cache(settings: Settings) -> CacheConnection:
+    """The built-in Redis or an existing ElastiCache, as the settings name it (a created cache brings its own)."""
+    redis = settings.redis_configuration
+    if redis.redis_type == "redis":
+        return CacheConnection(BUILT_IN_REDIS_URL)
+    return CacheConnection(redis.endpoint, redis.auth_secret_arn)
 
 
 def _merge(user: dict[str, str], *computed: dict[str, str | None]) -> dict[str, str]:
@@ -18,19 +40,19 @@ def _merge(user: dict[str, str], *computed: dict[str, str | None]) -> dict[str, 
     return dict(sorted(merged.items()))
 
 
-def common_environment(settings: Settings) -> dict[str, str]:
+def common_environment(settings: Settings, cache: CacheConnection) -> dict[str, str]:
     """Cache and log-store keys shared by the gateway and the data service (module `common_env`)."""
     redis = settings.redis_configuration
     return {
         "CACHE_STORE": redis.redis_type,
-        "REDIS_URL": BUILT_IN_REDIS_URL if redis.redis_type == "redis" else redis.endpoint,
-        "REDIS_TLS_ENABLED": "true" if redis.tls else "false",
+        "REDIS_URL": cache.url,
+        "REDIS_TLS_ENABLED": "true" if redis.tls_enabled else "false",
         "REDIS_MODE": redis.mode,
         "LOG_STORE_REGION": settings.object_storage.bucket_region,
     }
 
 
-def gateway_environment(settings: Settings) -> dict[str, str]:
+def gateway_environment(settings: Settings, cache: CacheConnection) -> dict[str, str]:
     """The gateway container's environment (module `gateway_env`)."""
     mode = settings.server_mode
     serves_mcp = mode in ("mcp", "all")
@@ -45,9 +67,42 @@ def gateway_environment(settings: Settings) -> dict[str, str]:
         "REQUEST_TIMEOUT": str(settings.timeout_chain.request_timeout_ms),
     }
     user = settings.environment_variables.gateway if settings.environment_variables else {}
-    return _merge(user, common_environment(settings), computed)
+    return _merge(user, common_environment(settings, cache), computed)
 
 
-def gateway_secrets(settings: Settings) -> dict[str, str]:
+def gateway_base_url(settings: Settings) -> str:
+    """How the data service reaches the gateway container through Service Connect. In mcp mode the container serves
+    only MCP, under the `mcp` alias (the module pointed at a `gateway` alias that does not exist there, defect 9)."""
+    name = "gateway" if "gateway" in settings.served else "mcp"
+    port = settings.gateway_config.gateway_port if name == "gateway" else settings.gateway_config.mcp_port
+    return f"http://{name}:{port}"
+
+
+def data_service_environment(settings: Settings, cache: CacheConnection) -> dict[str, str]:
+    """The data service's environment (module `dataservice_env`, plus v3.0.0's PORT and control-plane endpoint)."""
+    storage = settings.object_storage
+    computed = {
+        "PORT": str(settings.dataservice_config.port),
+        "LOG_EXPORTS_BUCKET": storage.exports_bucket,
+        "FINETUNES_BUCKET": storage.finetunes_bucket,
+        "AWS_S3_FINETUNE_BUCKET": storage.finetunes_bucket,
+        "GATEWAY_BASE_URL": gateway_base_url(settings),
+    }
+    user = settings.environment_variables.data_service if settings.environment_variables else {}
+    return _merge({"ALBUS_ENDPOINT": ALBUS_ENDPOINT, **user}, common_environment(settings, cache), computed)
+
+
+def _secrets(user: dict[str, str], cache: CacheConnection) -> dict[str, str]:
+    secrets = dict(user)
+    if cache.password_secret_arn:  # the settings refuse a second REDIS_PASSWORD
+        secrets["REDIS_PASSWORD"] = cache.password_secret_arn
+    return dict(sorted(secrets.items()))
+
+
+def gateway_secrets(settings: Settings, cache: CacheConnection) -> dict[str, str]:
     """ENV_NAME -> secret ARN for the gateway; ECS reads JSON key ENV_NAME of that secret."""
-    return dict(sorted(settings.secrets.gateway.items())) if settings.secrets else {}
+    return _secrets(settings.secrets.gateway if settings.secrets else {}, cache)
+
+
+def data_service_secrets(settings: Settings, cache: CacheConnection) -> dict[str, str]:
+    return _secrets(settings.secrets.data_service if settings.secrets else {}, cache)

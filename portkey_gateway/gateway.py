@@ -1,4 +1,4 @@
-"""`PortkeyGateway`: the Portkey hybrid data plane (AI gateway and its cache) on EC2-backed ECS, from one Settings."""
+"""`PortkeyGateway`: the Portkey hybrid data plane (AI gateway, data service, cache) on EC2-backed ECS, from one Settings."""
 
 from __future__ import annotations
 
@@ -12,23 +12,29 @@ from .config import Settings
 from .components.cache import Cache
 from .components.compute import ComputeCluster
 from .components.deployment_alarms import DeploymentAlarms
+from .components.discovery_refresh import DiscoveryRefresh
 from .components.domain import GatewayDomain
+from .components.elasticache import ExistingCacheAccess, ValkeyCache
 from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
 from .components.network import Network
 from .components.notifications import OperationsTopic
 from .components.service import EcsService, ServicePlatform
 from .components.smoke_test_hook import SmokeTestHook
-from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, gateway_spec
+from .container_env import CacheConnection, configured_cache
+from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec
 
 LOG_STORE_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the module's gateway policy: write logs, read them back
+# The module's (v3.0.0) data-service policy: exports and fine-tune files are also deleted and uploaded in parts.
+DATA_SERVICE_S3_ACTIONS = (*LOG_STORE_ACTIONS, "s3:DeleteObject", "s3:AbortMultipartUpload")
+BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 
 
 class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
-    Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `cache` (None with an external
-    cache), `load_balancer` (None without `create_lb`), `domain`, `firewall`, `deployment_alarms` and
+    Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `data_service` (None unless
+    enabled), `cache` (the built-in Redis) or `elasticache` (a created cache), `load_balancer` (None without `create_lb`), `domain`, `firewall`, `deployment_alarms` and
     `smoke_test_hook` (None unless configured), `operations_topic` (None with an existing cluster).
     """
 
@@ -58,18 +64,27 @@ class PortkeyGateway(Construct):
             # Services must not be created before (or deleted after) the capacity provider's association.
             depends_on=(self.compute.cluster,) if settings.create_cluster else (),
         )
+        connection = self._cache(settings, platform)
+        self.data_service = None
+        if settings.dataservice_config.enable_dataservice:
+            self.data_service = EcsService(self, "DataService", spec=data_service_spec(settings, connection), platform=platform)
+            grant_bucket_objects(self.data_service.task_role, settings.object_storage.bucket_names, DATA_SERVICE_S3_ACTIONS)
         self.gateway = EcsService(
-            self, "Gateway", spec=gateway_spec(settings), platform=platform,
+            self, "Gateway", spec=gateway_spec(settings, connection), platform=platform,
             health_check_grace_period=Duration.seconds(LB_HEALTH_CHECK_GRACE_SECONDS) if settings.create_lb else None,
         )
         grant_bucket_objects(self.gateway.task_role, settings.object_storage.bucket_names, LOG_STORE_ACTIONS)
-
-        self.cache = None
-        if settings.redis_configuration.redis_type == "redis":
-            self.cache = Cache(self, "Cache", settings=settings, platform=platform)
-            self.cache.allow_from(self.gateway)
-            # The gateway resolves redis:6379 through Service Connect, so Redis must be registered first.
-            self.gateway.service.node.add_dependency(self.cache.redis.service)
+        if settings.bedrock.enabled:
+            grant_bedrock(self.gateway.task_role, settings)
+        clients = [service for service in (self.gateway, self.data_service) if service]
+        for client in clients:
+            if self.cache_access:
+                self.cache_access.allow_from(client)
+            if self.cache:  # clients resolve redis:6379 through Service Connect: Redis must be registered first
+                client.service.node.add_dependency(self.cache.redis.service)
+        self.discovery_refresh = None
+        if self.data_service:
+            self._connect_gateway_and_data_service(settings)
 
         self.domain = GatewayDomain(self, "Domain", settings=settings) if settings.custom_domain else None
         self.load_balancer = self.firewall = self.deployment_alarms = self.smoke_test_hook = None
@@ -88,6 +103,30 @@ class PortkeyGateway(Construct):
             self._release_safety(settings)
         self._check_capacity(settings)
         compliance.acknowledge_findings(self)
+
+    def _cache(self, settings: Settings, platform: ServicePlatform) -> CacheConnection:
+        """The cache store: the built-in Redis service, a Valkey cache created here, or an existing ElastiCache.
+        Sets `cache` (built-in), `elasticache` (created) and `cache_access` (whatever admits the clients)."""
+        self.cache = self.elasticache = self.cache_access = None
+        redis = settings.redis_configuration
+        if redis.redis_type == "redis":
+            self.cache = self.cache_access = Cache(self, "Cache", settings=settings, platform=platform)
+        elif redis.create:
+            self.elasticache = self.cache_access = ValkeyCache(self, "ElastiCache", settings=settings, network=self.network)
+            return self.elasticache.connection
+        elif redis.security_group_id:
+            self.cache_access = ExistingCacheAccess(self, "ExistingCache", settings=settings)
+        return configured_cache(settings)
+
+    def _connect_gateway_and_data_service(self, settings: Settings) -> None:
+        """They call each other: security-group rules both ways, and a creation order Service Connect can follow."""
+        gateway, data_service = self.gateway, self.data_service
+        data_service.allow_from(gateway, settings.dataservice_config.port)
+        for port in gateway.spec.ports:
+            gateway.allow_from(data_service, port.port)
+        gateway.service.node.add_dependency(data_service.service)
+        self.discovery_refresh = DiscoveryRefresh(self, "DiscoveryRefresh", settings=settings, gateway=gateway,
+                                                  data_service=data_service)
 
     def _release_safety(self, settings: Settings) -> None:
         """What works on the load balancer's target groups: request-count scaling, and the two release checks
@@ -110,6 +149,16 @@ class PortkeyGateway(Construct):
             report = capacity.check(settings)
             if not report.fits:
                 Annotations.of(self).add_warning_v2("portkey-gateway:capacity", report.message())
+
+
+def grant_bedrock(role: iam.IRole, settings: Settings) -> None:
+    """Invoke (and stream from) exactly the listed models and inference profiles, or the region's foundation models;
+    assume exactly the listed roles."""
+    bedrock = settings.bedrock
+    models = bedrock.model_arns or [f"arn:{Aws.PARTITION}:bedrock:{settings.aws_region}::foundation-model/*"]
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=models))
+    if bedrock.assume_role_arns:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=bedrock.assume_role_arns))
 
 
 def grant_bucket_objects(role: iam.IRole, buckets: list[str], actions: tuple[str, ...]) -> None:

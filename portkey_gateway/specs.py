@@ -15,6 +15,8 @@ CONTAINER_HEALTH = {"interval": 30, "timeout": 5, "retries": 3}  # Portkey's own
 LB_HEALTH_CHECK_GRACE_SECONDS = 150  # the module's grace period for a service behind a load balancer
 GATEWAY_HEALTH_PATH = "/v1/health"
 REDIS_PORT = 6379
+DATA_SERVICE_HEALTH_PATH = "/health"
+APP_HEALTH_START_SECONDS = 60  # the module's start period for the gateway and the data service
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ServiceSpec:
     stop_timeout: Optional[int] = None  # seconds from SIGTERM to SIGKILL; None: the ECS agent's 30 s
     autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
     deployment: Optional[DeploymentConfiguration] = None  # None: rolling
+    execute_command: bool = False  # ECS Exec
+    task_policy_arns: tuple[str, ...] = ()  # managed policies the operator attaches to the task role
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def ingress_routes(settings: Settings) -> tuple[IngressRoute, ...]:
     )
 
 
-def gateway_spec(settings: Settings) -> ServiceSpec:
+def gateway_spec(settings: Settings, cache: container_env.CacheConnection) -> ServiceSpec:
     config = settings.gateway_config
     timeouts = settings.timeout_chain
     ports = tuple(PortSpec(name, _listener_port(settings, name), name, "http", timeouts.service_connect_timeout)
@@ -104,15 +108,40 @@ def gateway_spec(settings: Settings) -> ServiceSpec:
         memory=config.memory,
         ports=ports,
         health_command=f"wget -qO- http://localhost:{health_port}{GATEWAY_HEALTH_PATH} || exit 1",
-        health_start_period=60,
+        health_start_period=APP_HEALTH_START_SECONDS,
         desired_count=config.desired_task_count,
         circuit_breaker=settings.gateway_deployment_circuit_breaker,
+        log_retention_days=14,
+        environment=container_env.gateway_environment(settings, cache),
+        secrets=container_env.gateway_secrets(settings, cache),
+        stop_timeout=timeouts.stop_timeout,
         autoscaling=settings.gateway_autoscaling,
         deployment=settings.gateway_deployment_configuration,
+        execute_command=config.enable_execute_command,
+        task_policy_arns=tuple(settings.gateway_task_role_policy_arns.values()),
+    )
+
+
+def data_service_spec(settings: Settings, cache: container_env.CacheConnection) -> ServiceSpec:
+    """The module's data service (section 2.8): always rolling, no load balancer, reached as data-service:<port>."""
+    config = settings.dataservice_config
+    return ServiceSpec(
+        name="data-service",
+        image=settings.data_service_image.reference,
+        private_image=True,
+        cpu=config.cpu,
+        memory=config.memory,
+        ports=(PortSpec("data-service", config.port, "data-service"),),
+        health_command=f"wget -qO- http://localhost:{config.port}{DATA_SERVICE_HEALTH_PATH} || exit 1",
+        health_start_period=APP_HEALTH_START_SECONDS,
+        desired_count=config.desired_task_count,
+        circuit_breaker=settings.dataservice_deployment_circuit_breaker,
         log_retention_days=14,
-        environment=container_env.gateway_environment(settings),
-        secrets=container_env.gateway_secrets(settings),
-        stop_timeout=timeouts.stop_timeout,
+        environment=container_env.data_service_environment(settings, cache),
+        secrets=container_env.data_service_secrets(settings, cache),
+        autoscaling=settings.dataservice_autoscaling,
+        execute_command=config.enable_execute_command,
+        task_policy_arns=tuple(settings.data_service_task_role_policy_arns.values()),
     )
 
 
@@ -131,4 +160,5 @@ def redis_spec(settings: Settings) -> ServiceSpec:
         circuit_breaker=CircuitBreaker(enable=True, rollback=True),
         log_retention_days=7,
         egress_https_only=True,
+        execute_command=redis.enable_execute_command,
     )

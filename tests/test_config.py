@@ -312,25 +312,6 @@ def test_invalid_config_gives_one_line_naming_field_and_fix(data, field, fix):
     assert "Traceback" not in message and "pydantic" not in message.lower()
 
 
-# Options built by later work are refused, not ignored.
-NOT_YET = [
-    ("dataservice_config.enable_dataservice", {"dataservice_config": {"enable_dataservice": True}}),
-    ("redis_configuration.redis_type", {"redis_configuration": {"redis_type": "aws-elastic-cache", "endpoint": "h:6379"}}),
-    ("gateway_task_role_policy_arns", {"gateway_task_role_policy_arns": {"b": "arn:aws:iam::aws:policy/ReadOnlyAccess"}}),
-    ("data_service_task_role_policy_arns",
-     {"data_service_task_role_policy_arns": {"b": "arn:aws:iam::aws:policy/ReadOnlyAccess"}}),
-    ("gateway_config.enable_execute_command", {"gateway_config": {"enable_execute_command": True}}),
-    ("dataservice_config.enable_execute_command", {"dataservice_config": {"enable_execute_command": True}}),
-    ("redis_configuration.enable_execute_command", {"redis_configuration": {"enable_execute_command": True}}),
-]
-
-
-@pytest.mark.parametrize("field,changes", NOT_YET, ids=[n[0] for n in NOT_YET])
-def test_options_of_later_work_are_refused_not_ignored(field, changes):
-    message = error_of(variant(**changes))
-    assert message.startswith(f"cfg.yaml: {field}: ") and "not supported yet" in message, message
-
-
 def test_deployment_settings_at_their_boundaries_are_accepted():
     canary = settings_from_dict(variant(gateway_deployment_configuration={
         "enable_blue_green": False, "bake_time_in_minutes": 0,

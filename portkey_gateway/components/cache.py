@@ -18,4 +18,5 @@ class Cache(Construct):
         self.redis = EcsService(self, "Redis", spec=redis_spec(settings), platform=platform)
 
     def allow_from(self, client: EcsService) -> None:
+        """Admit `client`'s tasks on the Redis port."""
         self.redis.allow_from(client, REDIS_PORT)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -24,7 +25,8 @@ ECS_AGENT_SETTINGS = ("ECS_ENABLE_CONTAINER_METADATA=true", "ECS_AWSVPC_BLOCK_IM
 
 
 class ComputeCluster(Construct):
-    """Exposes `cluster` and `capacity_provider_name`; `auto_scaling_group` and `instance_role` when created here."""
+    """Exposes `cluster` and `capacity_provider_name`; `auto_scaling_group`, `instance_role` and `exec_log_group` (with
+    ECS Exec on) when created here."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
                  notifications: sns.ITopic | None):
@@ -36,14 +38,26 @@ class ComputeCluster(Construct):
             self.capacity_provider_name = settings.capacity_provider_name
             self.auto_scaling_group = None
             self.instance_role = None
+            self.exec_log_group = None
             return
 
+        self.exec_log_group = None
+        if settings.uses_execute_command:
+            # ECS Exec sessions (commands and output) are recorded here (the module's exec log group was ignored, defect 11).
+            self.exec_log_group = logs.LogGroup(
+                self, "ExecLogs", log_group_name=f"/ecs/{settings.project_name}/{settings.environment}/exec",
+                retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN,
+            )
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
             vpc=network.vpc,
             cluster_name=f"{settings.name_prefix}-cluster",
             container_insights_v2=ecs.ContainerInsights.ENABLED,
+            execute_command_configuration=ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(cloud_watch_log_group=self.exec_log_group),
+            ) if self.exec_log_group else None,
         )
         self.instance_role = iam.Role(
             self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),

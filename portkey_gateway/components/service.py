@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -47,6 +47,8 @@ def import_secret(scope: Construct, construct_id: str, arn: str, reader: iam.IRo
     A name that itself ends in "-" and six lower-case letters (`.../docker-secret`) may be either; then `reader`
     is also granted the exact ARN, so both readings work.
     """
+    if Token.is_unresolved(arn):  # a secret created in this stack: its ARN is complete
+        return secretsmanager.Secret.from_secret_complete_arn(scope, construct_id, arn)
     suffix = _SUFFIX.search(arn)
     could_be_a_word = bool(suffix) and suffix.group(1).isalpha() and suffix.group(1).islower()
     if suffix and not could_be_a_word:
@@ -87,6 +89,8 @@ class EcsService(Construct):
         )
         self.task_role = ecs_tasks_role(self, "TaskRole", f"{spec.name} task: what the application may call",
                                         source_conditions=True)
+        for i, arn in enumerate(spec.task_policy_arns):
+            self.task_role.add_managed_policy(iam.ManagedPolicy.from_managed_policy_arn(self, f"TaskPolicy{i}", arn))
         execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs",
                                         source_conditions=False)
         self.task_definition = ecs.TaskDefinition(
@@ -163,6 +167,7 @@ class EcsService(Construct):
             vpc_subnets=platform.subnets,
             security_groups=[self.security_group],
             enable_ecs_managed_tags=True,
+            enable_execute_command=spec.execute_command,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             health_check_grace_period=health_check_grace_period,
             service_connect_configuration=ecs.ServiceConnectProps(

@@ -1,0 +1,100 @@
+"""ElastiCache as the cache store: a Valkey replication group created here, or access to an existing cache.
+
+The created cache follows Portkey's guidance (`volatile-lru` eviction) and AWS's: private subnets, multi-AZ with
+automatic failover when there are replicas and several AZs, encryption at rest and in transit, an AUTH token generated
+into Secrets Manager (never in the template), daily snapshots and a final snapshot when it is deleted or replaced.
+Its endpoint and token reach the containers without the user copying anything.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnDeletionPolicy, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from ..config import CREATED_CACHE_PORT, Settings
+from ..container_env import CacheConnection
+from .network import Network, no_default_egress
+from .service import EcsService
+
+EVICTION_POLICY = "volatile-lru"  # Portkey's recommendation: only keys with a TTL are evicted
+AUTH_TOKEN_LENGTH = 32  # ElastiCache accepts 16-128 printable characters; letters and digits only avoid its special-character rules
+
+
+class ValkeyCache(Construct):
+    """Exposes `connection` (for the containers), `security_group`, `replication_group`, `auth_secret`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
+        super().__init__(scope, construct_id)
+        redis = settings.redis_configuration
+        create, cluster = redis.create, redis.mode == "cluster"
+        self.auth_secret = secretsmanager.Secret(
+            self, "AuthToken", description=f"AUTH token of the {settings.name_prefix} cache (JSON key REDIS_PASSWORD)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}", generate_string_key="REDIS_PASSWORD",
+                exclude_punctuation=True, password_length=AUTH_TOKEN_LENGTH,
+            ),
+            removal_policy=RemovalPolicy.RETAIN,  # the cache's final snapshot still needs it
+        )
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
+            description=f"{settings.name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",
+        )
+        no_default_egress(self.security_group)
+        subnets = elasticache.CfnSubnetGroup(
+            self, "Subnets", description=f"{settings.name_prefix} cache: private subnets",
+            subnet_ids=network.private_subnet_ids,
+        )
+        parameters = elasticache.CfnParameterGroup(
+            self, "Parameters", description=f"{settings.name_prefix} cache: {EVICTION_POLICY} eviction",
+            cache_parameter_group_family=f"valkey{create.engine_version.split('.')[0]}",
+            properties={"maxmemory-policy": EVICTION_POLICY, **({"cluster-enabled": "yes"} if cluster else {})},
+        )
+        failover = create.replicas >= 1
+        self.replication_group = elasticache.CfnReplicationGroup(
+            self, "ReplicationGroup",
+            replication_group_description=f"Portkey gateway cache ({settings.name_prefix})",
+            engine="valkey",
+            engine_version=create.engine_version,
+            cache_node_type=create.node_type,
+            port=CREATED_CACHE_PORT,
+            cache_subnet_group_name=subnets.ref,
+            cache_parameter_group_name=parameters.ref,
+            security_group_ids=[self.security_group.security_group_id],
+            num_cache_clusters=None if cluster else 1 + create.replicas,
+            num_node_groups=create.shards if cluster else None,
+            replicas_per_node_group=create.replicas if cluster else None,
+            automatic_failover_enabled=failover,
+            multi_az_enabled=failover and settings.az_count > 1,
+            at_rest_encryption_enabled=True,
+            transit_encryption_enabled=True,
+            auth_token=self.auth_secret.secret_value_from_json("REDIS_PASSWORD").unsafe_unwrap(),  # a dynamic reference
+            snapshot_retention_limit=create.snapshot_retention_days,
+            auto_minor_version_upgrade=True,
+        )
+        # Deleting the stack, or a change that replaces the cache, leaves a final snapshot.
+        self.replication_group.cfn_options.deletion_policy = CfnDeletionPolicy.SNAPSHOT
+        self.replication_group.cfn_options.update_replace_policy = CfnDeletionPolicy.SNAPSHOT
+        group = self.replication_group
+        address, port = ((group.attr_configuration_end_point_address, group.attr_configuration_end_point_port) if cluster
+                         else (group.attr_primary_end_point_address, group.attr_primary_end_point_port))
+        self.connection = CacheConnection(f"{address}:{port}", self.auth_secret.secret_arn)
+
+    def allow_from(self, client: EcsService) -> None:
+        self.security_group.add_ingress_rule(client.security_group, ec2.Port.tcp(CREATED_CACHE_PORT),
+                                             f"from {client.spec.name} tasks")
+
+
+class ExistingCacheAccess(Construct):
+    """Opens an existing ElastiCache's security group to the Portkey services (the module leaves this manual)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+        super().__init__(scope, construct_id)
+        redis = settings.redis_configuration
+        self.port = redis.port
+        self.security_group = ec2.SecurityGroup.from_security_group_id(self, "SecurityGroup", redis.security_group_id)
+
+    def allow_from(self, client: EcsService) -> None:
+        self.security_group.add_ingress_rule(client.security_group, ec2.Port.tcp(self.port), f"from Portkey {client.spec.name} tasks")

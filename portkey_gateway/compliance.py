@@ -82,6 +82,16 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                      "bedrock.model_arns is empty, so the operator chose every foundation model of the region; the grant "
                      "is InvokeModel and InvokeModelWithResponseStream only, in that one region")
 
+    if gateway.elasticache is not None:
+        _acknowledge(gateway.elasticache.auth_secret, "AwsSolutions-SMG4",
+                     "An ElastiCache AUTH token cannot be rotated by a Secrets Manager rotation function alone: the cache "
+                     "must first accept both tokens (ModifyReplicationGroup, AuthTokenUpdateStrategy ROTATE), then every "
+                     "task must restart. The README describes the procedure")
+        if not gateway.elasticache.multi_az:
+            _acknowledge(gateway.elasticache.replication_group, "AwsSolutions-AEC4",
+                         "The operator chose a single-AZ cache (redis_configuration.create.replicas: 0, or one AZ); any "
+                         "replica in a second AZ turns on multi-AZ with automatic failover")
+
     ingress = gateway.load_balancer
     if ingress is not None:
         if ingress.access_logs_bucket is None:

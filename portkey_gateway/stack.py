@@ -40,8 +40,14 @@ class GatewayStack(Stack):
             "GatewaySecurityGroupId": gateway.gateway.security_group.security_group_id,
             "GatewayTaskRoleArn": gateway.gateway.task_role.role_arn,
         }
+        if gateway.data_service:
+            outputs["DataServiceTaskRoleArn"] = gateway.data_service.task_role.role_arn
+            outputs["DataServiceName"] = gateway.data_service.service.service_name
         if gateway.cache:
             outputs["RedisTaskRoleArn"] = gateway.cache.redis.task_role.role_arn
+        if gateway.elasticache:
+            outputs["CacheEndpoint"] = gateway.elasticache.connection.url
+            outputs["CacheAuthSecretArn"] = gateway.elasticache.auth_secret.secret_arn
         if gateway.load_balancer:
             outputs["LoadBalancerDnsName"] = gateway.load_balancer.load_balancer.load_balancer_dns_name
             outputs["LoadBalancerArn"] = gateway.load_balancer.load_balancer.load_balancer_arn

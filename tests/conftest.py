@@ -28,6 +28,10 @@ EXAMPLE = ROOT / "examples" / "minimal-dev.yaml"
 ZONE = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com"}
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 ACCOUNT = "123456789012"
+REDIS_AUTH = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/prod/redis-auth-AbCdEf"
+BEDROCK_MODEL = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"
+BEDROCK_PROFILE = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+BEDROCK_ROLE = "arn:aws:iam::210987654321:role/portkey-bedrock"
 SMOKE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/prod/smoke-headers"
 # The CLI passes cdk.json's feature flags (and path metadata) to the app; tests synthesize with the same context.
 CLI_CONTEXT = {**json.loads((ROOT / "cdk.json").read_text())["context"], "aws:cdk:enable-path-metadata": True}
@@ -115,6 +119,28 @@ CONFIGS = {
                              "target_cpu_utilization": 60, "target_memory_utilization": 75,
                              "scale_in_cooldown": 300, "scale_out_cooldown": 30},
         max_asg_size=5,
+    ),
+    "production": lambda: example("production"),
+    # A Valkey cache created here (cluster mode, two shards), the data service with autoscaling and ECS Exec, Bedrock
+    # limited to named models and cross-account roles, an AWS managed policy on the gateway task role.
+    "valkey-created": lambda: variant(
+        redis_configuration={"redis_type": "aws-elastic-cache", "mode": "cluster",
+                             "create": {"node_type": "cache.r7g.large", "replicas": 1, "shards": 2}},
+        dataservice_config={"enable_dataservice": True, "desired_task_count": 1, "enable_execute_command": True},
+        dataservice_autoscaling={"enable_autoscaling": True, "autoscaling_max_capacity": 2},
+        bedrock={"enabled": True, "model_arns": [BEDROCK_MODEL, BEDROCK_PROFILE], "assume_role_arns": [BEDROCK_ROLE]},
+        gateway_task_role_policy_arns={"readonly": "arn:aws:iam::aws:policy/AmazonBedrockReadOnly"},
+        max_asg_size=4,
+    ),
+    # MCP only, with an existing standalone ElastiCache whose AUTH secret and security group are named, ECS Exec on
+    # the gateway, Bedrock on every foundation model of the region.
+    "elasticache-mcp": lambda: variant(
+        server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com",
+        redis_configuration={"redis_type": "aws-elastic-cache", "endpoint": "master.portkey.abc123.use1.cache.amazonaws.com:6380",
+                             "tls": True, "auth_secret_arn": REDIS_AUTH, "security_group_id": "sg-0123456789abcdef0"},
+        dataservice_config={"enable_dataservice": True},
+        gateway_config={"enable_execute_command": True},
+        bedrock={"enabled": True},
     ),
     "three-az-no-lb": lambda: variant(
         num_az=3, single_nat_gateway=False, create_lb=False, allowed_lb_cidrs=[], aws_account=ACCOUNT,

@@ -232,6 +232,55 @@ INGRESS_CASES = [
 ]
 
 # (case id, config, field path expected at the start of the line, words expected in the fix)
+ELASTICACHE = {"redis_type": "aws-elastic-cache", "endpoint": "master.portkey.abc123.use1.cache.amazonaws.com:6379",
+               "tls": True}
+CREATED = {"redis_type": "aws-elastic-cache", "create": {}}
+WITH_DATA_SERVICE = {"dataservice_config": {"enable_dataservice": True}}
+
+# Data service, cache store, images, task-role extras.
+SERVICE_CASES = [
+    ("latest-tag-in-prod", variant(environment="prod", gateway_image={"image": "portkeyai/gateway_enterprise", "tag": "latest"}),
+     "gateway_image.tag", "allow_latest_tag: true"),
+    ("elasticache-without-endpoint", variant(redis_configuration={"redis_type": "aws-elastic-cache"}),
+     "redis_configuration.endpoint", "configuration endpoint"),
+    ("elasticache-endpoint-without-port", variant(redis_configuration={**ELASTICACHE, "endpoint": "redis.example.com"}),
+     "redis_configuration.endpoint", "in cluster mode the configuration endpoint"),
+    ("elasticache-endpoint-url", variant(redis_configuration={**ELASTICACHE, "endpoint": "rediss://redis.example.com:6379"}),
+     "redis_configuration.endpoint", "host:port"),
+    ("builtin-redis-with-auth-secret", variant(redis_configuration={"auth_secret_arn": ARN}),
+     "redis_configuration.auth_secret_arn", "redis_type: aws-elastic-cache"),
+    ("builtin-redis-size-on-elasticache", variant(redis_configuration={**ELASTICACHE, "cpu": 512}),
+     "redis_configuration.cpu", "remove it"),
+    ("bad-cache-security-group", variant(redis_configuration={**ELASTICACHE, "security_group_id": "redis-sg"}),
+     "redis_configuration.security_group_id", "sg-0123456789abcdef0"),
+    ("created-cache-with-endpoint", variant(redis_configuration={**CREATED, "endpoint": "x.example.com:6379"}),
+     "redis_configuration.endpoint", "remove create"),
+    ("created-cache-without-tls", variant(redis_configuration={**CREATED, "tls": False}),
+     "redis_configuration.tls", "set it to true"),
+    ("created-cache-shards-standalone", variant(redis_configuration={**CREATED, "create": {"shards": 2}}),
+     "redis_configuration.create.shards", "mode: cluster"),
+    ("created-cluster-without-replicas", variant(redis_configuration={**CREATED, "mode": "cluster", "create": {"replicas": 0}}),
+     "redis_configuration.create.replicas", "replicas: 1 or more"),
+    ("created-cache-bad-node-type", variant(redis_configuration={**CREATED, "create": {"node_type": "t4g.small"}}),
+     "redis_configuration.create.node_type", "cache.t4g.small"),
+    ("redis-password-twice", variant(redis_configuration={**ELASTICACHE, "auth_secret_arn": ARN},
+                                     secrets={"gateway": {"PORTKEY_CLIENT_AUTH": ARN, "REDIS_PASSWORD": ARN}}),
+     "secrets.gateway.REDIS_PASSWORD", "remove it from secrets"),
+    ("data-service-policies-without-data-service",
+     variant(data_service_task_role_policy_arns={"b": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+     "data_service_task_role_policy_arns", "enable_dataservice: true"),
+    ("data-service-exec-without-data-service", variant(dataservice_config={"enable_execute_command": True}),
+     "dataservice_config.enable_execute_command", "enable_dataservice: true"),
+    ("task-policy-not-an-arn", variant(gateway_task_role_policy_arns={"b": "ReadOnlyAccess"}),
+     "gateway_task_role_policy_arns.b", "arn:aws:iam::<account>:policy/<name>"),
+    ("bedrock-models-while-off", variant(bedrock={"model_arns": ["arn:aws:bedrock:us-east-1::foundation-model/x"]}),
+     "bedrock.enabled", "set enabled: true"),
+    ("bedrock-model-not-an-arn", variant(bedrock={"enabled": True, "model_arns": ["anthropic.claude-3"]}),
+     "bedrock.model_arns[0]", "foundation-model/"),
+    ("bedrock-role-not-a-role", variant(bedrock={"enabled": True, "assume_role_arns": ["arn:aws:iam::123456789012:user/x"]}),
+     "bedrock.assume_role_arns[0]", "role/<name>"),
+]
+
 CASES = [
     ("secret-not-arn", variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": "pk-live-123"}}),
      "secrets.gateway.PORTKEY_CLIENT_AUTH", "never the secret value"),
@@ -298,6 +347,7 @@ CASES = [
     ("certificate-arn-invalid", variant(tls_certificate_arn="my-cert"), "tls_certificate_arn", "arn:aws:acm:"),
     *INGRESS_CASES,
     *DEPLOY_CASES,
+    *SERVICE_CASES,
     ("autoscaling-min-above-max", variant(gateway_autoscaling={"autoscaling_min_capacity": 5, "autoscaling_max_capacity": 3}),
      "gateway_autoscaling.autoscaling_min_capacity", "raise the maximum"),
 ]
@@ -310,6 +360,20 @@ def test_invalid_config_gives_one_line_naming_field_and_fix(data, field, fix):
     assert first.startswith(f"cfg.yaml: {field}: "), message
     assert fix in first, message
     assert "Traceback" not in message and "pydantic" not in message.lower()
+
+
+def test_service_settings_that_are_accepted():
+    # latest is refused only where it hurts, and can be allowed there on purpose
+    settings_from_dict(variant(gateway_image={"image": "portkeyai/gateway_enterprise", "tag": "latest"}))
+    settings_from_dict(variant(environment="prod", allow_latest_tag=True,
+                               data_service_image={"image": "portkeyai/data-service", "tag": "latest"}))
+    # the module's shape: a disabled data service may carry every field; the guide's REDIS_PASSWORD in secrets works
+    settings_from_dict(variant(dataservice_config={"enable_dataservice": False, "desired_task_count": 2, "cpu": 512,
+                                                   "memory": 1024, "port": 8081}))
+    settings_from_dict(variant(redis_configuration=ELASTICACHE, secrets={"gateway": {"PORTKEY_CLIENT_AUTH": ARN,
+                                                                                     "REDIS_PASSWORD": ARN}}))
+    cache = settings_from_dict(variant(redis_configuration={**CREATED, "mode": "cluster", "create": {"shards": 3}}))
+    assert cache.redis_configuration.tls_enabled and cache.redis_configuration.port == 6380
 
 
 def test_deployment_settings_at_their_boundaries_are_accepted():

@@ -24,7 +24,7 @@ AUTH_TOKEN_LENGTH = 32  # ElastiCache accepts 16-128 printable characters; lette
 
 
 class ValkeyCache(Construct):
-    """Exposes `connection` (for the containers), `security_group`, `replication_group`, `auth_secret`."""
+    """Exposes `connection` (for the containers), `security_group`, `replication_group`, `auth_secret`, `multi_az`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
         super().__init__(scope, construct_id)
@@ -53,6 +53,7 @@ class ValkeyCache(Construct):
             properties={"maxmemory-policy": EVICTION_POLICY, **({"cluster-enabled": "yes"} if cluster else {})},
         )
         failover = create.replicas >= 1
+        self.multi_az = failover and settings.az_count > 1
         self.replication_group = elasticache.CfnReplicationGroup(
             self, "ReplicationGroup",
             replication_group_description=f"Portkey gateway cache ({settings.name_prefix})",
@@ -67,7 +68,7 @@ class ValkeyCache(Construct):
             num_node_groups=create.shards if cluster else None,
             replicas_per_node_group=create.replicas if cluster else None,
             automatic_failover_enabled=failover,
-            multi_az_enabled=failover and settings.az_count > 1,
+            multi_az_enabled=self.multi_az,
             at_rest_encryption_enabled=True,
             transit_encryption_enabled=True,
             auth_token=self.auth_secret.secret_value_from_json("REDIS_PASSWORD").unsafe_unwrap(),  # a dynamic reference

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import container_env
-from .config import AutoscalingConfig, CircuitBreaker, DeploymentConfiguration, Settings
+from .config import AutoscalingConfig, CircuitBreaker, DataServiceConfig, DeploymentConfiguration, GatewayConfig, Settings
 
 CONTAINER_HEALTH = {"interval": 30, "timeout": 5, "retries": 3}  # Portkey's own ECS values
 LB_HEALTH_CHECK_GRACE_SECONDS = 150  # the module's grace period for a service behind a load balancer
@@ -94,53 +94,55 @@ def ingress_routes(settings: Settings) -> tuple[IngressRoute, ...]:
     )
 
 
+def _portkey_application(config: GatewayConfig | DataServiceConfig, **fields) -> ServiceSpec:
+    """What the gateway and the data service share: Portkey's private images, the module's start period and log
+    retention, size, count and ECS Exec from their config block."""
+    return ServiceSpec(
+        private_image=True,
+        cpu=config.cpu,
+        memory=config.memory,
+        desired_count=config.desired_task_count,
+        health_start_period=APP_HEALTH_START_SECONDS,
+        log_retention_days=14,
+        execute_command=config.enable_execute_command,
+        **fields,
+    )
+
+
 def gateway_spec(settings: Settings, cache: container_env.CacheConnection) -> ServiceSpec:
-    config = settings.gateway_config
     timeouts = settings.timeout_chain
     ports = tuple(PortSpec(name, _listener_port(settings, name), name, "http", timeouts.service_connect_timeout)
                   for name in settings.served)
     health_port = ports[0].port  # the gateway listener, or MCP's in mcp mode
-    return ServiceSpec(
+    return _portkey_application(
+        settings.gateway_config,
         name="gateway",
         image=settings.gateway_image.reference,
-        private_image=True,
-        cpu=config.cpu,
-        memory=config.memory,
         ports=ports,
         health_command=f"wget -qO- http://localhost:{health_port}{GATEWAY_HEALTH_PATH} || exit 1",
-        health_start_period=APP_HEALTH_START_SECONDS,
-        desired_count=config.desired_task_count,
         circuit_breaker=settings.gateway_deployment_circuit_breaker,
-        log_retention_days=14,
         environment=container_env.gateway_environment(settings, cache),
         secrets=container_env.gateway_secrets(settings, cache),
         stop_timeout=timeouts.stop_timeout,
         autoscaling=settings.gateway_autoscaling,
         deployment=settings.gateway_deployment_configuration,
-        execute_command=config.enable_execute_command,
         task_policy_arns=tuple(settings.gateway_task_role_policy_arns.values()),
     )
 
 
 def data_service_spec(settings: Settings, cache: container_env.CacheConnection) -> ServiceSpec:
     """The module's data service (section 2.8): always rolling, no load balancer, reached as data-service:<port>."""
-    config = settings.dataservice_config
-    return ServiceSpec(
+    port = settings.dataservice_config.port
+    return _portkey_application(
+        settings.dataservice_config,
         name="data-service",
         image=settings.data_service_image.reference,
-        private_image=True,
-        cpu=config.cpu,
-        memory=config.memory,
-        ports=(PortSpec("data-service", config.port, "data-service"),),
-        health_command=f"wget -qO- http://localhost:{config.port}{DATA_SERVICE_HEALTH_PATH} || exit 1",
-        health_start_period=APP_HEALTH_START_SECONDS,
-        desired_count=config.desired_task_count,
+        ports=(PortSpec("data-service", port, "data-service"),),
+        health_command=f"wget -qO- http://localhost:{port}{DATA_SERVICE_HEALTH_PATH} || exit 1",
         circuit_breaker=settings.dataservice_deployment_circuit_breaker,
-        log_retention_days=14,
         environment=container_env.data_service_environment(settings, cache),
         secrets=container_env.data_service_secrets(settings, cache),
         autoscaling=settings.dataservice_autoscaling,
-        execute_command=config.enable_execute_command,
         task_policy_arns=tuple(settings.data_service_task_role_policy_arns.values()),
     )
 

@@ -41,17 +41,23 @@ def _acknowledge_service(service: "EcsService", settings: "Settings", exec_log_g
         if ":iam::aws:policy/" in arn:
             _acknowledge(service.task_role, f"AwsSolutions-IAM4[Policy::{arn}]",
                          f"An AWS managed policy the operator attached on purpose ({name.replace('-', '_')}_task_role_policy_arns)")
+    _acknowledge_exec(service, settings, exec_log_group)
+
+
+def _acknowledge_exec(service: "EcsService", settings: "Settings", exec_log_group) -> None:
+    """ECS Exec's task-role statements, for any service that has it on."""
     if service.spec.execute_command:
         _acknowledge(service.task_role, "AwsSolutions-IAM5[Resource::*]",
                      "ECS Exec (enable_execute_command, opt-in): ssmmessages:Create/Open Control/Data Channel and "
                      "logs:DescribeLogGroups support no resource-level permissions (v3.0.0's scoped exec policy)")
         if exec_log_group is not None:
-            # CDK writes this ARN with the partition of the stack's region, as a literal.
+            # CDK writes this ARN with the stack's partition and account as literals when they are known.
             partition = "aws-cn" if settings.aws_region.startswith("cn-") else (
                 "aws-us-gov" if settings.aws_region.startswith("us-gov-") else "aws")
             log_group_id = Stack.of(exec_log_group).get_logical_id(exec_log_group.node.default_child)
+            account = settings.aws_account or "<AWS::AccountId>"
             _acknowledge(service.task_role, f"AwsSolutions-IAM5[Resource::arn:{partition}:logs:{settings.aws_region}:"
-                         f"<AWS::AccountId>:log-group:<{log_group_id}>:*]",
+                         f"{account}:log-group:<{log_group_id}>:*]",
                          "ECS Exec writes session logs as streams of the one exec log group; stream names are per session")
 
 
@@ -76,6 +82,8 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
     for service in (gateway.gateway, gateway.data_service):
         if service is not None:
             _acknowledge_service(service, settings, gateway.compute.exec_log_group)
+    if gateway.cache is not None:
+        _acknowledge_exec(gateway.cache.redis, settings, gateway.compute.exec_log_group)
     if settings.bedrock.enabled and not settings.bedrock.model_arns:
         _acknowledge(gateway.gateway.task_role,
                      f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:{settings.aws_region}::foundation-model/*]",

@@ -555,9 +555,6 @@ class RedisConfiguration(_Model):
                                    "remove tls, or set it to true")
             if self.create.shards > 1 and self.mode != "cluster":
                 raise FieldProblem("create.shards", "more than one shard needs cluster mode", "set mode: cluster, or shards: 1")
-            if self.mode == "cluster" and self.create.replicas < 1:
-                raise FieldProblem("create.replicas", "cluster mode needs automatic failover, which needs a replica per shard",
-                                   "set replicas: 1 or more, or mode: standalone")
             return self
         match = _ENDPOINT.match(self.endpoint)
         if not match or not 1 <= int(match["port"]) <= 65535:
@@ -722,8 +719,8 @@ MAX_DEREGISTRATION_DELAY_SECONDS = 3600
 ECS_MAX_STOP_TIMEOUT_SECONDS = 120
 
 _BEDROCK_RESOURCE = re.compile(
-    rf"^arn:{_PARTITION}:bedrock:{_REGION}:(?:\d{{12}})?:(?:foundation-model|inference-profile|application-inference-profile|"
-    r"provisioned-model|custom-model|imported-model)/[A-Za-z0-9._:/-]+$"
+    rf"^arn:{_PARTITION}:bedrock:(?:(?:{_REGION}|\*)?::foundation-model|{_REGION}:\d{{12}}:(?:inference-profile|"
+    r"application-inference-profile|provisioned-model|custom-model|imported-model))/[A-Za-z0-9._:/-]+$"
 )
 ROLE_ARN = re.compile(rf"^arn:{_PARTITION}:iam::\d{{12}}:role/[\w+=,.@/-]+$")
 
@@ -1239,22 +1236,45 @@ class Settings(_Model):
                 field = "max_asg_size" if report.checked and report.needed is not None else "instance_type"
                 raise FieldProblem(field, report.problem, report.fix)
 
+    def _data_service_needs(self) -> None:
+        if self.server_mode == "mcp":
+            raise FieldProblem("dataservice_config.enable_dataservice", "the data service calls the AI gateway's API, "
+                               "which server_mode mcp does not serve", "use server_mode: all, or turn the data service off")
+        given = set(self.secrets.data_service) if self.secrets else set()
+        given |= set(self.environment_variables.data_service) if self.environment_variables else set()
+        for name in ("PORTKEY_CLIENT_AUTH", "ORGANISATIONS_TO_SYNC"):
+            if name not in given:
+                raise FieldProblem(f"secrets.data-service.{name}", "is required: the data service authenticates to "
+                                   "Portkey's control plane with it", "add the same secret ARN as the gateway's")
+
     def _services(self) -> None:
         """The data service, images, task-role extras and secrets that more than one setting can provide."""
+        data_service = self.dataservice_config.enable_dataservice
+        redis = self.redis_configuration
         if self.environment in PRODUCTION_ENVIRONMENTS and not self.allow_latest_tag:
-            for name in ("gateway_image", "data_service_image", "redis_image"):
+            built = {"gateway_image": True, "data_service_image": data_service, "redis_image": redis.redis_type == "redis"}
+            for name in (name for name, used in built.items() if used):
                 if getattr(self, name).tag == "latest":
                     raise FieldProblem(f"{name}.tag", f"'latest' in environment {self.environment}: a moving tag makes "
                                        "rollbacks and reproducible deploys meaningless",
                                        "pin a version (e.g. 2.16.0), or set allow_latest_tag: true")
-        data_service = self.dataservice_config.enable_dataservice
+        if data_service:
+            self._data_service_needs()
         if not data_service and self.data_service_task_role_policy_arns:
             raise FieldProblem("data_service_task_role_policy_arns", "is only used with the data service",
                                "set dataservice_config.enable_dataservice: true, or remove it")
         if not data_service and self.dataservice_config.enable_execute_command:
             raise FieldProblem("dataservice_config.enable_execute_command", "is only used with the data service",
                                "set dataservice_config.enable_dataservice: true, or remove it")
-        redis = self.redis_configuration
+        secrets = {service: getattr(self.secrets, service) if self.secrets else {} for service in ("gateway", "data_service")}
+        passwords = [service for service in secrets if "REDIS_PASSWORD" in secrets[service]]
+        if (redis.auth_secret_arn or passwords) and redis.redis_type == "aws-elastic-cache" and not redis.tls_enabled:
+            raise FieldProblem("redis_configuration.tls", "ElastiCache accepts an AUTH token (REDIS_PASSWORD) only with "
+                               "encryption in transit", "set tls: true")
+        if data_service and len(passwords) == 1:
+            missing = "data-service" if passwords == ["gateway"] else "gateway"
+            raise FieldProblem(f"secrets.{missing}.REDIS_PASSWORD", "is missing: both services connect to the cache",
+                               "add it (the same ARN), or use redis_configuration.auth_secret_arn for both")
         if redis.auth_secret_arn or redis.create:
             source = "redis_configuration.auth_secret_arn" if redis.auth_secret_arn else "the created cache's secret"
             for service in ("gateway", "data_service"):

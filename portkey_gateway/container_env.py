@@ -70,14 +70,6 @@ def gateway_environment(settings: Settings, cache: CacheConnection) -> dict[str,
     return _merge(user, common_environment(settings, cache), computed)
 
 
-def gateway_base_url(settings: Settings) -> str:
-    """How the data service reaches the gateway container through Service Connect. In mcp mode the container serves
-    only MCP, under the `mcp` alias (the module pointed at a `gateway` alias that does not exist there, defect 9)."""
-    name = "gateway" if "gateway" in settings.served else "mcp"
-    port = settings.gateway_config.gateway_port if name == "gateway" else settings.gateway_config.mcp_port
-    return f"http://{name}:{port}"
-
-
 def data_service_environment(settings: Settings, cache: CacheConnection) -> dict[str, str]:
     """The data service's environment (module `dataservice_env`, plus v3.0.0's PORT and control-plane endpoint)."""
     storage = settings.object_storage
@@ -86,7 +78,7 @@ def data_service_environment(settings: Settings, cache: CacheConnection) -> dict
         "LOG_EXPORTS_BUCKET": storage.exports_bucket,
         "FINETUNES_BUCKET": storage.finetunes_bucket,
         "AWS_S3_FINETUNE_BUCKET": storage.finetunes_bucket,
-        "GATEWAY_BASE_URL": gateway_base_url(settings),
+        "GATEWAY_BASE_URL": f"http://gateway:{settings.gateway_config.gateway_port}",  # the settings refuse mcp mode
     }
     user = settings.environment_variables.data_service if settings.environment_variables else {}
     return _merge({"ALBUS_ENDPOINT": ALBUS_ENDPOINT, **user}, common_environment(settings, cache), computed)

@@ -45,6 +45,10 @@ class GatewayStack(Stack):
             outputs["DataServiceName"] = gateway.data_service.service.service_name
         if gateway.cache:
             outputs["RedisTaskRoleArn"] = gateway.cache.redis.task_role.role_arn
+        if gateway.compute.exec_log_group:
+            outputs["ExecLogGroupName"] = gateway.compute.exec_log_group.log_group_name
+        if gateway.smoke_test_hook:
+            outputs["SmokeTestLogGroupName"] = gateway.smoke_test_hook.log_group.log_group_name
         if gateway.elasticache:
             outputs["CacheEndpoint"] = gateway.elasticache.connection.url
             outputs["CacheAuthSecretArn"] = gateway.elasticache.auth_secret.secret_arn

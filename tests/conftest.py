@@ -48,6 +48,13 @@ def variant(**changes) -> dict:
     return data
 
 
+def with_data_service(**config) -> dict:
+    """Settings that turn the data service on, with the control-plane secrets it needs (the gateway's)."""
+    gateway = example()["secrets"]["gateway"]
+    return {"dataservice_config": {"enable_dataservice": True, **config},
+            "secrets": {"gateway": gateway, "data-service": dict(gateway)}}
+
+
 # name -> settings dict. Variants cover each branch of the components.
 CONFIGS = {
     "minimal-dev": example,
@@ -126,23 +133,27 @@ CONFIGS = {
     "valkey-created": lambda: variant(
         redis_configuration={"redis_type": "aws-elastic-cache", "mode": "cluster",
                              "create": {"node_type": "cache.r7g.large", "replicas": 1, "shards": 2}},
-        dataservice_config={"enable_dataservice": True, "desired_task_count": 1, "enable_execute_command": True},
+        **with_data_service(desired_task_count=1, enable_execute_command=True),
         dataservice_autoscaling={"enable_autoscaling": True, "autoscaling_max_capacity": 2},
         bedrock={"enabled": True, "model_arns": [BEDROCK_MODEL, BEDROCK_PROFILE], "assume_role_arns": [BEDROCK_ROLE]},
         gateway_task_role_policy_arns={"readonly": "arn:aws:iam::aws:policy/AmazonBedrockReadOnly"},
         max_asg_size=4,
     ),
-    # MCP only, with an existing standalone ElastiCache whose AUTH secret and security group are named, ECS Exec on
-    # the gateway, Bedrock on every foundation model of the region.
-    "elasticache-mcp": lambda: variant(
-        server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com",
+    # An existing standalone ElastiCache whose AUTH secret and security group are named, the data service, ECS Exec
+    # on the gateway, Bedrock on every foundation model of the region.
+    "elasticache-existing": lambda: variant(
         redis_configuration={"redis_type": "aws-elastic-cache", "endpoint": "master.portkey.abc123.use1.cache.amazonaws.com:6380",
                              "tls": True, "auth_secret_arn": REDIS_AUTH, "security_group_id": "sg-0123456789abcdef0"},
-        dataservice_config={"enable_dataservice": True},
+        **with_data_service(),
         gateway_config={"enable_execute_command": True},
         bedrock={"enabled": True},
     ),
+    # A created single-node Valkey cache (no replica: single AZ, no failover) in standalone mode.
+    "valkey-standalone": lambda: variant(
+        redis_configuration={"redis_type": "aws-elastic-cache", "create": {"replicas": 0, "snapshot_retention_days": 3}},
+    ),
     "three-az-no-lb": lambda: variant(
+        redis_configuration={"enable_execute_command": True},
         num_az=3, single_nat_gateway=False, create_lb=False, allowed_lb_cidrs=[], aws_account=ACCOUNT,
         instance_refresh={"enabled": True, "min_healthy_percentage": 50, "max_healthy_percentage": 150,
                           "instance_warmup": 240},

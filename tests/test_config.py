@@ -12,7 +12,7 @@ import pytest
 from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.loader import resolve_config_path
 
-from .conftest import CERTIFICATE, EXAMPLE, ROOT, ZONE, example, variant
+from .conftest import CERTIFICATE, EXAMPLE, ROOT, ZONE, example, variant, with_data_service
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey/dev/client-AbCdEf"
 
@@ -235,7 +235,6 @@ INGRESS_CASES = [
 ELASTICACHE = {"redis_type": "aws-elastic-cache", "endpoint": "master.portkey.abc123.use1.cache.amazonaws.com:6379",
                "tls": True}
 CREATED = {"redis_type": "aws-elastic-cache", "create": {}}
-WITH_DATA_SERVICE = {"dataservice_config": {"enable_dataservice": True}}
 
 # Data service, cache store, images, task-role extras.
 SERVICE_CASES = [
@@ -259,8 +258,20 @@ SERVICE_CASES = [
      "redis_configuration.tls", "set it to true"),
     ("created-cache-shards-standalone", variant(redis_configuration={**CREATED, "create": {"shards": 2}}),
      "redis_configuration.create.shards", "mode: cluster"),
-    ("created-cluster-without-replicas", variant(redis_configuration={**CREATED, "mode": "cluster", "create": {"replicas": 0}}),
-     "redis_configuration.create.replicas", "replicas: 1 or more"),
+    ("auth-token-without-tls", variant(redis_configuration={**ELASTICACHE, "tls": False, "auth_secret_arn": ARN}),
+     "redis_configuration.tls", "set tls: true"),
+    ("redis-password-for-one-service-only", variant(redis_configuration=ELASTICACHE, **{
+        **with_data_service(), "secrets": {"gateway": {**example()["secrets"]["gateway"], "REDIS_PASSWORD": ARN},
+                                           "data-service": example()["secrets"]["gateway"]}}),
+     "secrets.data-service.REDIS_PASSWORD", "the same ARN"),
+    ("data-service-without-client-auth", variant(dataservice_config={"enable_dataservice": True}),
+     "secrets.data-service.PORTKEY_CLIENT_AUTH", "same secret ARN as the gateway's"),
+    ("data-service-in-mcp-mode", variant(server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com",
+                                         **with_data_service()),
+     "dataservice_config.enable_dataservice", "server_mode: all"),
+    ("latest-data-service-tag-in-prod", variant(environment="prod", **with_data_service(),
+                                                data_service_image={"image": "portkeyai/data-service", "tag": "latest"}),
+     "data_service_image.tag", "pin a version"),
     ("created-cache-bad-node-type", variant(redis_configuration={**CREATED, "create": {"node_type": "t4g.small"}}),
      "redis_configuration.create.node_type", "cache.t4g.small"),
     ("redis-password-twice", variant(redis_configuration={**ELASTICACHE, "auth_secret_arn": ARN},
@@ -367,6 +378,16 @@ def test_service_settings_that_are_accepted():
     settings_from_dict(variant(gateway_image={"image": "portkeyai/gateway_enterprise", "tag": "latest"}))
     settings_from_dict(variant(environment="prod", allow_latest_tag=True,
                                data_service_image={"image": "portkeyai/data-service", "tag": "latest"}))
+    # ... and only on images that are deployed (the module's prod tfvars ship latest for all three)
+    settings_from_dict(variant(environment="prod", redis_configuration={**ELASTICACHE},
+                               data_service_image={"image": "portkeyai/data-service", "tag": "latest"},
+                               redis_image={"image": "redis", "tag": "latest"}))
+    # cross-region inference: the profile's models in every destination region
+    settings_from_dict(variant(bedrock={"enabled": True, "model_arns": [
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"]}))
+    # a created cluster-mode cache may have no replicas (failover stays on, multi-AZ off)
+    settings_from_dict(variant(redis_configuration={**CREATED, "mode": "cluster", "create": {"replicas": 0}}))
     # the module's shape: a disabled data service may carry every field; the guide's REDIS_PASSWORD in secrets works
     settings_from_dict(variant(dataservice_config={"enable_dataservice": False, "desired_task_count": 2, "cpu": 512,
                                                    "memory": 1024, "port": 8081}))

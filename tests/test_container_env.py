@@ -12,7 +12,7 @@ from portkey_gateway.container_env import (
 )
 from portkey_gateway.specs import data_service_spec, gateway_spec, redis_spec
 
-from .conftest import variant
+from .conftest import variant, with_data_service
 
 ELASTICACHE = {"redis_type": "aws-elastic-cache", "endpoint": "portkey.abc123.clustercfg.use1.cache.amazonaws.com:6379",
                "tls": True, "mode": "cluster"}
@@ -93,7 +93,7 @@ def test_service_specs():
 
 def test_data_service_environment_as_the_module_computes_it():
     settings = settings_from_dict(variant(
-        dataservice_config={"enable_dataservice": True, "port": 8090},
+        **with_data_service(port=8090),
         object_storage={"log_store_bucket": "logs-b", "finetune_bucket": "tune-b", "bucket_region": "us-east-1"},
         environment_variables={"gateway": {}, "data-service": {"HYBRID_DEPLOYMENT": "ON", "PORT": "1"}},
     ))
@@ -116,21 +116,13 @@ def test_data_service_environment_as_the_module_computes_it():
 
 def test_data_service_control_plane_endpoint_is_a_default_the_user_may_override():
     """v3.0.0 overwrote a user's ALBUS_ENDPOINT (e.g. a PrivateLink one) with the public endpoint."""
-    settings = settings_from_dict(variant(dataservice_config={"enable_dataservice": True}, environment_variables={
+    settings = settings_from_dict(variant(**with_data_service(), environment_variables={
         "gateway": {}, "data-service": {"ALBUS_ENDPOINT": "https://aws-cp.portkey.ai/albus"}}))
     assert ds_env(settings)["ALBUS_ENDPOINT"] == "https://aws-cp.portkey.ai/albus"
 
 
-def test_in_mcp_mode_the_data_service_reaches_the_gateway_container_through_the_mcp_alias():
-    """Module defect 9: it pointed at http://gateway:8787, an alias that does not exist in mcp mode."""
-    settings = settings_from_dict(variant(server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com",
-                                          dataservice_config={"enable_dataservice": True}))
-    assert ds_env(settings)["GATEWAY_BASE_URL"] == "http://mcp:8788"
-
-
 def test_existing_elasticache_environment_and_auth_secret_on_both_services():
-    settings = settings_from_dict(variant(redis_configuration={**ELASTICACHE, "auth_secret_arn": AUTH},
-                                          dataservice_config={"enable_dataservice": True}))
+    settings = settings_from_dict(variant(redis_configuration={**ELASTICACHE, "auth_secret_arn": AUTH}, **with_data_service()))
     cache = configured_cache(settings)
     for env in (gw_env(settings), ds_env(settings)):
         assert {k: env[k] for k in ("CACHE_STORE", "REDIS_URL", "REDIS_TLS_ENABLED", "REDIS_MODE")} == {
@@ -149,8 +141,7 @@ def test_a_created_cache_brings_its_own_url_and_secret():
 
 
 def test_data_service_spec():
-    settings = settings_from_dict(variant(dataservice_config={"enable_dataservice": True, "desired_task_count": 2,
-                                                              "cpu": 512, "memory": 1024, "enable_execute_command": True},
+    settings = settings_from_dict(variant(**with_data_service(desired_task_count=2, cpu=512, memory=1024, enable_execute_command=True),
                                           data_service_task_role_policy_arns={"x": "arn:aws:iam::123456789012:policy/x"}))
     spec = data_service_spec(settings, configured_cache(settings))
     assert (spec.name, spec.image, spec.private_image, spec.cpu, spec.memory, spec.desired_count) == (

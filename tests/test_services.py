@@ -139,7 +139,6 @@ def test_created_valkey_cache(templates):
     secret_id = logical_id(t, "AWS::SecretsManager::Secret", "ElastiCacheAuthToken")
     assert p["AuthToken"] == {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id}, ":SecretString:REDIS_PASSWORD::}}"]]}
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Snapshot"
-    assert t["Resources"][secret_id]["DeletionPolicy"] == "Retain"
     parameters = only(t, "AWS::ElastiCache::ParameterGroup")
     assert parameters["CacheParameterGroupFamily"] == "valkey8"
     assert parameters["Properties"] == {"maxmemory-policy": "volatile-lru", "cluster-enabled": "yes"}
@@ -162,16 +161,13 @@ def test_created_valkey_cache(templates):
 
 
 def test_existing_elasticache_security_group_admits_both_services(templates):
-    t = templates["elasticache-mcp"]
+    t = templates["elasticache-existing"]
     rules = [r["Properties"] for r in resources_of(t, "AWS::EC2::SecurityGroupIngress").values()
              if r["Properties"]["GroupId"] == "sg-0123456789abcdef0"]
     assert sorted((r["FromPort"], r["SourceSecurityGroupId"]["Fn::GetAtt"][0]) for r in rules) == sorted(
         (6380, logical_id(t, "AWS::EC2::SecurityGroup", fragment)) for fragment in ("DataServiceSecurityGroup", "PortkeyGatewaySecurityGroup"))
     for name in ("gateway", "data-service"):
         assert secrets(container(t, name))["REDIS_PASSWORD"] == f"{REDIS_AUTH}:REDIS_PASSWORD::"
-    # mcp mode: the data service reaches the gateway container under the mcp alias, and is admitted on that port
-    assert env(container(t, "data-service"))["GATEWAY_BASE_URL"] == "http://mcp:8788"
-    assert ("from data-service tasks", 8788, security_group_id(t, "DataServiceSecurityGroup")) in sg_to_sg_ingress(t, "PortkeyGatewaySecurityGroup")
 
 
 def test_bedrock_is_limited_to_the_listed_models_and_roles(templates):
@@ -184,11 +180,24 @@ def test_bedrock_is_limited_to_the_listed_models_and_roles(templates):
     role = templates["valkey-created"]["Resources"][logical_id(templates["valkey-created"], "AWS::IAM::Role", "PortkeyGatewayTaskRole")]
     assert role["Properties"]["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/AmazonBedrockReadOnly"]
     # no model list: the region's foundation models, nothing else; no role to assume
-    statements = role_statements(templates["elasticache-mcp"], "PortkeyGatewayTaskRole")
+    statements = role_statements(templates["elasticache-existing"], "PortkeyGatewayTaskRole")
     (invoke,) = [s for s in statements if actions(s)[0].startswith("bedrock:")]
     assert invoke["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":bedrock:us-east-1::foundation-model/*"]]}
     assert not [s for s in statements if "sts:AssumeRole" in actions(s)]
     assert not [s for s in role_statements(templates["minimal-dev"], "PortkeyGatewayTaskRole") if "bedrock" in json.dumps(s)]
+
+
+def test_created_standalone_cache_without_replicas(templates):
+    t = templates["valkey-standalone"]
+    group_id = logical_id(t, "AWS::ElastiCache::ReplicationGroup", "ElastiCache")
+    p = t["Resources"][group_id]["Properties"]
+    assert (p["NumCacheClusters"], p["AutomaticFailoverEnabled"], p["MultiAZEnabled"], p["SnapshotRetentionLimit"]) == (1, False, False, 3)
+    assert "NumNodeGroups" not in p and only(t, "AWS::ElastiCache::ParameterGroup")["Properties"] == {"maxmemory-policy": "volatile-lru"}
+    assert env(container(t, "gateway"))["REDIS_URL"] == {"Fn::Join": ["", [
+        {"Fn::GetAtt": [group_id, "PrimaryEndPoint.Address"]}, ":", {"Fn::GetAtt": [group_id, "PrimaryEndPoint.Port"]}]]}
+    assert env(container(t, "gateway"))["REDIS_MODE"] == "standalone"
+    secret = t["Resources"][logical_id(t, "AWS::SecretsManager::Secret", "ElastiCacheAuthToken")]
+    assert secret.get("DeletionPolicy", "Delete") == "Delete"  # a restored snapshot takes a new token
 
 
 def test_ecs_exec_is_opt_in_per_service_with_session_logging(templates):
@@ -204,7 +213,13 @@ def test_ecs_exec_is_opt_in_per_service_with_session_logging(templates):
         "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
         "ssmmessages:OpenDataChannel"]
     assert not [s for s in role_statements(t, "PortkeyGatewayTaskRole") if "ssmmessages" in json.dumps(s)]
+    assert container(t, "data-service")["LinuxParameters"]["InitProcessEnabled"] is True  # reaps exec's processes
+    assert "LinuxParameters" not in container(t, "gateway")
     assert "ExecuteCommandConfiguration" not in json.dumps(only(templates["minimal-dev"], "AWS::ECS::Cluster"))
+    # the built-in Redis too
+    redis = templates["three-az-no-lb"]
+    assert only_service(redis, "redis")["EnableExecuteCommand"] is True
+    assert [s for s in role_statements(redis, "RedisTaskRole") if "ssmmessages" in json.dumps(s)]
 
 
 def test_outputs_name_both_task_roles(templates):

@@ -44,9 +44,9 @@ class ComputeCluster(Construct):
         self.exec_log_group = None
         if settings.uses_execute_command:
             # ECS Exec sessions (commands and output) are recorded here (the module's exec log group was ignored, defect 11).
+            # A generated name: the group is retained, so a fixed name would block turning ECS Exec off and on again.
             self.exec_log_group = logs.LogGroup(
-                self, "ExecLogs", log_group_name=f"/ecs/{settings.project_name}/{settings.environment}/exec",
-                retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN,
+                self, "ExecLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN,
             )
         self.cluster = ecs.Cluster(
             self,

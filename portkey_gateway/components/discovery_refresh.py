@@ -28,9 +28,10 @@ class DiscoveryRefresh(Construct):
                  data_service: EcsService):
         super().__init__(scope, construct_id)
         service = data_service.service
+        # Retained, so named by CloudFormation: a fixed name would block re-creating it after the data service is
+        # turned off and on again.
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=f"/aws/lambda/{settings.name_prefix}-discovery-refresh",
-            retention=retention_days(LOG_RETENTION_DAYS), removal_policy=RemovalPolicy.RETAIN,
+            self, "Logs", retention=retention_days(LOG_RETENTION_DAYS), removal_policy=RemovalPolicy.RETAIN,
         )
         # Our own role instead of the default one with AWSLambdaBasicExecutionRole (logs on every group).
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),

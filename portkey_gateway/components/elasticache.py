@@ -8,7 +8,7 @@ Its endpoint and token reach the containers without the user copying anything.
 
 from __future__ import annotations
 
-from aws_cdk import CfnDeletionPolicy, RemovalPolicy
+from aws_cdk import CfnDeletionPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -36,8 +36,7 @@ class ValkeyCache(Construct):
                 secret_string_template="{}", generate_string_key="REDIS_PASSWORD",
                 exclude_punctuation=True, password_length=AUTH_TOKEN_LENGTH,
             ),
-            removal_policy=RemovalPolicy.RETAIN,  # the cache's final snapshot still needs it
-        )
+        )  # deleted with the stack: a cache restored from the final snapshot takes a new token anyway
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description=f"{settings.name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",
@@ -52,8 +51,9 @@ class ValkeyCache(Construct):
             cache_parameter_group_family=f"valkey{create.engine_version.split('.')[0]}",
             properties={"maxmemory-policy": EVICTION_POLICY, **({"cluster-enabled": "yes"} if cluster else {})},
         )
-        failover = create.replicas >= 1
-        self.multi_az = failover and settings.az_count > 1
+        # Cluster mode requires automatic failover (even without replicas); multi-AZ needs a replica in another AZ.
+        self.multi_az = create.replicas >= 1 and settings.az_count > 1
+        failover = cluster or create.replicas >= 1
         self.replication_group = elasticache.CfnReplicationGroup(
             self, "ReplicationGroup",
             replication_group_description=f"Portkey gateway cache ({settings.name_prefix})",

@@ -138,6 +138,9 @@ class EcsService(Construct):
             ),
             logging=ecs.LogDrivers.aws_logs(stream_prefix=f"{spec.name}-service", log_group=self.log_group),
             stop_timeout=Duration.seconds(spec.stop_timeout) if spec.stop_timeout else None,
+            # ECS Exec: an init process reaps the SSM agent's child processes (AWS's recommendation for exec).
+            linux_parameters=ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
+            if spec.execute_command else None,
         )
         self.security_group = ec2.SecurityGroup(
             self,

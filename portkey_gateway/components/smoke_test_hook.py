@@ -68,9 +68,10 @@ class SmokeTestHook(Construct):
         super().__init__(scope, construct_id)
         hook = settings.gateway_lifecycle_hook
         config = smoke_test_config(settings, ingress)
+        # Retained, so named by CloudFormation: a fixed name would block re-creating it after the hook is turned off
+        # and on again. The Lambda writes here through its logging configuration.
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=f"/aws/lambda/{settings.name_prefix}-smoke-test",
-            retention=retention_days(hook.log_retention_days), removal_policy=RemovalPolicy.RETAIN,
+            self, "Logs", retention=retention_days(hook.log_retention_days), removal_policy=RemovalPolicy.RETAIN,
         )
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                              description="Gateway smoke-test hook: logs, VPC network interfaces")

@@ -709,7 +709,7 @@ _LISTENER_LABEL = {"gateway": "AI gateway", "mcp": "MCP gateway"}
 # Settings that mean nothing without a load balancer: refused (not ignored) when create_lb is false.
 _LOAD_BALANCER_ONLY = ("internal_lb", "lb_type", "allowed_lb_cidrs", "tls_certificate_arn", "lb_ssl_policy",
                        "lb_deletion_protection", "enable_lb_access_logs", "lb_access_logs_bucket", "lb_access_logs_prefix",
-                       "lb_access_logs_expiration_days", "custom_domain", "waf")
+                       "lb_access_logs_expiration_days", "custom_domain", "waf", "allow_control_plane_ips")
 
 TIMEOUT_HEADROOM_SECONDS = 15  # lets the gateway answer with its own timeout error before any hop cuts the connection
 NLB_TLS_IDLE_SECONDS = 350  # AWS fixes the idle timeout of NLB TLS listeners
@@ -742,6 +742,57 @@ class BedrockAccess(_Model):
         if not self.enabled and (self.changed("model_arns") or self.changed("assume_role_arns")):
             raise FieldProblem("enabled", "is false, so model_arns and assume_role_arns would do nothing",
                                "set enabled: true, or remove them")
+        return self
+
+
+PORTKEY_ENDPOINT_SERVICE = "com.amazonaws.vpce.us-east-1.vpce-svc-0c2c1c323d9f56d95"
+PORTKEY_CONTROL_PLANE_ACCOUNT = "arn:aws:iam::299329113195:root"
+# The control plane's published source addresses (the guide's "IP Whitelisting").
+PORTKEY_CONTROL_PLANE_CIDRS = ("54.81.226.149/32", "34.200.113.35/32", "44.221.117.129/32")
+_ENDPOINT_SERVICE_NAME = re.compile(r"^com\.amazonaws\.vpce\.[a-z]{2}(?:-gov)?-[a-z]+-\d\.vpce-svc-[0-9a-f]{17}$")
+_PRINCIPAL_ARN = re.compile(rf"^arn:{_PARTITION}:iam::\d{{12}}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$")
+
+
+class ControlPlanePrivateLink(_Model):
+    """Outbound: an interface endpoint to Portkey's control plane, so sync, logs and analytics stay on AWS's network."""
+
+    enabled: bool = Field(False, description="Reach Portkey's control plane through AWS PrivateLink (Portkey must allow your account first).")
+    service_name: Annotated[str, _pattern(_ENDPOINT_SERVICE_NAME, "a VPC endpoint service name",
+                                          f"use e.g. {PORTKEY_ENDPOINT_SERVICE}")] = Field(
+        PORTKEY_ENDPOINT_SERVICE, description="Portkey's endpoint service."
+    )
+    service_region: Region = Field("us-east-1", description="Region of that service; another than aws_region makes a cross-region endpoint.")
+
+    @model_validator(mode="after")
+    def _only_when_enabled(self):
+        if not self.enabled and (self.changed("service_name") or self.changed("service_region")):
+            raise FieldProblem("enabled", "is false, so service_name and service_region would do nothing",
+                               "set enabled: true, or remove them")
+        if self.enabled and self.service_name.split(".")[3] != self.service_region:
+            raise FieldProblem("service_region", f"{self.service_region} is not the region in service_name",
+                               f"set it to {self.service_name.split('.')[3]}")
+        return self
+
+
+class InboundPrivateLink(_Model):
+    """Inbound: a VPC endpoint service on the gateway's NLB, so Portkey's control plane reaches the gateway privately."""
+
+    enabled: bool = Field(False, description="Offer the gateway to Portkey's control plane as a VPC endpoint service.")
+    acceptance_required: bool = Field(True, description="Connection requests wait for your approval.")
+    allowed_principals: list[Annotated[str, _pattern(_PRINCIPAL_ARN, "an IAM principal ARN",
+                                                     f"use e.g. {PORTKEY_CONTROL_PLANE_ACCOUNT}")]] = Field(
+        default_factory=lambda: [PORTKEY_CONTROL_PLANE_ACCOUNT], description="Who may connect; default: Portkey's control-plane account."
+    )
+    private_dns_name: DnsName = Field("", description="Optional private DNS name (you verify the domain with a TXT record).")
+
+    @model_validator(mode="after")
+    def _only_when_enabled(self):
+        if not self.enabled and any(self.changed(n) for n in ("acceptance_required", "allowed_principals", "private_dns_name")):
+            raise FieldProblem("enabled", "is false, so the other inbound_private_link settings would do nothing",
+                               "set enabled: true, or remove them")
+        if self.enabled and not self.allowed_principals:
+            raise FieldProblem("allowed_principals", "is empty, so nobody could connect",
+                               f"list {PORTKEY_CONTROL_PLANE_ACCOUNT} (Portkey's control plane)")
         return self
 
 
@@ -875,6 +926,20 @@ class Settings(_Model):
     custom_domain: Optional[CustomDomain] = Field(None, description="Route 53 records and an ACM certificate for the hosts.")
     waf: WebFirewall = Field(default_factory=WebFirewall, description="AWS WAF web ACL on the ALB.")
 
+    # Control plane and private networking
+    control_plane_private_link: ControlPlanePrivateLink = Field(
+        default_factory=ControlPlanePrivateLink, description="Outbound PrivateLink to Portkey's control plane."
+    )
+    inbound_private_link: InboundPrivateLink = Field(
+        default_factory=InboundPrivateLink, description="VPC endpoint service for Portkey's control plane to reach the gateway."
+    )
+    allow_control_plane_ips: bool = Field(
+        False, description="Admit Portkey's control-plane addresses on the listener port of an internet-facing load balancer."
+    )
+    aws_private_endpoints: bool = Field(
+        False, description="VPC endpoints for the AWS APIs the tasks and instances call (S3, ECR, Secrets Manager, Logs, STS, SSM, ECS, Bedrock)."
+    )
+
     # --- validators ------------------------------------------------------------------------------------------------
 
     @model_validator(mode="before")
@@ -920,7 +985,8 @@ class Settings(_Model):
     def _check(self) -> "Settings":
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
                       self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
-                      self._deployment_alarms, self._autoscaling, self._capacity, self._services):
+                      self._deployment_alarms, self._autoscaling, self._capacity, self._services,
+                      self._private_networking):
             check()
         return self
 
@@ -1235,6 +1301,21 @@ class Settings(_Model):
             if not report.fits:
                 field = "max_asg_size" if report.checked and report.needed is not None else "instance_type"
                 raise FieldProblem(field, report.problem, report.fix)
+
+    def _private_networking(self) -> None:
+        if self.control_plane_private_link.enabled and self.az_count < 2:
+            raise FieldProblem("control_plane_private_link.enabled", "the endpoint needs subnets in at least two AZs "
+                               "(Portkey's guidance, for availability)", "use num_az: 2 or more")
+        if self.inbound_private_link.enabled and not self.create_lb:
+            raise FieldProblem("inbound_private_link.enabled", "an endpoint service fronts the gateway's load balancer, "
+                               "and there is none", "set create_lb: true")
+        if self.allow_control_plane_ips and self.internal_lb:  # (without a load balancer it is refused earlier)
+            raise FieldProblem("allow_control_plane_ips", "Portkey's control plane reaches the gateway over the internet, "
+                               "which an internal load balancer cannot receive",
+                               "set internal_lb: false, or use inbound_private_link instead")
+        if self.aws_private_endpoints and not self.vpc_cidr:
+            raise FieldProblem("vpc_cidr", "is required with aws_private_endpoints: the endpoints admit HTTPS from the VPC",
+                               "set it to the existing VPC's CIDR")
 
     def _data_service_needs(self) -> None:
         if self.server_mode == "mcp":

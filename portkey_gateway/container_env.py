@@ -2,7 +2,8 @@
 
 The module's merge rule holds (user map, then common keys, then service keys; computed keys win), with two fixes: a
 computed key that has no value is left out instead of being emitted as null over the user's value (defect 10), and
-the data service's control-plane endpoint is a default the user may override (v3.0.0 overrode it).
+control-plane endpoints (the data service's, and the PrivateLink paths) are defaults the user may override (v3.0.0
+overrode them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from .config import Settings
 
 BUILT_IN_REDIS_URL = "redis://redis:6379"
 ALBUS_ENDPOINT = "https://albus.portkey.ai"  # the data service's control-plane endpoint (module v3.0.0)
+PRIVATE_CONTROL_PLANE = "https://aws-cp.portkey.ai"  # the control plane behind Portkey's PrivateLink endpoint service
+# The gateway's control-plane base paths through PrivateLink (the guide's "Integrating Gateway with Control Plane").
+PRIVATE_CONTROL_PLANE_PATHS = {
+    "ALBUS_BASEPATH": f"{PRIVATE_CONTROL_PLANE}/albus",
+    "CONTROL_PLANE_BASEPATH": f"{PRIVATE_CONTROL_PLANE}/api/v1",
+    "SOURCE_SYNC_API_BASEPATH": f"{PRIVATE_CONTROL_PLANE}/api/v1/sync",
+    "CONFIG_READER_PATH": f"{PRIVATE_CONTROL_PLANE}/api/model-configs",
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,8 @@ def gateway_environment(settings: Settings, cache: CacheConnection) -> dict[str,
         "REQUEST_TIMEOUT": str(settings.timeout_chain.request_timeout_ms),
     }
     user = settings.environment_variables.gateway if settings.environment_variables else {}
-    return _merge(user, common_environment(settings, cache), computed)
+    defaults = PRIVATE_CONTROL_PLANE_PATHS if settings.control_plane_private_link.enabled else {}
+    return _merge({**defaults, **user}, common_environment(settings, cache), computed)
 
 
 def data_service_environment(settings: Settings, cache: CacheConnection) -> dict[str, str]:
@@ -81,7 +91,8 @@ def data_service_environment(settings: Settings, cache: CacheConnection) -> dict
         "GATEWAY_BASE_URL": f"http://gateway:{settings.gateway_config.gateway_port}",  # the settings refuse mcp mode
     }
     user = settings.environment_variables.data_service if settings.environment_variables else {}
-    return _merge({"ALBUS_ENDPOINT": ALBUS_ENDPOINT, **user}, common_environment(settings, cache), computed)
+    albus = PRIVATE_CONTROL_PLANE_PATHS["ALBUS_BASEPATH"] if settings.control_plane_private_link.enabled else ALBUS_ENDPOINT
+    return _merge({"ALBUS_ENDPOINT": albus, **user}, common_environment(settings, cache), computed)
 
 
 def _secrets(user: dict[str, str], cache: CacheConnection) -> dict[str, str]:

@@ -10,6 +10,7 @@ from constructs import Construct
 from . import capacity, compliance
 from .config import Settings
 from .components.cache import Cache
+from .components.aws_endpoints import AwsEndpoints
 from .components.compute import ComputeCluster
 from .components.deployment_alarms import DeploymentAlarms
 from .components.discovery_refresh import DiscoveryRefresh
@@ -19,6 +20,7 @@ from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
 from .components.network import Network
 from .components.notifications import OperationsTopic
+from .components.private_link import ControlPlaneEndpoint, GatewayEndpointService
 from .components.service import EcsService, ServicePlatform
 from .components.smoke_test_hook import SmokeTestHook
 from .container_env import CacheConnection, configured_cache
@@ -34,7 +36,8 @@ class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
     Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `data_service` (None unless
-    enabled), `cache` (the built-in Redis) or `elasticache` (a created cache), `load_balancer` (None without `create_lb`), `domain`, `firewall`, `deployment_alarms` and
+    enabled), `cache` (the built-in Redis) or `elasticache` (a created cache), `load_balancer` (None without `create_lb`),
+    `control_plane_endpoint`, `endpoint_service` and `aws_endpoints` (None unless configured), `domain`, `firewall`, `deployment_alarms` and
     `smoke_test_hook` (None unless configured), `operations_topic` (None with an existing cluster).
     """
 
@@ -85,9 +88,17 @@ class PortkeyGateway(Construct):
         self.discovery_refresh = None
         if self.data_service:
             self._connect_gateway_and_data_service(settings)
+        self.control_plane_endpoint = None
+        if settings.control_plane_private_link.enabled:
+            self.control_plane_endpoint = ControlPlaneEndpoint(self, "ControlPlaneEndpoint", settings=settings,
+                                                               network=self.network)
+            for client in clients:
+                self.control_plane_endpoint.allow_from(client)
+        self.aws_endpoints = AwsEndpoints(self, "AwsEndpoints", settings=settings, network=self.network) \
+            if settings.aws_private_endpoints else None
 
         self.domain = GatewayDomain(self, "Domain", settings=settings) if settings.custom_domain else None
-        self.load_balancer = self.firewall = self.deployment_alarms = self.smoke_test_hook = None
+        self.load_balancer = self.firewall = self.deployment_alarms = self.smoke_test_hook = self.endpoint_service = None
         if settings.create_lb:
             certificate_arn = self.domain.certificate.certificate_arn if self.domain else settings.tls_certificate_arn
             self.load_balancer = GatewayLoadBalancer(
@@ -101,6 +112,9 @@ class PortkeyGateway(Construct):
                     self, "Firewall", settings=settings, load_balancer=self.load_balancer.load_balancer
                 )
             self._release_safety(settings)
+            if settings.inbound_private_link.enabled:
+                self.endpoint_service = GatewayEndpointService(self, "EndpointService", settings=settings,
+                                                               network=self.network, ingress=self.load_balancer)
         self._check_capacity(settings)
         compliance.acknowledge_findings(self)
 

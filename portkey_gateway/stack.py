@@ -59,6 +59,11 @@ class GatewayStack(Stack):
                 outputs["AccessLogsBucketName"] = gateway.load_balancer.access_logs_bucket.bucket_name
         for name, url in self._settings.public_urls.items():
             outputs[f"{name.capitalize()}Url"] = url
+        if gateway.endpoint_service:
+            outputs["EndpointServiceName"] = gateway.endpoint_service.service.vpc_endpoint_service_name
+            outputs["EndpointServicePort"] = str(gateway.endpoint_service.port)
+        if gateway.control_plane_endpoint:
+            outputs["ControlPlaneEndpointId"] = gateway.control_plane_endpoint.endpoint.vpc_endpoint_id
         if gateway.firewall:
             outputs["WebAclArn"] = gateway.firewall.web_acl.attr_arn
         for name, value in outputs.items():

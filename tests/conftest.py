@@ -152,6 +152,22 @@ CONFIGS = {
     "valkey-standalone": lambda: variant(
         redis_configuration={"redis_type": "aws-elastic-cache", "create": {"replicas": 0, "snapshot_retention_days": 3}},
     ),
+    # Outside us-east-1: a cross-region endpoint to Portkey's control plane, an endpoint service on the gateway's
+    # NLB with a private DNS name, VPC endpoints for the AWS APIs (Bedrock too), the data service.
+    "private-link-nlb": lambda: variant(
+        aws_region="eu-west-1", object_storage={"log_store_bucket": "portkey-eu-logs", "bucket_region": "eu-west-1"},
+        control_plane_private_link={"enabled": True},
+        inbound_private_link={"enabled": True, "private_dns_name": "gateway.example.com"},
+        aws_private_endpoints=True, bedrock={"enabled": True}, **with_data_service(), max_asg_size=3,
+    ),
+    # An internet-facing ALB with TLS: an internal NLB in front of it carries the endpoint service, and Portkey's
+    # control-plane addresses are admitted on 443.
+    "private-link-alb": lambda: variant(
+        lb_type="application", internal_lb=False, tls_certificate_arn=CERTIFICATE, allowed_lb_cidrs=["203.0.113.0/24"],
+        inbound_private_link={"enabled": True, "acceptance_required": False,
+                              "allowed_principals": ["arn:aws:iam::299329113195:root", "arn:aws:iam::123456789012:root"]},
+        allow_control_plane_ips=True,
+    ),
     "three-az-no-lb": lambda: variant(
         redis_configuration={"enable_execute_command": True},
         num_az=3, single_nat_gateway=False, create_lb=False, allowed_lb_cidrs=[], aws_account=ACCOUNT,

@@ -292,6 +292,32 @@ SERVICE_CASES = [
      "bedrock.assume_role_arns[0]", "role/<name>"),
 ]
 
+# Control plane connectivity and private endpoints.
+NETWORKING_CASES = [
+    ("control-plane-link-in-one-az", variant(num_az=1, control_plane_private_link={"enabled": True}),
+     "control_plane_private_link.enabled", "num_az: 2"),
+    ("control-plane-link-settings-while-off", variant(control_plane_private_link={"service_region": "eu-west-1"}),
+     "control_plane_private_link.enabled", "set enabled: true"),
+    ("control-plane-service-name-region-mismatch", variant(control_plane_private_link={
+        "enabled": True, "service_region": "eu-west-1"}), "control_plane_private_link.service_region", "us-east-1"),
+    ("control-plane-service-name-bad", variant(control_plane_private_link={"enabled": True, "service_name": "portkey"}),
+     "control_plane_private_link.service_name", "vpce-svc-"),
+    ("endpoint-service-without-lb", no_lb(inbound_private_link={"enabled": True}), "inbound_private_link.enabled",
+     "create_lb: true"),
+    ("endpoint-service-without-principals", variant(inbound_private_link={"enabled": True, "allowed_principals": []}),
+     "inbound_private_link.allowed_principals", "299329113195"),
+    ("endpoint-service-principal-not-an-arn", variant(inbound_private_link={"enabled": True, "allowed_principals": ["299329113195"]}),
+     "inbound_private_link.allowed_principals[0]", "arn:aws:iam::299329113195:root"),
+    ("endpoint-service-settings-while-off", variant(inbound_private_link={"private_dns_name": "gateway.example.com"}),
+     "inbound_private_link.enabled", "set enabled: true"),
+    ("control-plane-ips-on-internal-lb", variant(allow_control_plane_ips=True), "allow_control_plane_ips",
+     "internal_lb: false"),
+    ("control-plane-ips-without-lb", no_lb(allow_control_plane_ips=True), "allow_control_plane_ips", "create_lb: true"),
+    ("aws-endpoints-in-vpc-of-unknown-cidr", variant(
+        create_new_vpc=False, vpc_cidr=None, vpc_id="vpc-0123456789abcdef0", private_subnet_ids=["subnet-0123456789abcdef0"],
+        create_lb=False, allowed_lb_cidrs=[], aws_private_endpoints=True), "vpc_cidr", "existing VPC's CIDR"),
+]
+
 CASES = [
     ("secret-not-arn", variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": "pk-live-123"}}),
      "secrets.gateway.PORTKEY_CLIENT_AUTH", "never the secret value"),
@@ -359,6 +385,7 @@ CASES = [
     *INGRESS_CASES,
     *DEPLOY_CASES,
     *SERVICE_CASES,
+    *NETWORKING_CASES,
     ("autoscaling-min-above-max", variant(gateway_autoscaling={"autoscaling_min_capacity": 5, "autoscaling_max_capacity": 3}),
      "gateway_autoscaling.autoscaling_min_capacity", "raise the maximum"),
 ]

@@ -90,7 +90,8 @@ lb_access_logs_prefix alb_routing_configuration
 # What CDK needs, the v3.0.0 addition, and what this project adds to the ingress.
 ADDED = {"aws_account", "availability_zones", "instance_refresh", "lb_ssl_policy", "lb_deletion_protection",
          "lb_access_logs_expiration_days", "timeouts", "custom_domain", "waf", "capacity_check", "eni_trunking", "gateway_deployment_alarms",
-         "allow_latest_tag", "bedrock"}
+         "allow_latest_tag", "bedrock", "control_plane_private_link", "inbound_private_link", "allow_control_plane_ips",
+         "aws_private_endpoints"}
 
 
 def test_schema_covers_every_module_variable():

@@ -21,7 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ..config import TLS_POLICIES, Settings
+from ..config import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, Settings
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
 from .network import Network, no_default_egress
 from .service import EcsService
@@ -59,6 +59,10 @@ class GatewayLoadBalancer(Construct):
         for cidr in settings.lb_ingress_cidrs:
             for port in client_ports:
                 self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients in {cidr}")
+        if settings.allow_control_plane_ips and "0.0.0.0/0" not in settings.lb_ingress_cidrs:
+            for cidr in PORTKEY_CONTROL_PLANE_CIDRS:
+                self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(self.listener_port),
+                                                     f"Portkey control plane {cidr}")
 
         placement = dict(
             vpc=network.vpc,
@@ -77,6 +81,10 @@ class GatewayLoadBalancer(Construct):
         else:
             self.load_balancer = elbv2.NetworkLoadBalancer(
                 self, "LoadBalancer", **placement, security_groups=[self.security_group], cross_zone_enabled=True,
+                # With an endpoint service, PrivateLink traffic is governed by its allowed principals and acceptance:
+                # its source addresses are the consumer's endpoint, which no CIDR rule here could name.
+                enforce_security_group_inbound_rules_on_private_link_traffic=(
+                    False if settings.inbound_private_link.enabled else None),
             )
 
         self.access_logs_bucket = self._access_logs() if settings.enable_lb_access_logs else None

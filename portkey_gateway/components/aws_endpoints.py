@@ -1,0 +1,56 @@
+"""VPC endpoints for the AWS APIs the instances and tasks call, so that this traffic stays off the NAT gateways.
+
+Instances: the ECS agent (ecs, ecs-agent, ecs-telemetry), image pulls from ECR (api, dkr, and S3 for the layers),
+Secrets Manager (task secrets, registry credentials), CloudWatch Logs (the awslogs driver). Tasks: S3 (the log store),
+STS, SSM messages (ECS Exec), Bedrock runtime when Bedrock is on. The Portkey images come from Docker Hub, so the NAT
+gateways stay for those pulls and for the LLM providers.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from ..config import Settings
+from .network import Network, no_default_egress
+
+HTTPS_PORT = 443
+_INTERFACE_SERVICES = {
+    "Ecs": ec2.InterfaceVpcEndpointAwsService.ECS,
+    "EcsAgent": ec2.InterfaceVpcEndpointAwsService.ECS_AGENT,
+    "EcsTelemetry": ec2.InterfaceVpcEndpointAwsService.ECS_TELEMETRY,
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+}
+
+
+class AwsEndpoints(Construct):
+    """Exposes `interface_endpoints` (name -> endpoint), `s3` (the gateway endpoint, None in an existing VPC) and
+    `security_group`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
+            description=f"AWS API endpoints: HTTPS from {settings.vpc_cidr}",
+        )
+        no_default_egress(self.security_group)
+        self.security_group.add_ingress_rule(ec2.Peer.ipv4(settings.vpc_cidr), ec2.Port.tcp(HTTPS_PORT), "HTTPS from the VPC")
+        services = dict(_INTERFACE_SERVICES)
+        if settings.bedrock.enabled:
+            services["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME
+        self.interface_endpoints = {
+            name: ec2.InterfaceVpcEndpoint(
+                self, name, vpc=network.vpc, service=service, private_dns_enabled=True,
+                subnets=network.private_subnets, security_groups=[self.security_group], open=False,
+            )
+            for name, service in services.items()
+        }
+        # A gateway endpoint needs the subnets' route tables, known only for a VPC created here.
+        self.s3 = ec2.GatewayVpcEndpoint(
+            self, "S3", vpc=network.vpc, service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[network.private_subnets],
+        ) if settings.create_new_vpc else None

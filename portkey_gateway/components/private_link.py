@@ -1,0 +1,97 @@
+"""AWS PrivateLink with Portkey's control plane, both ways (the guide's console steps, as configuration).
+
+Outbound: an interface endpoint to Portkey's endpoint service with private DNS, so `aws-cp.portkey.ai` resolves to
+addresses in this VPC; only the gateway and data-service tasks may use it.
+
+Inbound: a VPC endpoint service on the gateway's NLB, so Portkey's control plane can reach the gateway (to read logs
+kept in your bucket) without a public endpoint. An ALB cannot carry an endpoint service, so with an ALB an internal
+NLB is put in front of it (an ALB-type target group), as the guide suggests.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_elasticloadbalancingv2_targets as elbv2_targets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from ..config import Settings
+from .ingress import GatewayLoadBalancer
+from .network import Network, no_default_egress
+from .service import EcsService
+
+HTTPS_PORT = 443
+
+
+class ControlPlaneEndpoint(Construct):
+    """Exposes `endpoint` and `security_group`; `allow_from(service)` admits a service's tasks on 443."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
+        super().__init__(scope, construct_id)
+        link = settings.control_plane_private_link
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
+            description="Portkey control-plane endpoint: HTTPS from the gateway and data-service tasks only",
+        )
+        no_default_egress(self.security_group)
+        self.endpoint = ec2.InterfaceVpcEndpoint(
+            self, "Endpoint", vpc=network.vpc,
+            service=ec2.InterfaceVpcEndpointService(link.service_name, HTTPS_PORT),
+            private_dns_enabled=True,
+            subnets=network.private_subnets,
+            security_groups=[self.security_group],
+            open=False,  # only the rules below, not the whole VPC
+            service_region=link.service_region if link.service_region != settings.aws_region else None,
+        )
+
+    def allow_from(self, client: EcsService) -> None:
+        self.security_group.add_ingress_rule(client.security_group, ec2.Port.tcp(HTTPS_PORT), f"from {client.spec.name} tasks")
+
+
+class GatewayEndpointService(Construct):
+    """Exposes `service` (the VPC endpoint service), `load_balancer` (the NLB it fronts: the gateway's, or one
+    created in front of its ALB) and `port` (what Portkey connects to)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
+                 ingress: GatewayLoadBalancer):
+        super().__init__(scope, construct_id)
+        inbound = settings.inbound_private_link
+        self.port = ingress.listener_port
+        self.load_balancer = ingress.load_balancer if not ingress.is_application else self._nlb_in_front(network, ingress)
+        self.service = ec2.VpcEndpointService(
+            self, "EndpointService",
+            vpc_endpoint_service_load_balancers=[self.load_balancer],
+            acceptance_required=inbound.acceptance_required,
+            allowed_principals=[iam.ArnPrincipal(arn) for arn in inbound.allowed_principals],
+            supported_ip_address_types=[ec2.IpAddressType.IPV4],
+        )
+        if inbound.private_dns_name:
+            # Not on the L2; its L1 child carries the construct's own id.
+            self.service.node.find_child("EndpointService").private_dns_name = inbound.private_dns_name
+
+    def _nlb_in_front(self, network: Network, ingress: GatewayLoadBalancer) -> elbv2.NetworkLoadBalancer:
+        """An internal NLB that forwards TCP to the ALB's production listener (TLS still ends at the ALB)."""
+        security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
+            description=f"Portkey gateway PrivateLink NLB: TCP {self.port} to the ALB",
+        )
+        no_default_egress(security_group)
+        load_balancer = elbv2.NetworkLoadBalancer(
+            self, "LoadBalancer", vpc=network.vpc, internet_facing=False, vpc_subnets=network.private_subnets,
+            security_groups=[security_group], cross_zone_enabled=True,
+            # PrivateLink traffic is governed by the endpoint service (allowed principals, acceptance): its source
+            # addresses are Portkey's endpoint, which no CIDR rule here could name.
+            enforce_security_group_inbound_rules_on_private_link_traffic=False,
+        )
+        listener = load_balancer.add_listener("Listener", port=self.port, protocol=elbv2.Protocol.TCP)
+        listener.add_targets(
+            "Alb", port=self.port, protocol=elbv2.Protocol.TCP,
+            targets=[elbv2_targets.AlbListenerTarget(ingress.listener)],
+            health_check=elbv2.HealthCheck(protocol=elbv2.Protocol.HTTPS if ingress.certificate_arn else elbv2.Protocol.HTTP,
+                                           path="/", healthy_http_codes="200-499", interval=Duration.seconds(30)),
+        )
+        security_group.add_egress_rule(ingress.security_group, ec2.Port.tcp(self.port), "to the ALB listener")
+        ingress.security_group.add_ingress_rule(security_group, ec2.Port.tcp(self.port), "from the PrivateLink NLB")
+        return load_balancer

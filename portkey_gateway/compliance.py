@@ -131,9 +131,11 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                              "allowed_lb_cidrs, none of them 0.0.0.0/0")
         service = gateway.endpoint_service
         if service is not None and service.load_balancer is not ingress.load_balancer:
+            behind = ("the ALB behind it records every request" if ingress.access_logs_bucket is not None else
+                      "request logging belongs on the ALB behind it (enable_lb_access_logs, the operator's choice)")
             _acknowledge(service.load_balancer, "AwsSolutions-ELB2",
-                         "This internal NLB only passes PrivateLink TCP through to the gateway's ALB; NLBs log TLS "
-                         "listeners only, and the ALB behind it records every request (enable_lb_access_logs)")
+                         f"This internal NLB only passes PrivateLink TCP through to the gateway's ALB; NLBs log TLS "
+                         f"listeners only, and {behind}")
         if "0.0.0.0/0" in gateway.settings.lb_ingress_cidrs:
             _acknowledge(ingress.security_group, "AwsSolutions-EC23",
                          "An internet-facing gateway with allowed_lb_cidrs unset is open to the internet on its listener "

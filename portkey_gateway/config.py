@@ -762,11 +762,14 @@ class ControlPlanePrivateLink(_Model):
         PORTKEY_ENDPOINT_SERVICE, description="Portkey's endpoint service."
     )
     service_region: Region = Field("us-east-1", description="Region of that service; another than aws_region makes a cross-region endpoint.")
+    private_dns: bool = Field(
+        True, description="Resolve aws-cp.portkey.ai to the endpoint. Deploy false first if the endpoint waits for Portkey's acceptance."
+    )
 
     @model_validator(mode="after")
     def _only_when_enabled(self):
-        if not self.enabled and (self.changed("service_name") or self.changed("service_region")):
-            raise FieldProblem("enabled", "is false, so service_name and service_region would do nothing",
+        if not self.enabled and any(self.changed(n) for n in ("service_name", "service_region", "private_dns")):
+            raise FieldProblem("enabled", "is false, so the other control_plane_private_link settings would do nothing",
                                "set enabled: true, or remove them")
         if self.enabled and self.service_name.split(".")[3] != self.service_region:
             raise FieldProblem("service_region", f"{self.service_region} is not the region in service_name",
@@ -783,11 +786,15 @@ class InboundPrivateLink(_Model):
                                                      f"use e.g. {PORTKEY_CONTROL_PLANE_ACCOUNT}")]] = Field(
         default_factory=lambda: [PORTKEY_CONTROL_PLANE_ACCOUNT], description="Who may connect; default: Portkey's control-plane account."
     )
-    private_dns_name: DnsName = Field("", description="Optional private DNS name (you verify the domain with a TXT record).")
+    private_dns_name: DnsName = Field(
+        "", description="Private DNS name Portkey connects with (you verify the domain); required when the load balancer uses TLS or routes by host."
+    )
+    consumer_region: Region = Field("us-east-1", description="Region of Portkey's control plane; allowed as a cross-region consumer.")
 
     @model_validator(mode="after")
     def _only_when_enabled(self):
-        if not self.enabled and any(self.changed(n) for n in ("acceptance_required", "allowed_principals", "private_dns_name")):
+        if not self.enabled and any(self.changed(n) for n in ("acceptance_required", "allowed_principals", "private_dns_name",
+                                                              "consumer_region")):
             raise FieldProblem("enabled", "is false, so the other inbound_private_link settings would do nothing",
                                "set enabled: true, or remove them")
         if self.enabled and not self.allowed_principals:
@@ -1306,16 +1313,31 @@ class Settings(_Model):
         if self.control_plane_private_link.enabled and self.az_count < 2:
             raise FieldProblem("control_plane_private_link.enabled", "the endpoint needs subnets in at least two AZs "
                                "(Portkey's guidance, for availability)", "use num_az: 2 or more")
-        if self.inbound_private_link.enabled and not self.create_lb:
-            raise FieldProblem("inbound_private_link.enabled", "an endpoint service fronts the gateway's load balancer, "
-                               "and there is none", "set create_lb: true")
-        if self.allow_control_plane_ips and self.internal_lb:  # (without a load balancer it is refused earlier)
-            raise FieldProblem("allow_control_plane_ips", "Portkey's control plane reaches the gateway over the internet, "
-                               "which an internal load balancer cannot receive",
-                               "set internal_lb: false, or use inbound_private_link instead")
-        if self.aws_private_endpoints and not self.vpc_cidr:
-            raise FieldProblem("vpc_cidr", "is required with aws_private_endpoints: the endpoints admit HTTPS from the VPC",
-                               "set it to the existing VPC's CIDR")
+        inbound = self.inbound_private_link
+        if inbound.enabled:
+            if not self.create_lb:
+                raise FieldProblem("inbound_private_link.enabled", "an endpoint service fronts the gateway's load balancer, "
+                                   "and there is none", "set create_lb: true")
+            host = self.alb_routing_configuration.host("gateway") or next(iter(self.domain_hosts.values()), "")
+            if (self.terminates_tls or host) and not inbound.private_dns_name:
+                raise FieldProblem("inbound_private_link.private_dns_name", "is required: Portkey would connect with the "
+                                   "endpoint's own DNS name, which the certificate does not cover and host routing does not "
+                                   "match", f"set it to the gateway's host name{f' ({host})' if host else ''}")
+            if host and inbound.private_dns_name and inbound.private_dns_name != host:
+                raise FieldProblem("inbound_private_link.private_dns_name", f"{inbound.private_dns_name!r} is not the "
+                                   f"gateway's host {host!r}, so routing and the certificate would not match", f"set it to {host}")
+        if self.allow_control_plane_ips:
+            if self.internal_lb:  # (without a load balancer it is refused earlier)
+                raise FieldProblem("allow_control_plane_ips", "Portkey's control plane reaches the gateway over the internet, "
+                                   "which an internal load balancer cannot receive",
+                                   "set internal_lb: false, or use inbound_private_link instead")
+            if not self.terminates_tls:
+                raise FieldProblem("allow_control_plane_ips", "Portkey would read logs (prompts and responses) from the "
+                                   "gateway over the internet in plain text", "set tls_certificate_arn or custom_domain")
+        if self.aws_private_endpoints and not self.create_new_vpc:
+            raise FieldProblem("aws_private_endpoints", "an existing VPC may already have these endpoints (their private DNS "
+                               "would conflict), and every other workload in it would start using ours",
+                               "create the endpoints with the VPC itself, or remove it")
 
     def _data_service_needs(self) -> None:
         if self.server_mode == "mcp":

@@ -160,13 +160,15 @@ CONFIGS = {
         inbound_private_link={"enabled": True, "private_dns_name": "gateway.example.com"},
         aws_private_endpoints=True, bedrock={"enabled": True}, **with_data_service(), max_asg_size=3,
     ),
-    # An internet-facing ALB with TLS: an internal NLB in front of it carries the endpoint service, and Portkey's
-    # control-plane addresses are admitted on 443.
+    # An internet-facing ALB with TLS and host routing: an internal NLB in front of it carries the endpoint service,
+    # Portkey's control-plane addresses are admitted on 443, and the same-region endpoint to Portkey starts without
+    # private DNS (the first of two deploys while Portkey accepts it).
     "private-link-alb": lambda: variant(
         lb_type="application", internal_lb=False, tls_certificate_arn=CERTIFICATE, allowed_lb_cidrs=["203.0.113.0/24"],
-        inbound_private_link={"enabled": True, "acceptance_required": False,
+        inbound_private_link={"enabled": True, "acceptance_required": False, "private_dns_name": "gateway.example.com",
                               "allowed_principals": ["arn:aws:iam::299329113195:root", "arn:aws:iam::123456789012:root"]},
-        allow_control_plane_ips=True,
+        alb_routing_configuration={"enable_host_based_routing": True, "gateway_host": "gateway.example.com"},
+        allow_control_plane_ips=True, control_plane_private_link={"enabled": True, "private_dns": False},
     ),
     "three-az-no-lb": lambda: variant(
         redis_configuration={"enable_execute_command": True},

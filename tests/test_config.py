@@ -310,12 +310,21 @@ NETWORKING_CASES = [
      "inbound_private_link.allowed_principals[0]", "arn:aws:iam::299329113195:root"),
     ("endpoint-service-settings-while-off", variant(inbound_private_link={"private_dns_name": "gateway.example.com"}),
      "inbound_private_link.enabled", "set enabled: true"),
-    ("control-plane-ips-on-internal-lb", variant(allow_control_plane_ips=True), "allow_control_plane_ips",
-     "internal_lb: false"),
+    ("control-plane-ips-on-internal-lb", variant(allow_control_plane_ips=True, tls_certificate_arn=CERTIFICATE),
+     "allow_control_plane_ips", "internal_lb: false"),
     ("control-plane-ips-without-lb", no_lb(allow_control_plane_ips=True), "allow_control_plane_ips", "create_lb: true"),
-    ("aws-endpoints-in-vpc-of-unknown-cidr", variant(
-        create_new_vpc=False, vpc_cidr=None, vpc_id="vpc-0123456789abcdef0", private_subnet_ids=["subnet-0123456789abcdef0"],
-        create_lb=False, allowed_lb_cidrs=[], aws_private_endpoints=True), "vpc_cidr", "existing VPC's CIDR"),
+    ("aws-endpoints-in-existing-vpc", variant(
+        create_new_vpc=False, vpc_cidr="10.20.0.0/16", vpc_id="vpc-0123456789abcdef0",
+        private_subnet_ids=["subnet-0123456789abcdef0"], aws_private_endpoints=True), "aws_private_endpoints",
+     "create the endpoints with the VPC itself"),
+    ("control-plane-ips-without-tls", variant(internal_lb=False, allowed_lb_cidrs=["203.0.113.0/24"],
+                                              allow_control_plane_ips=True), "allow_control_plane_ips", "tls_certificate_arn"),
+    ("endpoint-service-with-tls-needs-dns-name", variant(tls_certificate_arn=CERTIFICATE, inbound_private_link={"enabled": True}),
+     "inbound_private_link.private_dns_name", "host name"),
+    ("endpoint-service-dns-name-not-the-routed-host", alb(
+        alb_routing_configuration={"enable_host_based_routing": True, "gateway_host": "gateway.example.com"},
+        inbound_private_link={"enabled": True, "private_dns_name": "pl.example.com"}),
+     "inbound_private_link.private_dns_name", "set it to gateway.example.com"),
 ]
 
 CASES = [

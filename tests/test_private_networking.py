@@ -32,7 +32,9 @@ def test_outbound_endpoint_to_portkey_is_private_cross_region_and_only_for_the_s
     rules = sg_to_sg_ingress(t, "ControlPlaneEndpointSecurityGroup")
     assert sorted((d, p) for d, p, _ in rules) == [("from data-service tasks", 443), ("from gateway tasks", 443)]
     assert "SecurityGroupIngress" not in security_group(t, "ControlPlaneEndpointSecurityGroup")  # nothing else
-    assert "ServiceRegion" not in endpoints(templates["minimal-dev"]).get(PORTKEY_SERVICE, {})
+    same_region = endpoints(templates["private-link-alb"])[PORTKEY_SERVICE]  # us-east-1, private DNS deferred
+    assert "ServiceRegion" not in same_region and same_region["PrivateDnsEnabled"] is False
+    assert PORTKEY_SERVICE not in endpoints(templates["minimal-dev"])
 
 
 def test_private_control_plane_paths_are_defaults_the_user_can_override(templates):
@@ -62,7 +64,8 @@ def test_inbound_endpoint_service_on_the_gateway_nlb(templates):
     service = t["Resources"][service_id]["Properties"]
     lb_id = logical_id(t, "AWS::ElasticLoadBalancingV2::LoadBalancer", "Ingress")
     assert service == {**service, "AcceptanceRequired": True, "NetworkLoadBalancerArns": [{"Ref": lb_id}],
-                       "PrivateDnsName": "gateway.example.com", "SupportedIpAddressTypes": ["ipv4"]}
+                       "PrivateDnsName": "gateway.example.com", "SupportedIpAddressTypes": ["ipv4"],
+                       "SupportedRegions": ["us-east-1"]}  # Portkey's control plane connects from us-east-1
     assert only(t, "AWS::EC2::VPCEndpointServicePermissions")["AllowedPrincipals"] == ["arn:aws:iam::299329113195:root"]
     # PrivateLink traffic is governed by principals and acceptance, not by the NLB's CIDR rules
     assert t["Resources"][lb_id]["Properties"]["EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"] == "off"
@@ -80,12 +83,13 @@ def test_with_an_alb_an_internal_nlb_in_front_carries_the_endpoint_service(templ
     assert (front["Type"], front["Scheme"], alb["Type"]) == ("network", "internal", "application")
     service = only(t, "AWS::EC2::VPCEndpointService")
     assert service["NetworkLoadBalancerArns"] == [{"Ref": front_id}] and service["AcceptanceRequired"] is False
-    assert "PrivateDnsName" not in service
+    assert service["PrivateDnsName"] == "gateway.example.com" and "SupportedRegions" not in service  # same region
     assert only(t, "AWS::EC2::VPCEndpointServicePermissions")["AllowedPrincipals"] == [
         "arn:aws:iam::299329113195:root", "arn:aws:iam::123456789012:root"]
     (group,) = [v["Properties"] for k, v in resources_of(t, "AWS::ElasticLoadBalancingV2::TargetGroup").items()
                 if "EndpointService" in k]
     assert (group["TargetType"], group["Protocol"], group["Port"]) == ("alb", "TCP", 443)
+    assert group["HealthCheckProtocol"] == "HTTPS"  # the ALB listener speaks TLS
     assert group["Targets"] == [{"Id": {"Ref": logical_id(t, "AWS::ElasticLoadBalancingV2::LoadBalancer", "Ingress")},
                                  "Port": 443}]
     assert ("from the PrivateLink NLB", 443, security_group_id(t, "EndpointServiceSecurityGroup")) in sg_to_sg_ingress(
@@ -104,9 +108,8 @@ def test_aws_endpoints_keep_api_traffic_off_the_nat(templates):
     t = templates["private-link-nlb"]
     found = endpoints(t)
     expected = {f"com.amazonaws.eu-west-1.{name}" for name in (
-        "ecs", "ecs-agent", "ecs-telemetry", "ecr.api", "ecr.dkr", "secretsmanager", "logs", "sts", "ssmmessages",
-        "bedrock-runtime")}
-    assert expected <= set(found)
+        "ecs", "ecs-agent", "ecs-telemetry", "secretsmanager", "logs", "sts", "ssmmessages", "bedrock-runtime")}
+    assert set(found) == expected | {"s3", PORTKEY_SERVICE}  # no ECR endpoints: the images come from Docker Hub
     for name in expected:
         assert found[name]["PrivateDnsEnabled"] is True
         assert found[name]["SecurityGroupIds"] == [security_group_id(t, "AwsEndpointsSecurityGroup")]
@@ -115,3 +118,13 @@ def test_aws_endpoints_keep_api_traffic_off_the_nat(templates):
     assert [(r["CidrIp"], r["FromPort"]) for r in rules] == [("10.0.0.0/16", 443)]
     # Bedrock's endpoint only when Bedrock is on; none of it by default
     assert not resources_of(templates["minimal-dev"], "AWS::EC2::VPCEndpoint")
+
+
+def test_ecr_endpoints_only_when_an_image_comes_from_ecr():
+    from portkey_gateway import settings_from_dict
+    from portkey_gateway.components.aws_endpoints import uses_ecr
+
+    from .conftest import variant
+    assert not uses_ecr(settings_from_dict(variant(aws_private_endpoints=True)))
+    mirrored = {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/portkey/gateway", "tag": "2.16.0"}
+    assert uses_ecr(settings_from_dict(variant(aws_private_endpoints=True, gateway_image=mirrored)))

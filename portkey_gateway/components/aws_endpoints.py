@@ -1,6 +1,7 @@
 """VPC endpoints for the AWS APIs the instances and tasks call, so that this traffic stays off the NAT gateways.
 
-Instances: the ECS agent (ecs, ecs-agent, ecs-telemetry), image pulls from ECR (api, dkr, and S3 for the layers),
+Instances: the ECS agent (ecs, ecs-agent, ecs-telemetry), image pulls from ECR when an image is there (api, dkr, and
+S3 for the layers),
 Secrets Manager (task secrets, registry credentials), CloudWatch Logs (the awslogs driver). Tasks: S3 (the log store),
 STS, SSM messages (ECS Exec), Bedrock runtime when Bedrock is on. The Portkey images come from Docker Hub, so the NAT
 gateways stay for those pulls and for the LLM providers.
@@ -29,8 +30,8 @@ _INTERFACE_SERVICES = {
 
 
 class AwsEndpoints(Construct):
-    """Exposes `interface_endpoints` (name -> endpoint), `s3` (the gateway endpoint, None in an existing VPC) and
-    `security_group`."""
+    """Exposes `interface_endpoints` (name -> endpoint), `s3` (the gateway endpoint) and `security_group`. Only for a
+    VPC created here (an existing VPC may have its own endpoints, whose private DNS would conflict)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
         super().__init__(scope, construct_id)
@@ -40,7 +41,8 @@ class AwsEndpoints(Construct):
         )
         no_default_egress(self.security_group)
         self.security_group.add_ingress_rule(ec2.Peer.ipv4(settings.vpc_cidr), ec2.Port.tcp(HTTPS_PORT), "HTTPS from the VPC")
-        services = dict(_INTERFACE_SERVICES)
+        services = {name: service for name, service in _INTERFACE_SERVICES.items()
+                    if not name.startswith("Ecr") or uses_ecr(settings)}
         if settings.bedrock.enabled:
             services["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME
         self.interface_endpoints = {
@@ -50,7 +52,12 @@ class AwsEndpoints(Construct):
             )
             for name, service in services.items()
         }
-        # A gateway endpoint needs the subnets' route tables, known only for a VPC created here.
         self.s3 = ec2.GatewayVpcEndpoint(
             self, "S3", vpc=network.vpc, service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[network.private_subnets],
-        ) if settings.create_new_vpc else None
+        )
+
+
+def uses_ecr(settings: Settings) -> bool:
+    """ECR endpoints serve only images pulled from ECR (the Portkey images come from Docker Hub)."""
+    images = [settings.gateway_image, settings.data_service_image, settings.redis_image]
+    return any(".dkr.ecr." in image.reference for image in images)

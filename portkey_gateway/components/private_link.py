@@ -39,7 +39,7 @@ class ControlPlaneEndpoint(Construct):
         self.endpoint = ec2.InterfaceVpcEndpoint(
             self, "Endpoint", vpc=network.vpc,
             service=ec2.InterfaceVpcEndpointService(link.service_name, HTTPS_PORT),
-            private_dns_enabled=True,
+            private_dns_enabled=link.private_dns,
             subnets=network.private_subnets,
             security_groups=[self.security_group],
             open=False,  # only the rules below, not the whole VPC
@@ -66,6 +66,8 @@ class GatewayEndpointService(Construct):
             acceptance_required=inbound.acceptance_required,
             allowed_principals=[iam.ArnPrincipal(arn) for arn in inbound.allowed_principals],
             supported_ip_address_types=[ec2.IpAddressType.IPV4],
+            # Portkey's control plane connects from its own region: a consumer elsewhere needs cross-region access.
+            allowed_regions=[inbound.consumer_region] if inbound.consumer_region != settings.aws_region else None,
         )
         if inbound.private_dns_name:
             # Not on the L2; its L1 child carries the construct's own id.

@@ -6,6 +6,7 @@
 #   make diff ENV=prod     cdk diff (needs AWS credentials)
 #   make schema            regenerate config/schema.json and the README field table
 #   make bench             synth times per example, the floor, and the test-suite wall time
+#   make pipeline-deploy   deploy the delivery pipeline of config/pipeline.yaml once (then pushes deploy)
 
 # Resolved before .venv/bin goes onto PATH, so a reinstall never builds the venv from itself.
 ifndef PYTHON
@@ -21,7 +22,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
-.PHONY: install synth test deploy diff schema bench clean
+.PHONY: install synth test deploy diff schema bench clean pipeline-synth pipeline-deploy
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -49,6 +50,13 @@ deploy: install
 
 diff: install
 	$(CDK) diff --no-notices $(TARGET)
+
+# The delivery pipeline (config/pipeline.yaml): its synth step runs `make test` then this; deploy it once by hand.
+pipeline-synth: install
+	$(CDK) synth --no-lookups --no-notices -q -c pipeline=true
+
+pipeline-deploy: install
+	$(CDK) deploy --no-notices -c pipeline=true
 
 schema: install
 	$(PY) -m portkey_gateway.reference --write

@@ -57,6 +57,12 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.[a-z0-9]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TAG_KEY = re.compile(r"^(?!aws:)[\w .:/=+\-@]{1,128}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+STANDARD_TAGS = ("Project", "Environment", "ManagedBy")
+# What the secrets stack creates (the module's cloudformation/secrets.yaml): the keys each secret's JSON holds.
+MANAGED_SECRET_KEYS = {"docker-credentials": ("username", "password"),
+                       "clientauth-organizations": ("PORTKEY_CLIENT_AUTH", "ORGANISATIONS_TO_SYNC")}
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _PATH_PREFIX = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")
 _LOG_PREFIX = re.compile(r"^(?!.*AWSLogs)[A-Za-z0-9!_.*'()-]+(?:/[A-Za-z0-9!_.*'()-]+)*$")  # ELB refuses "AWSLogs"
@@ -873,7 +879,16 @@ class Settings(_Model):
     gateway_image: ImageRef = Field(ImageRef(image="portkeyai/gateway_enterprise", tag="2.16.0"), description="Gateway image.")
     data_service_image: ImageRef = Field(ImageRef(image="portkeyai/data-service", tag="1.9.0"), description="Data-service image.")
     redis_image: ImageRef = Field(ImageRef(image="redis", tag="7.2-alpine"), description="Built-in Redis image.")
-    docker_cred_secret_arn: SecretArn = Field(description="Secret with {username, password} for the private images (gateway, data service).")
+    docker_cred_secret_arn: Optional[SecretArn] = Field(
+        None, description="Secret with {username, password} for the private images (gateway, data service); required unless managed_secrets."
+    )
+    managed_secrets: bool = Field(
+        False, description="Create the Docker-credentials and client-auth secrets in a secrets stack of this app and use them (instead of ARNs)."
+    )
+    tags: dict[Annotated[str, _pattern(_TAG_KEY, "a tag key", "use letters, digits, spaces and _ . : / = + - @")],
+               Annotated[str, _pattern(_TAG_VALUE, "a tag value", "use up to 256 letters, digits, spaces and _ . : / = + - @")]] = Field(
+        default_factory=dict, description="Extra tags on every resource (besides Project, Environment, ManagedBy)."
+    )
     allow_latest_tag: bool = Field(False, description="Allow the moving tag `latest` in an environment named prod or production.")
 
     # Gateway service
@@ -1001,11 +1016,31 @@ class Settings(_Model):
         if self.environment_variables is None:
             raise FieldProblem("environment_variables", "is required (the module's rule)",
                                "set environment_variables or environment_variables_file_path")
+        for name in STANDARD_TAGS:
+            if name in self.tags:
+                raise FieldProblem(f"tags.{name}", "is set from the settings already", "remove it")
+        if self.managed_secrets:
+            if self.docker_cred_secret_arn:
+                raise FieldProblem("docker_cred_secret_arn", "comes from the secrets stack with managed_secrets", "remove it")
+            for service in ("gateway", "data_service"):
+                given = set(getattr(self.secrets, service)) if self.secrets else set()
+                for key in sorted(given & set(MANAGED_SECRET_KEYS["clientauth-organizations"])):
+                    alias = ServiceSecrets.model_fields[service].alias or service
+                    raise FieldProblem(f"secrets.{alias}.{key}", "comes from the secrets stack with managed_secrets",
+                                       "remove it")
+            return
+        if not self.docker_cred_secret_arn:
+            raise FieldProblem("docker_cred_secret_arn", "is required: the gateway image is private",
+                               "set the ARN of the secret holding username and password, or set managed_secrets: true")
         if self.secrets is None:
             raise FieldProblem("secrets", "is required: the gateway needs PORTKEY_CLIENT_AUTH and ORGANISATIONS_TO_SYNC",
-                               "set secrets or secrets_file_path")
+                               "set secrets or secrets_file_path, or set managed_secrets: true")
+        self._secrets_do_not_shadow_environment()
+
+    def _secrets_do_not_shadow_environment(self) -> None:
         for service in ("gateway", "data_service"):
-            clash = sorted(set(getattr(self.environment_variables, service)) & set(getattr(self.secrets, service)))
+            clash = sorted(set(getattr(self.environment_variables, service)) & set(getattr(self.secrets, service))) \
+                if self.secrets else []
             if clash:
                 alias = ServiceSecrets.model_fields[service].alias or service
                 raise FieldProblem(f"secrets.{alias}.{clash[0]}", "is also a plain environment variable",
@@ -1345,7 +1380,7 @@ class Settings(_Model):
                                "which server_mode mcp does not serve", "use server_mode: all, or turn the data service off")
         given = set(self.secrets.data_service) if self.secrets else set()
         given |= set(self.environment_variables.data_service) if self.environment_variables else set()
-        for name in ("PORTKEY_CLIENT_AUTH", "ORGANISATIONS_TO_SYNC"):
+        for name in () if self.managed_secrets else ("PORTKEY_CLIENT_AUTH", "ORGANISATIONS_TO_SYNC"):
             if name not in given:
                 raise FieldProblem(f"secrets.data-service.{name}", "is required: the data service authenticates to "
                                    "Portkey's control plane with it", "add the same secret ARN as the gateway's")

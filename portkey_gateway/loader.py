@@ -22,8 +22,11 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
+PIPELINE_CONFIG = "pipeline"  # config/pipeline.yaml describes the delivery pipeline, not an environment
+
+
 def known_environments(config_dir: Path = CONFIG_DIR) -> list[str]:
-    return sorted(p.stem for p in config_dir.glob("*.yaml"))
+    return sorted(p.stem for p in config_dir.glob("*.yaml") if p.stem != PIPELINE_CONFIG)
 
 
 def resolve_config_path(env: str | None = None, config: str | None = None, config_dir: Path = CONFIG_DIR) -> Path:
@@ -37,7 +40,7 @@ def resolve_config_path(env: str | None = None, config: str | None = None, confi
         return path
     name = env or "dev"
     path = config_dir / f"{name}.yaml"
-    if not path.is_file():
+    if not path.is_file() or name == PIPELINE_CONFIG:
         known = ", ".join(known_environments(config_dir)) or "none"
         raise ConfigError([f"unknown environment {name!r}: no {path.name} in {config_dir}; known environments: {known}"])
     return path
@@ -46,6 +49,11 @@ def resolve_config_path(env: str | None = None, config: str | None = None, confi
 def load_config(path: str | Path) -> Settings:
     """Read, parse and validate one config file. Raises ConfigError with one line per problem."""
     path = Path(path)
+    return settings_from_dict(read_yaml(path), source=str(path), base_dir=path.parent)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping, or a ConfigError naming the file and line."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -56,18 +64,23 @@ def load_config(path: str | Path) -> Settings:
         raise ConfigError([f"{path}: {where}invalid YAML ({getattr(error, 'problem', error)}); fix the syntax"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: expected a mapping of settings at the top level; see config/dev.yaml"])
-    return settings_from_dict(data, source=str(path), base_dir=path.parent)
+    return data
 
 
 def settings_from_dict(data: dict[str, Any], source: str = "<settings>", base_dir: Path | str = ".") -> Settings:
     """Validate settings given as a dict (YAML or Python). Relative file paths resolve against `base_dir`."""
+    return validated(Settings, data, source, {"base_dir": str(base_dir)})
+
+
+def validated(model: type[BaseModel], data: dict[str, Any], source: str, context: dict | None = None):
+    """`model` validated from `data`, or a ConfigError with one line per problem, each prefixed with `source`."""
     try:
-        return Settings.model_validate(data, context={"base_dir": str(base_dir)})
+        return model.model_validate(data, context=context)
     except ValidationError as error:
-        raise ConfigError([f"{source}: {describe(e)}" for e in error.errors()]) from None
+        raise ConfigError([f"{source}: {describe(e, model)}" for e in error.errors()]) from None
 
 
-def describe(error: dict) -> str:
+def describe(error: dict, root: type[BaseModel] = Settings) -> str:
     """One pydantic error as `field.path: problem; fix`."""
     path = _dotted(error["loc"])
     cause = (error.get("ctx") or {}).get("error")
@@ -76,7 +89,7 @@ def describe(error: dict) -> str:
         return f"{full}: {cause.problem}; {cause.fix}" if full else f"{cause.problem}; {cause.fix}"
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"{path}: unknown setting; {_spelling_hint(error['loc'])}"
+        return f"{path}: unknown setting; {_spelling_hint(error['loc'], root)}"
     if kind == "literal_error":
         return f"{path}: {error.get('input')!r} is not allowed; use one of {error['ctx']['expected']}"
     if kind == "missing":
@@ -95,9 +108,9 @@ def _dotted(loc: tuple) -> str:
     return out
 
 
-def _spelling_hint(loc: tuple) -> str:
+def _spelling_hint(loc: tuple, root: type[BaseModel]) -> str:
     """Suggest the closest known field name at the same nesting level."""
-    model: type[BaseModel] | None = Settings
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if model else None
         model = nested_model(field.annotation) if field else None

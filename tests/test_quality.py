@@ -91,14 +91,14 @@ lb_access_logs_prefix alb_routing_configuration
 ADDED = {"aws_account", "availability_zones", "instance_refresh", "lb_ssl_policy", "lb_deletion_protection",
          "lb_access_logs_expiration_days", "timeouts", "custom_domain", "waf", "capacity_check", "eni_trunking", "gateway_deployment_alarms",
          "allow_latest_tag", "bedrock", "control_plane_private_link", "inbound_private_link", "allow_control_plane_ips",
-         "aws_private_endpoints"}
+         "aws_private_endpoints", "managed_secrets", "tags"}
 
 
 def test_schema_covers_every_module_variable():
     schema = json.loads(reference.schema_text())
     assert len(MODULE_VARIABLES) == 49
     assert set(schema["properties"]) == set(MODULE_VARIABLES) | ADDED
-    assert set(schema["required"]) == {"create_new_vpc", "docker_cred_secret_arn", "object_storage"}
+    assert set(schema["required"]) == {"create_new_vpc", "object_storage"}  # docker_cred_secret_arn unless managed_secrets
     assert schema["additionalProperties"] is False
     nested = schema["$defs"]
     assert set(nested["DataServiceConfig"]["properties"]) >= {"port", "enable_execute_command"}

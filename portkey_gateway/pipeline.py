@@ -1,0 +1,121 @@
+"""`PipelineStack`: a self-mutating CDK Pipelines CodePipeline that tests, then deploys each environment in order.
+
+Source: a CodeStar (CodeConnections) connection to the repository. Synth: the repository's own `make test` (which
+installs Python packages, Node.js and the pinned CDK CLI) and then the pipeline app's synth, so nothing ships that
+fails a test. One stage per configured environment, each with that environment's stacks (`add_environment`), in the
+configured order; a manual approval before the named ones (prod by default). Environments in other accounts are
+deployed cross-account (the pipeline's artifacts are then KMS-encrypted so those accounts can read them).
+
+Configured by `config/pipeline.yaml`, deployed once with `make pipeline-deploy` (`cdk deploy -c pipeline=true`); after
+that, a push deploys.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from aws_cdk import Environment, Stack, Stage
+from aws_cdk import pipelines
+from constructs import Construct
+from pydantic import Field, model_validator
+
+from . import compliance
+from .config import FieldProblem, Name, Region, Settings, _Model, _pattern
+from .loader import CONFIG_DIR, ConfigError, known_environments, load_config, read_yaml, validated
+from .stack import add_environment
+
+_REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
+_CONNECTION_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov)?:(?:codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class PipelineSettings(_Model):
+    """Where the pipeline lives, what it watches, and which environments it deploys in which order."""
+
+    project_name: Name = Field("portkey", description="Prefix of the pipeline stack's name.")
+    aws_account: Annotated[str, _pattern(_ACCOUNT, "a 12-digit account id", "quote it, e.g. '123456789012'")] = Field(
+        description="Account the pipeline runs in."
+    )
+    aws_region: Region = Field(description="Region the pipeline runs in.")
+    repository: Annotated[str, _pattern(_REPOSITORY, "an owner/name repository", "use e.g. my-org/portkey-gateway-cdk")] = Field(
+        description="Repository the connection reads."
+    )
+    branch: str = Field("main", min_length=1, description="Branch whose pushes deploy.")
+    connection_arn: Annotated[str, _pattern(_CONNECTION_ARN, "a CodeStar connection ARN",
+                                            "use arn:aws:codeconnections:<region>:<account>:connection/<id>")] = Field(
+        description="CodeStar (CodeConnections) connection to the repository host."
+    )
+    environments: list[Name] = Field(min_length=1, description="Environments (config/<name>.yaml) to deploy, in order.")
+    approval_before: list[Name] = Field(default_factory=lambda: ["prod"], description="Environments that wait for a manual approval.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(set(self.environments)) != len(self.environments):
+            raise FieldProblem("environments", "lists an environment twice", "list each once")
+        for name in self.approval_before:
+            if name not in self.environments:
+                raise FieldProblem("approval_before", f"{name!r} is not in environments", "remove it, or add it to environments")
+        return self
+
+
+def load_pipeline(config_dir: Path = CONFIG_DIR) -> tuple[PipelineSettings, list[Settings]]:
+    """config/pipeline.yaml and each environment it names, validated; ConfigError on any mistake."""
+    path = config_dir / "pipeline.yaml"
+    if not path.is_file():
+        raise ConfigError([f"{path}: no such file; copy the example in the README's 'A pipeline' section"])
+    pipeline = validated(PipelineSettings, read_yaml(path), str(path))
+    known = known_environments(config_dir)
+    for name in pipeline.environments:
+        if name not in known:
+            raise ConfigError([f"{path}: environments: {name!r} has no config/{name}.yaml; known environments: {', '.join(known)}"])
+    environments = [load_config(config_dir / f"{name}.yaml") for name in pipeline.environments]
+    for name, settings in zip(pipeline.environments, environments):
+        if settings.environment != name:
+            raise ConfigError([f"config/{name}.yaml: environment: is {settings.environment!r}; set it to {name!r}, the file's name"])
+    return pipeline, environments
+
+
+class GatewayStage(Stage):
+    """One environment's stacks, as a pipeline deploys them."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, default_account: str):
+        super().__init__(scope, construct_id,
+                         env=Environment(account=settings.aws_account or default_account, region=settings.aws_region))
+        self.gateway_stack = add_environment(self, settings)
+
+
+class PipelineStack(Stack):
+    """Exposes `pipeline` (built, so that its structure can be inspected) and `stages` by environment name."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, pipeline: PipelineSettings, environments: list[Settings],
+                 **kwargs):
+        super().__init__(scope, construct_id, env=Environment(account=pipeline.aws_account, region=pipeline.aws_region),
+                         description=f"Delivery pipeline of {pipeline.project_name}: {' -> '.join(pipeline.environments)}",
+                         **kwargs)
+        source = pipelines.CodePipelineSource.connection(pipeline.repository, pipeline.branch,
+                                                         connection_arn=pipeline.connection_arn)
+        cross_account = any((env.aws_account or pipeline.aws_account) != pipeline.aws_account for env in environments)
+        self.pipeline = pipelines.CodePipeline(
+            self, "Pipeline",
+            pipeline_name=f"{pipeline.project_name}-pipeline",
+            self_mutation=True,
+            cross_account_keys=cross_account,
+            enable_key_rotation=cross_account,
+            synth=pipelines.ShellStep("Synth", input=source, primary_output_directory="cdk.out", commands=SYNTH_COMMANDS),
+        )
+        self.stages: dict[str, GatewayStage] = {}
+        for settings in environments:
+            stage = GatewayStage(self, settings.environment, settings=settings, default_account=pipeline.aws_account)
+            approval = ([pipelines.ManualApprovalStep(f"Approve-{settings.environment}",
+                                                      comment=f"Deploy {settings.name_prefix}?")]
+                        if settings.environment in pipeline.approval_before else None)
+            self.pipeline.add_stage(stage, pre=approval)
+            self.stages[settings.environment] = stage
+        self.pipeline.build_pipeline()
+        compliance.acknowledge_pipeline(self)
+
+
+# The repository's own install-and-test entry point, then the pipeline app's synth into cdk.out.
+SYNTH_COMMANDS = ["make test", "make pipeline-synth"]

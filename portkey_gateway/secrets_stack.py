@@ -1,0 +1,75 @@
+"""`SecretsStack`: the module's `cloudformation/secrets.yaml` as a stack of this app.
+
+The Docker-credentials secret (`username`, `password`) and the client-auth secret (`PORTKEY_CLIENT_AUTH`,
+`ORGANISATIONS_TO_SYNC`), named `<project>/<environment>/...` as the module names them, encrypted with the
+Secrets Manager key the task execution roles can use. No secret value is in the template: each is created with a
+placeholder (and a random value where a credential belongs) and filled in with `aws secretsmanager put-secret-value`.
+With `managed_secrets: true` the gateway stack takes the ARNs from here instead of from the settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from . import compliance
+from .config import MANAGED_SECRET_KEYS, ServiceSecrets, Settings
+
+PLACEHOLDER = "REPLACE_ME"
+
+
+@dataclass(frozen=True)
+class SecretArns:
+    docker_credentials: str
+    client_auth: str
+
+
+class SecretsStack(Stack):
+    """Exposes `docker_credentials`, `client_auth` (the secrets) and `arns`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
+        super().__init__(scope, construct_id, env=Environment(account=settings.aws_account, region=settings.aws_region),
+                         description=f"Portkey AI Gateway secrets ({settings.name_prefix})", **kwargs)
+        apply_tags(self, settings)
+        secrets = {}
+        for name, (placeholder_key, generated_key) in (
+            ("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]),
+            ("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"]))),
+        ):
+            secrets[name] = secretsmanager.Secret(
+                self, "".join(part.capitalize() for part in name.split("-")),
+                secret_name=f"{settings.project_name}/{settings.environment}/{name}",
+                description=f"Portkey {name} for {settings.name_prefix}: replace the placeholder values "
+                            "(aws secretsmanager put-secret-value)",
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template=json.dumps({placeholder_key: PLACEHOLDER}), generate_string_key=generated_key,
+                    exclude_punctuation=True,
+                ),
+                removal_policy=RemovalPolicy.RETAIN,  # it holds credentials Portkey issued
+            )
+            compliance.acknowledge_issued_secret(secrets[name])
+        self.docker_credentials = secrets["docker-credentials"]
+        self.client_auth = secrets["clientauth-organizations"]
+        self.arns = SecretArns(self.docker_credentials.secret_arn, self.client_auth.secret_arn)
+        CfnOutput(self, "DockerCredentialsSecretArn", value=self.docker_credentials.secret_arn)
+        CfnOutput(self, "ClientOrgSecretNameArn", value=self.client_auth.secret_arn)
+
+
+def apply_tags(stack: Stack, settings: Settings) -> None:
+    """Project, Environment, ManagedBy and the configured tags, on every resource of `stack`."""
+    standard = {"Project": settings.project_name, "Environment": settings.environment, "ManagedBy": "CDK"}
+    for key, value in {**standard, **settings.tags}.items():
+        Tags.of(stack).add(key, value)
+
+
+def with_secret_arns(settings: Settings, arns: SecretArns) -> Settings:
+    """The settings with the secrets stack's ARNs where `managed_secrets` left them out (references, so unvalidated)."""
+    client_auth = {key: arns.client_auth for key in MANAGED_SECRET_KEYS["clientauth-organizations"]}
+    given = settings.secrets or ServiceSecrets()
+    data_service = {**given.data_service, **client_auth} if settings.dataservice_config.enable_dataservice else given.data_service
+    secrets = ServiceSecrets.model_construct(gateway={**given.gateway, **client_auth}, data_service=data_service)
+    return settings.model_copy(update={"docker_cred_secret_arn": arns.docker_credentials, "secrets": secrets})

@@ -1,0 +1,188 @@
+"""Delivery: environments, the secrets stack, the self-mutating pipeline, and the construct as a library."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from portkey_gateway import ConfigError, load_config, settings_from_dict
+from portkey_gateway.compliance import enable_checks
+from portkey_gateway.loader import known_environments, resolve_config_path
+from portkey_gateway.pipeline import PipelineStack, load_pipeline
+
+from .conftest import CLI_CONTEXT, ROOT, resources_of, synthesize, variant, with_data_service
+
+
+def test_three_environments_that_differ_as_a_team_would():
+    assert known_environments() == ["dev", "prod", "staging"]  # pipeline.yaml is not an environment
+    dev, staging, prod = (load_config(ROOT / "config" / f"{name}.yaml") for name in ("dev", "staging", "prod"))
+    assert [s.name_prefix for s in (dev, staging, prod)] == ["portkey-gateway-dev", "portkey-gateway-staging",
+                                                              "portkey-gateway-prod"]
+    assert [s.az_count for s in (dev, staging, prod)] == [2, 2, 3]
+    assert [s.single_nat_gateway for s in (dev, staging, prod)] == [True, True, False]
+    assert [s.deployment_strategy for s in (dev, staging, prod)] == ["ROLLING", "CANARY", "BLUE_GREEN"]
+    assert (dev.lb_deletion_protection, staging.lb_deletion_protection, prod.lb_deletion_protection) == (False, False, True)
+    assert (staging.aws_account, prod.aws_account) == ("123456789012", "210987654321")  # one app, several accounts
+    with pytest.raises(ConfigError, match="unknown environment 'qa'.*known environments: dev, prod, staging"):
+        resolve_config_path("qa")
+    with pytest.raises(ConfigError, match="unknown environment 'pipeline'"):
+        resolve_config_path("pipeline")
+
+
+def test_every_resource_carries_the_standard_and_the_configured_tags(templates):
+    template = templates["config-prod"]
+    tagged = [r for r in template["Resources"].values() if "Tags" in r.get("Properties", {})
+              and isinstance(r["Properties"]["Tags"], list)]
+    assert len(tagged) > 40
+    for resource in tagged:
+        tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"] if "Key" in t}
+        assert {k: tags.get(k) for k in ("Project", "Environment", "ManagedBy", "CostCenter", "Tier")} == {
+            "Project": "portkey-gateway", "Environment": "prod", "ManagedBy": "CDK", "CostCenter": "ai-platform",
+            "Tier": "production"}, resource["Type"]
+
+
+def managed(**changes) -> dict:
+    data = variant(managed_secrets=True, **with_data_service())
+    del data["docker_cred_secret_arn"]
+    data["secrets"] = {}
+    return {**data, **changes}
+
+
+def test_secrets_stack_holds_no_secret_value_and_the_gateway_uses_it():
+    app = App(context=CLI_CONTEXT)
+    from portkey_gateway.stack import add_environment
+    add_environment(app, settings_from_dict(managed()))
+    enable_checks(app)
+    assembly = app.synth()
+    secrets = assembly.get_stack_by_name("portkey-gateway-dev-secrets").template
+    found = {v["Properties"]["Name"]: v for v in resources_of(secrets, "AWS::SecretsManager::Secret").values()}
+    assert set(found) == {"portkey-gateway/dev/docker-credentials", "portkey-gateway/dev/clientauth-organizations"}
+    for secret in found.values():
+        assert "SecretString" not in secret["Properties"] and secret["DeletionPolicy"] == "Retain"
+    generated = {name: (json.loads(v["Properties"]["GenerateSecretString"]["SecretStringTemplate"]),
+                        v["Properties"]["GenerateSecretString"]["GenerateStringKey"]) for name, v in found.items()}
+    assert generated == {"portkey-gateway/dev/docker-credentials": ({"username": "REPLACE_ME"}, "password"),
+                         "portkey-gateway/dev/clientauth-organizations": ({"ORGANISATIONS_TO_SYNC": "REPLACE_ME"},
+                                                                          "PORTKEY_CLIENT_AUTH")}
+    assert set(secrets["Outputs"]) >= {"DockerCredentialsSecretArn", "ClientOrgSecretNameArn"}
+    gateway = json.dumps(assembly.get_stack_by_name("portkey-gateway-dev").template)
+    assert gateway.count('"StackName": "portkey-gateway-dev-secrets"') >= 5  # credentials + two keys x two services
+    assert "arn:aws:secretsmanager" not in gateway.replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/docker", "")
+
+
+def test_managed_secrets_refuse_pasted_arns():
+    data = managed(docker_cred_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf")
+    with pytest.raises(ConfigError, match="docker_cred_secret_arn: comes from the secrets stack"):
+        settings_from_dict(data, source="cfg.yaml")
+    data = variant()
+    del data["docker_cred_secret_arn"]
+    with pytest.raises(ConfigError, match="docker_cred_secret_arn: is required.*managed_secrets: true"):
+        settings_from_dict(data, source="cfg.yaml")
+    with pytest.raises(ConfigError, match="tags.Project: is set from the settings already"):
+        settings_from_dict(variant(tags={"Project": "x"}), source="cfg.yaml")
+
+
+@pytest.fixture(scope="module")
+def pipeline_template():
+    app = App(context=CLI_CONTEXT)
+    enable_checks(app)
+    pipeline, environments = load_pipeline()
+    stack = PipelineStack(app, "portkey-gateway-pipeline", pipeline=pipeline, environments=environments)
+    return Template.from_stack(stack).to_json(), stack
+
+
+def test_pipeline_deploys_each_environment_in_order_with_approval_before_prod(pipeline_template):
+    template, stack = pipeline_template
+    (pipeline,) = [v["Properties"] for v in resources_of(template, "AWS::CodePipeline::Pipeline").values()]
+    stages = [s["Name"] for s in pipeline["Stages"]]
+    assert stages[:3] == ["Source", "Build", "UpdatePipeline"]  # self-mutating
+    assert [s for s in stages if s in ("dev", "staging", "prod")] == ["dev", "staging", "prod"]
+    prod = next(s for s in pipeline["Stages"] if s["Name"] == "prod")
+    first = min(prod["Actions"], key=lambda a: a["RunOrder"])
+    assert first["ActionTypeId"]["Category"] == "Approval" and first["Name"] == "Approve-prod"
+    for name in ("dev", "staging"):
+        stage = next(s for s in pipeline["Stages"] if s["Name"] == name)
+        assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stage["Actions"])
+    # each environment stage deploys its secrets stack and its gateway stack
+    deployed = {a["Configuration"]["StackName"] for s in pipeline["Stages"] for a in s["Actions"]
+                if a["ActionTypeId"]["Provider"] == "CloudFormation"}
+    assert deployed == {"portkey-gateway-dev", "portkey-gateway-staging-secrets", "portkey-gateway-staging",
+                        "portkey-gateway-prod-secrets", "portkey-gateway-prod"}
+    source = pipeline["Stages"][0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert (source["Configuration"]["FullRepositoryId"], source["Configuration"]["BranchName"]) == (
+        "my-org/portkey-gateway-cdk", "main")
+    assert source["Configuration"]["ConnectionArn"].startswith("arn:aws:codeconnections:us-east-1:123456789012:connection/")
+
+
+def test_pipeline_synth_runs_the_tests_first_and_deploys_cross_account(pipeline_template):
+    template, stack = pipeline_template
+    synth = next(v["Properties"] for k, v in resources_of(template, "AWS::CodeBuild::Project").items() if "Synth" in k)
+    commands = yaml.safe_load(synth["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+    assert commands == ["make test", "make pipeline-synth"]
+    # prod lives in another account: artifacts are KMS-encrypted for it, with key rotation
+    (key,) = [v["Properties"] for v in resources_of(template, "AWS::KMS::Key").values()]
+    assert key["EnableKeyRotation"] is True
+    assert stack.stages["prod"].account == "210987654321" and stack.stages["dev"].account == "123456789012"
+
+
+def test_pipeline_config_mistakes_are_one_line(tmp_path):
+    for name in ("dev", "staging", "prod"):
+        (tmp_path / f"{name}.yaml").write_text((ROOT / "config" / f"{name}.yaml").read_text())
+    base = yaml.safe_load((ROOT / "config" / "pipeline.yaml").read_text())
+    cases = [
+        ({"environments": ["dev", "qa"], "approval_before": []},
+         "environments: 'qa' has no config/qa.yaml; known environments: dev, prod, staging"),
+        ({"approval_before": ["uat"]}, "approval_before: 'uat' is not in environments"),
+        ({"environments": ["dev", "dev"]}, "environments: lists an environment twice"),
+        ({"connection_arn": "github"}, "connection_arn: 'github' is not a CodeStar connection ARN"),
+        ({"brnach": "main"}, "brnach: unknown setting; did you mean 'branch'?"),
+    ]
+    for change, message in cases:
+        (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({**base, **change}))
+        with pytest.raises(ConfigError) as caught:
+            load_pipeline(tmp_path)
+        assert message in str(caught.value) and "Traceback" not in str(caught.value), str(caught.value)
+
+
+def test_the_package_builds_with_its_lambda_code(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "portkey_gateway/lambdas/smoke_test/index.py" in names
+    assert "portkey_gateway/components/private_link.py" in names and "portkey_gateway/pipeline.py" in names
+
+
+def test_a_consumer_app_puts_the_construct_next_to_its_own_resources():
+    spec = importlib.util.spec_from_file_location("consumer_app", ROOT / "examples" / "consumer_app" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = App(context=CLI_CONTEXT)
+    stack = module.build(app)
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    queue_policy = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources_of(template, "AWS::IAM::Policy").values()
+                    if any("sqs:SendMessage" in json.dumps(s) for s in p["Properties"]["PolicyDocument"]["Statement"])]
+    assert queue_policy, "the gateway task role may send to the team's queue"
+    ingress = [r["Properties"] for r in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"].get("Description") == "team services"]
+    assert len(ingress) == 1 and ingress[0]["FromPort"] == 80
+    assert {"GatewayEndpoint", "JobsQueueUrl"} <= set(template["Outputs"])
+    assert len(resources_of(template, "AWS::ECS::Service")) == 2  # the gateway and its Redis, inside the team's stack
+    assert len(resources_of(template, "AWS::SQS::Queue")) == 2
+
+
+def test_generated_settings_match_yaml_validation():
+    """Settings built in Python go through the same validation and the same one-line errors."""
+    with pytest.raises(ConfigError, match=r"^py: gateway_config.cpu: 300 is not allowed"):
+        settings_from_dict(variant(gateway_config={"cpu": 300}), source="py")
+    assert Path(ROOT / "examples" / "consumer_app" / "cdk.json").is_file()

@@ -45,11 +45,12 @@ synth: install
 test: install
 	$(PY) -m pytest
 
+# --all: an environment with managed_secrets has two stacks (secrets first, by dependency).
 deploy: install
-	$(CDK) deploy --no-notices $(TARGET)
+	$(CDK) deploy --all --no-notices $(TARGET)
 
 diff: install
-	$(CDK) diff --no-notices $(TARGET)
+	$(CDK) diff --all --no-notices $(TARGET)
 
 # The delivery pipeline (config/pipeline.yaml): its synth step runs `make test` then this; deploy it once by hand.
 pipeline-synth: install

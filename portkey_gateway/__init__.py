@@ -6,7 +6,8 @@ Public API:
   raised as `ConfigError`).
 - `PortkeyGateway(scope, id, settings=...)`: the L3 construct, to put into any stack of your own.
 - `GatewayStack`, `SecretsStack`, `add_environment(scope, settings)`: one environment's stacks, as the app builds them.
-- `PipelineStack`: the self-mutating delivery pipeline.
+- `portkey_gateway.pipeline.PipelineStack`: the self-mutating delivery pipeline (for this repository's app: it reads
+  the CLI pin from the repository's package.json).
 - `enable_checks(app)`: cdk-nag's AwsSolutions checks, as the app runs them.
 """
 

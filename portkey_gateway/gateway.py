@@ -43,6 +43,9 @@ class PortkeyGateway(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
         super().__init__(scope, construct_id)
+        if settings.managed_secrets and not settings.docker_cred_secret_arn:
+            raise ValueError("managed_secrets: pass settings with the secrets stack's ARNs "
+                             "(secrets_stack.with_secret_arns(settings, SecretsStack(...).arns)), or use add_environment")
         self.settings = settings
         self.network = Network(self, "Network", settings=settings)
         self.operations_topic = OperationsTopic(self, "Operations", settings=settings) if settings.create_cluster else None

@@ -12,11 +12,13 @@ that, a push deploys.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
-from aws_cdk import Environment, Stack, Stage
+from aws_cdk import Environment, Stack, Stage, Tags
+from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import pipelines
 from constructs import Construct
 from pydantic import Field, model_validator
@@ -29,6 +31,7 @@ from .stack import add_environment
 _REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
 _CONNECTION_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov)?:(?:codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9._/-]+(?<!/)$")
 
 
 class PipelineSettings(_Model):
@@ -42,22 +45,34 @@ class PipelineSettings(_Model):
     repository: Annotated[str, _pattern(_REPOSITORY, "an owner/name repository", "use e.g. my-org/portkey-gateway-cdk")] = Field(
         description="Repository the connection reads."
     )
-    branch: str = Field("main", min_length=1, description="Branch whose pushes deploy.")
+    branch: Annotated[str, _pattern(_BRANCH, "a branch name", "use e.g. main or release/prod")] = Field(
+        "main", description="Branch whose pushes deploy."
+    )
     connection_arn: Annotated[str, _pattern(_CONNECTION_ARN, "a CodeStar connection ARN",
                                             "use arn:aws:codeconnections:<region>:<account>:connection/<id>")] = Field(
         description="CodeStar (CodeConnections) connection to the repository host."
     )
     environments: list[Name] = Field(min_length=1, description="Environments (config/<name>.yaml) to deploy, in order.")
-    approval_before: list[Name] = Field(default_factory=lambda: ["prod"], description="Environments that wait for a manual approval.")
+    approval_before: Optional[list[Name]] = Field(
+        None, description="Environments that wait for a manual approval; unset: prod, when it is deployed."
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
         if len(set(self.environments)) != len(self.environments):
             raise FieldProblem("environments", "lists an environment twice", "list each once")
-        for name in self.approval_before:
+        _, _, _, region, account, _ = self.connection_arn.split(":", 5)
+        if (account, region) != (self.aws_account, self.aws_region):
+            raise FieldProblem("connection_arn", f"is in {account}/{region}, but the pipeline runs in "
+                               f"{self.aws_account}/{self.aws_region}", "create the connection where the pipeline runs")
+        for name in self.approval_before or ():
             if name not in self.environments:
                 raise FieldProblem("approval_before", f"{name!r} is not in environments", "remove it, or add it to environments")
         return self
+
+    @property
+    def approvals(self) -> list[str]:
+        return self.approval_before if self.approval_before is not None else [n for n in self.environments if n == "prod"]
 
 
 def load_pipeline(config_dir: Path = CONFIG_DIR) -> tuple[PipelineSettings, list[Settings]]:
@@ -97,20 +112,26 @@ class PipelineStack(Stack):
         source = pipelines.CodePipelineSource.connection(pipeline.repository, pipeline.branch,
                                                          connection_arn=pipeline.connection_arn)
         cross_account = any((env.aws_account or pipeline.aws_account) != pipeline.aws_account for env in environments)
+        for key, value in (("Project", pipeline.project_name), ("Environment", "pipeline"), ("ManagedBy", "CDK")):
+            Tags.of(self).add(key, value)
         self.pipeline = pipelines.CodePipeline(
             self, "Pipeline",
             pipeline_name=f"{pipeline.project_name}-pipeline",
             self_mutation=True,
+            cli_version=cdk_cli_version(),  # self-mutation runs the same CLI as `make` (package-lock.json)
             cross_account_keys=cross_account,
             enable_key_rotation=cross_account,
             synth=pipelines.ShellStep("Synth", input=source, primary_output_directory="cdk.out", commands=SYNTH_COMMANDS),
+            # The Makefile needs Python 3.11+; CodeBuild's default runtime may change, so it is named.
+            synth_code_build_defaults=pipelines.CodeBuildOptions(partial_build_spec=codebuild.BuildSpec.from_object(
+                {"phases": {"install": {"runtime-versions": {"python": SYNTH_PYTHON}}}})),
         )
         self.stages: dict[str, GatewayStage] = {}
         for settings in environments:
             stage = GatewayStage(self, settings.environment, settings=settings, default_account=pipeline.aws_account)
             approval = ([pipelines.ManualApprovalStep(f"Approve-{settings.environment}",
                                                       comment=f"Deploy {settings.name_prefix}?")]
-                        if settings.environment in pipeline.approval_before else None)
+                        if settings.environment in pipeline.approvals else None)
             self.pipeline.add_stage(stage, pre=approval)
             self.stages[settings.environment] = stage
         self.pipeline.build_pipeline()
@@ -119,3 +140,9 @@ class PipelineStack(Stack):
 
 # The repository's own install-and-test entry point, then the pipeline app's synth into cdk.out.
 SYNTH_COMMANDS = ["make test", "make pipeline-synth"]
+SYNTH_PYTHON = "3.12"
+PACKAGE_JSON = Path(__file__).resolve().parent.parent / "package.json"  # the repository's CLI pin
+
+
+def cdk_cli_version() -> str:
+    return json.loads(PACKAGE_JSON.read_text())["devDependencies"]["aws-cdk"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 import yaml
@@ -76,7 +76,7 @@ def test_secrets_stack_holds_no_secret_value_and_the_gateway_uses_it():
     assert set(secrets["Outputs"]) >= {"DockerCredentialsSecretArn", "ClientOrgSecretNameArn"}
     gateway = json.dumps(assembly.get_stack_by_name("portkey-gateway-dev").template)
     assert gateway.count('"StackName": "portkey-gateway-dev-secrets"') >= 5  # credentials + two keys x two services
-    assert "arn:aws:secretsmanager" not in gateway.replace("arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/docker", "")
+    assert "arn:aws:secretsmanager" not in gateway  # no pasted ARN: every secret comes from the secrets stack
 
 
 def test_managed_secrets_refuse_pasted_arns():
@@ -133,6 +133,12 @@ def test_pipeline_synth_runs_the_tests_first_and_deploys_cross_account(pipeline_
     (key,) = [v["Properties"] for v in resources_of(template, "AWS::KMS::Key").values()]
     assert key["EnableKeyRotation"] is True
     assert stack.stages["prod"].account == "210987654321" and stack.stages["dev"].account == "123456789012"
+    assert synth["Environment"]["Image"].startswith("aws/codebuild/standard")
+    runtime = yaml.safe_load(synth["Source"]["BuildSpec"])["phases"]["install"]["runtime-versions"]
+    assert runtime == {"python": "3.12"}  # the Makefile needs 3.11+; CodeBuild's default may change
+    (pipeline,) = [v["Properties"] for v in resources_of(template, "AWS::CodePipeline::Pipeline").values()]
+    assert {t["Key"]: t["Value"] for t in pipeline["Tags"]} == {"Environment": "pipeline", "ManagedBy": "CDK",
+                                                                "Project": "portkey-gateway"}
 
 
 def test_pipeline_config_mistakes_are_one_line(tmp_path):
@@ -146,6 +152,9 @@ def test_pipeline_config_mistakes_are_one_line(tmp_path):
         ({"environments": ["dev", "dev"]}, "environments: lists an environment twice"),
         ({"connection_arn": "github"}, "connection_arn: 'github' is not a CodeStar connection ARN"),
         ({"brnach": "main"}, "brnach: unknown setting; did you mean 'branch'?"),
+        ({"branch": "main branch"}, "branch: 'main branch' is not a branch name"),
+        ({"connection_arn": "arn:aws:codeconnections:eu-west-1:999999999999:connection/0a1b2c3d"},
+         "connection_arn: is in 999999999999/eu-west-1, but the pipeline runs in 123456789012/us-east-1"),
     ]
     for change, message in cases:
         (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({**base, **change}))
@@ -155,9 +164,12 @@ def test_pipeline_config_mistakes_are_one_line(tmp_path):
 
 
 def test_the_package_builds_with_its_lambda_code(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-                    str(ROOT)], check=True, capture_output=True)
-    (wheel,) = tmp_path.glob("*.whl")
+    source = tmp_path / "source"  # a copy: an in-tree build would leave build/ behind in the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", "node_modules", "cdk.out", ".git", "build",
+                                                                 "*.egg-info", "__pycache__", ".pytest_cache", ".bench"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "portkey_gateway/lambdas/smoke_test/index.py" in names
     assert "portkey_gateway/components/private_link.py" in names and "portkey_gateway/pipeline.py" in names
@@ -185,4 +197,19 @@ def test_generated_settings_match_yaml_validation():
     """Settings built in Python go through the same validation and the same one-line errors."""
     with pytest.raises(ConfigError, match=r"^py: gateway_config.cpu: 300 is not allowed"):
         settings_from_dict(variant(gateway_config={"cpu": 300}), source="py")
-    assert Path(ROOT / "examples" / "consumer_app" / "cdk.json").is_file()
+
+
+def test_the_construct_refuses_managed_secrets_without_their_arns():
+    from aws_cdk import Stack
+
+    from portkey_gateway import PortkeyGateway
+    with pytest.raises(ValueError, match="managed_secrets: pass settings with the secrets stack's ARNs"):
+        PortkeyGateway(Stack(App(context=CLI_CONTEXT), "S"), "G", settings=settings_from_dict(managed()))
+
+
+def test_pipeline_defaults_and_checks(tmp_path):
+    base = yaml.safe_load((ROOT / "config" / "pipeline.yaml").read_text())
+    from portkey_gateway.pipeline import PipelineSettings
+    without_prod = PipelineSettings.model_validate({**base, "environments": ["dev", "staging"], "approval_before": None})
+    assert without_prod.approvals == []  # no prod, no approval by default
+    assert PipelineSettings.model_validate({**base, "approval_before": None}).approvals == ["prod"]

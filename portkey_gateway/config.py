@@ -701,7 +701,7 @@ class WebFirewall(_Model):
 ALARM_LAG_MINUTES = 2  # load-balancer metrics reach CloudWatch, and an alarm is evaluated, about this late
 
 # Variables the module deprecated in v2.0.0 and removed in v2.0.1: named here so that a migrated tfvars gets a pointer.
-_REMOVED_VARIABLES = {
+REMOVED_VARIABLES = {
     "redis_type": "redis_configuration.redis_type",
     "redis_endpoint": "redis_configuration.endpoint",
     "redis_cpu": "redis_configuration.cpu",
@@ -968,7 +968,7 @@ class Settings(_Model):
     @classmethod
     def _removed_variables(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for old, new in _REMOVED_VARIABLES.items():
+            for old, new in REMOVED_VARIABLES.items():
                 if old in data:
                     raise FieldProblem(old, "was removed in module v2.0.1", f"set {new} instead")
         return data

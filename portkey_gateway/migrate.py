@@ -14,9 +14,11 @@ converted at all.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,19 +26,23 @@ from typing import Any
 import hcl2
 import yaml
 
-from .config import REMOVED_VARIABLES
+from .config import REMOVED_VARIABLES, Settings
 from .loader import ConfigError, settings_from_dict
 
 MODULE_SOURCE = "portkey-gateway-infrastructure//terraform/ecs"
+_MODULE_SOURCE = re.compile(r"portkey-gateway-infrastructure(?:\.git)?//terraform/ecs(?:\?|$)")
+_INTERPOLATION = re.compile(r"(?<![$%])[$%]\{")  # ${...} or %{...}, not the escapes $${ and %%{
 # Terraform's own arguments of a module block: they configure Terraform, not the deployment.
 META_ARGUMENTS = {
     "source": "where Terraform downloads the module; this project is the replacement",
     "version": "a registry version constraint of the module",
     "providers": "Terraform provider wiring; the account and region are aws_account and aws_region here",
-    "count": "Terraform meta-argument; deploy an environment per config file instead",
-    "for_each": "Terraform meta-argument; deploy an environment per config file instead",
     "depends_on": "Terraform ordering; CloudFormation orders the resources of a stack itself",
 }
+# Meta-arguments that make one block several deployments (or none): the single config written cannot say so.
+MULTIPLYING_ARGUMENTS = ("count", "for_each")
+# Files the module read relative to its own directory (path.module); here they are relative to the config file.
+FILE_SETTINGS = ("environment_variables_file_path", "secrets_file_path")
 
 
 # Top-level blocks of Terraform configuration files; a .tfvars file has none.
@@ -58,8 +64,9 @@ class Conversion:
         return not self.attention
 
 
-def convert(text: str, source: str = "<input>") -> Conversion:
-    """Our config from Terraform text holding the module block, or from tfvars (top-level assignments)."""
+def convert(text: str, source: str = "<input>", base_dir: Path | str = ".") -> Conversion:
+    """Our config from Terraform text holding the module block, or from tfvars (top-level assignments).
+    `base_dir` is where the config will be written: file settings are checked relative to it, as they will be read."""
     try:
         parsed = hcl2.loads(text)
     except Exception as error:  # lark's parse errors have many types; all mean "not valid HCL"
@@ -68,18 +75,34 @@ def convert(text: str, source: str = "<input>") -> Conversion:
     block, start = _module_block(parsed, text, source)
     conversion = Conversion(config={})
     lines = text.splitlines()
+    known = {f.alias or n for n, f in Settings.model_fields.items()}
     for name, raw in block.items():
         if name.startswith("__"):
             continue
+        line = _line_of(lines, name, start)
         if name in META_ARGUMENTS:
             conversion.ignored.append(f"{name}: {META_ARGUMENTS[name]}")
             continue
-        target = REMOVED_VARIABLES.get(name, name).split(".")
-        value = _value(raw, name, _line_of(lines, name, start), lines, conversion)
+        if name in MULTIPLYING_ARGUMENTS:
+            conversion.attention.append(f"line {line}: {name} makes the block several deployments (or none); write one "
+                                        "config file per environment")
+            continue
+        if name in REMOVED_VARIABLES and "redis_configuration" in block:
+            conversion.ignored.append(f"{name}: removed in v2.0.1 and without effect beside redis_configuration (line {line})")
+            continue
+        if name not in known and name not in REMOVED_VARIABLES:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            conversion.ignored.append(f"{name}: not a variable of the module (line {line})"
+                                      + (f"; did you mean {close[0]}?" if close else ""))
+            continue
+        if name in FILE_SETTINGS:
+            conversion.attention.append(f"line {line}: {name}: Terraform read it relative to the module's directory; here "
+                                        "it is relative to the config file: check the path")
+        value = _value(raw, name, line, lines, conversion)
         if value is not _UNKNOWN:
-            _put(conversion.config, target, value)
+            _put(conversion.config, REMOVED_VARIABLES.get(name, name).split("."), value)
     try:
-        settings_from_dict(conversion.config, source=source)
+        settings_from_dict(conversion.config, source=source, base_dir=base_dir)
     except ConfigError as error:
         conversion.attention += [f"not valid yet: {line.removeprefix(source + ': ')}" for line in error.lines]
     return conversion
@@ -91,7 +114,7 @@ _UNKNOWN = object()
 def _module_block(parsed: dict, text: str, source: str) -> tuple[dict, int]:
     """The Portkey module block and its line; or, for tfvars, the top-level assignments."""
     modules = [(label, body) for entry in parsed.get("module", []) for label, body in entry.items()
-               if MODULE_SOURCE in str(body.get("source", ""))]
+               if _MODULE_SOURCE.search(_unquote(str(body.get("source", ""))))]
     if modules:
         if len(modules) > 1:
             raise MigrationError(f"{source}: {len(modules)} Portkey module blocks; put each in its own file")
@@ -121,14 +144,25 @@ def _value(raw: Any, path: str, line: int, lines: list[str], conversion: Convers
         items = [_value(item, f"{path}[{i}]", line, lines, conversion) for i, item in enumerate(raw)]
         return _UNKNOWN if any(item is _UNKNOWN for item in items) else items
     if isinstance(raw, str):
-        if raw.startswith("${") or (raw.startswith('"') and "${" in raw):
-            conversion.attention.append(f"line {line}: {path} = {_unquote(raw)} is computed by Terraform; "
+        heredoc = _unquote(raw).startswith("<<")  # python-hcl2 gives heredocs with or without quotes
+        text = _heredoc(_unquote(raw)) if heredoc else raw
+        if text.startswith("${") or ((text.startswith('"') or heredoc) and _INTERPOLATION.search(text)):
+            shown = " ".join(_unquote(text).split())
+            conversion.attention.append(f"line {line}: {path} = {shown} is computed by Terraform; "
                                         "write its value into the config")
             return _UNKNOWN
-        return _unquote(raw)
+        value = text if heredoc else _unquote(text)
+        return value.replace("$${", "${").replace("%%{", "%{")
     if raw is None:
         return _UNKNOWN  # null in Terraform means "the module's default", which the field's default is here
     return raw
+
+
+def _heredoc(raw: str) -> str:
+    """The text of a `<<EOT` / `<<-EOT` heredoc (the indented form loses its common indentation)."""
+    first, _, rest = raw.partition("\n")
+    body = rest.rsplit("\n", 1)[0] if "\n" in rest else ""
+    return textwrap.dedent(body) if first.startswith("<<-") else body
 
 
 def _unquote(text: str) -> str:
@@ -160,10 +194,10 @@ def render(conversion: Conversion, source: str) -> str:
     header = [f"# yaml-language-server: $schema=schema.json", f"# Converted from {source} by portkey_gateway.migrate."]
     if conversion.attention:
         header.append("# Needs attention:")
-        header += [f"#   {item}" for item in conversion.attention]
+        header += [f"#   {' '.join(item.split())}" for item in conversion.attention]
     if conversion.ignored:
-        header.append("# Left out (no meaning here):")
-        header += [f"#   {item}" for item in conversion.ignored]
+        header.append("# Left out:")
+        header += [f"#   {' '.join(item.split())}" for item in conversion.ignored]
     body = yaml.safe_dump(conversion.config, sort_keys=False, default_flow_style=False, width=120)
     return "\n".join(header) + "\n" + body
 
@@ -174,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", help="write the YAML here instead of stdout")
     args = parser.parse_args(argv)
     path = Path(args.path)
+    output = Path(args.output) if args.output else None
     try:
-        conversion = convert(path.read_text(), source=str(path))
+        conversion = convert(path.read_text(), source=str(path), base_dir=output.parent if output else Path.cwd())
     except OSError as error:
         print(f"error: {path}: cannot read: {error.strerror}", file=sys.stderr)
         return 2
@@ -183,8 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     text = render(conversion, str(path))
-    if args.output:
-        Path(args.output).write_text(text)
+    if output:
+        try:
+            output.write_text(text)
+        except OSError as error:
+            print(f"error: {output}: cannot write: {error.strerror}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     for item in conversion.attention:

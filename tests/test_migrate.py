@@ -138,3 +138,52 @@ def test_files_that_cannot_be_converted_exit_2_with_one_line(tmp_path, capsys, t
     assert err.startswith(f"error: {path}: ") and message in err and "Traceback" not in err
     with pytest.raises(MigrationError):
         convert(text)
+
+
+TRICKY = '''
+module "portkey" {
+  source   = "git::https://github.com/Portkey-AI/portkey-gateway-infrastructure.git//terraform/ecs?ref=v3.0.0"
+  for_each = toset(["dev", "prod"])
+  aws_profile = "prod"
+  redis_type = "aws-elastic-cache"
+  redis_configuration = { redis_type = "redis" }
+  environment_variables_file_path = "envs/env.json"
+  environment_variables = {
+    gateway = {
+      LITERAL  = "cost: $${price} and %%{x}"
+      TEMPLATE = "%{ if true }x%{ endif }"
+      CONFIG   = <<-EOT
+        {"a": 1}
+      EOT
+      SECRET_REF = <<EOT
+${var.name}
+more
+EOT
+    }
+  }
+}
+'''
+
+
+def test_tricky_terraform_is_converted_or_reported_never_guessed(tmp_path):
+    conversion = convert(TRICKY, source="main.tf", base_dir=tmp_path)
+    gateway = conversion.config["environment_variables"]["gateway"]
+    assert gateway == {"LITERAL": "cost: ${price} and %{x}", "CONFIG": '{"a": 1}'}  # escapes undone, heredoc dedented
+    attention = " | ".join(conversion.attention)
+    assert "line 4: for_each makes the block several deployments" in attention
+    assert "TEMPLATE = %{ if true }x%{ endif } is computed by Terraform" in attention
+    assert "SECRET_REF = ${var.name} more is computed by Terraform" in attention  # one line, even from a heredoc
+    assert "environment_variables_file_path: Terraform read it relative to the module's directory" in attention
+    ignored = " | ".join(conversion.ignored)
+    assert "aws_profile: not a variable of the module (line 5)" in ignored
+    assert "redis_type: removed in v2.0.1 and without effect beside redis_configuration (line 6)" in ignored
+    assert conversion.config["redis_configuration"] == {"redis_type": "redis"}  # not switched by the old variable
+    rendered = render(conversion, "main.tf")
+    assert yaml.safe_load(rendered)["environment_variables"]["gateway"]["CONFIG"] == '{"a": 1}'
+
+
+def test_an_unwritable_output_is_one_line(tmp_path, capsys):
+    path = tmp_path / "main.tf"
+    path.write_text(filled("minimal_dev"))
+    assert main([str(path), "-o", str(tmp_path / "missing" / "dev.yaml")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'missing' / 'dev.yaml'}: cannot write")

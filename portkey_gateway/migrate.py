@@ -191,7 +191,7 @@ def _line_of(lines: list[str], name: str, start: int) -> int:
 
 def render(conversion: Conversion, source: str) -> str:
     """The YAML config, headed by what needs attention and what was left out, as comments."""
-    header = [f"# yaml-language-server: $schema=schema.json", f"# Converted from {source} by portkey_gateway.migrate."]
+    header = ["# yaml-language-server: $schema=schema.json", f"# Converted from {source} by portkey_gateway.migrate."]
     if conversion.attention:
         header.append("# Needs attention:")
         header += [f"#   {' '.join(item.split())}" for item in conversion.attention]

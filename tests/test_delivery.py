@@ -19,7 +19,7 @@ from portkey_gateway.compliance import enable_checks
 from portkey_gateway.loader import known_environments, resolve_config_path
 from portkey_gateway.pipeline import PipelineStack, load_pipeline
 
-from .conftest import CLI_CONTEXT, ROOT, resources_of, synthesize, variant, with_data_service
+from .conftest import CLI_CONTEXT, ROOT, resources_of, variant, with_data_service
 
 
 def test_three_environments_that_differ_as_a_team_would():

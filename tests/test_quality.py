@@ -109,7 +109,8 @@ def test_cdk_cli_synthesizes_an_environment_and_a_config_path_offline(tmp_path):
     """The real CLI (pinned in package-lock.json) with lookups disabled, as `make synth` runs it."""
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
     env.pop("AWS_PROFILE", None)
-    for context, stack in (("env=dev", "portkey-gateway-dev"), ("config=examples/minimal-dev.yaml", "portkey-gateway-dev")):
+    for context, stack in (("env=dev", "portkey-gateway-dev"), ("config=examples/minimal-dev.yaml", "portkey-gateway-dev"),
+                           ("pipeline=true", "portkey-gateway-pipeline")):
         out = tmp_path / context.split("=")[0]
         result = subprocess.run(
             [str(ROOT / ".venv" / "bin" / "npx"), "--no-install", "cdk", "synth", "--no-lookups", "--no-notices", "-q",
@@ -118,6 +119,11 @@ def test_cdk_cli_synthesizes_an_environment_and_a_config_path_offline(tmp_path):
         )
         assert result.returncode == 0, result.stderr[-3000:]
         template = json.loads((out / f"{stack}.template.json").read_text())
+        if context == "pipeline=true":  # the pipeline, and each environment's stacks in its stage's assembly
+            assert any(r["Type"] == "AWS::CodePipeline::Pipeline" for r in template["Resources"].values())
+            templates = sorted(p.name for p in (out / "assembly-portkey-gateway-pipeline-prod").glob("*.template.json"))
+            assert len(templates) == 2 and "secrets" in templates[1] and "secrets" not in templates[0], templates
+            continue
         assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
         report = json.loads((out / "validation-report.json").read_text())
         assert report.get("success", True) is not False, report

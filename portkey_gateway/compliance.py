@@ -91,6 +91,10 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
             _acknowledge_service(service, settings, gateway.compute.exec_log_group)
     if gateway.cache is not None:
         _acknowledge_exec(gateway.cache.redis, settings, gateway.compute.exec_log_group)
+    for arn in (a for a in settings.bedrock.model_arns if "*" in a):
+        _acknowledge(gateway.gateway.task_role, f"AwsSolutions-IAM5[Resource::{arn}]",
+                     "A listed foundation model in every region, as cross-region inference profiles route to it "
+                     "(bedrock.model_arns); invoke actions only, on that one model")
     if settings.bedrock.enabled and not settings.bedrock.model_arns:
         _acknowledge(gateway.gateway.task_role,
                      f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:{settings.aws_region}::foundation-model/*]",

@@ -1349,6 +1349,10 @@ class Settings(_Model):
             raise FieldProblem("control_plane_private_link.enabled", "the endpoint needs subnets in at least two AZs "
                                "(Portkey's guidance, for availability)", "use num_az: 2 or more")
         inbound = self.inbound_private_link
+        for name, on in (("inbound_private_link.enabled", inbound.enabled), ("allow_control_plane_ips", self.allow_control_plane_ips)):
+            if on and "gateway" not in self.served:
+                raise FieldProblem(name, "Portkey's control plane reads logs through the AI gateway, which server_mode mcp "
+                                   "does not serve (it would reach the MCP listener instead)", "use server_mode: all, or remove it")
         if inbound.enabled:
             if not self.create_lb:
                 raise FieldProblem("inbound_private_link.enabled", "an endpoint service fronts the gateway's load balancer, "

@@ -32,6 +32,7 @@ ACCOUNT = "123456789012"
 REDIS_AUTH = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/prod/redis-auth-AbCdEf"
 BEDROCK_MODEL = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"
 BEDROCK_PROFILE = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+BEDROCK_ANY_REGION = "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"
 BEDROCK_ROLE = "arn:aws:iam::210987654321:role/portkey-bedrock"
 SMOKE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/prod/smoke-headers"
 # The CLI passes cdk.json's feature flags (and path metadata) to the app; tests synthesize with the same context.
@@ -138,7 +139,8 @@ CONFIGS = {
                              "create": {"node_type": "cache.r7g.large", "replicas": 1, "shards": 2}},
         **with_data_service(desired_task_count=1, enable_execute_command=True),
         dataservice_autoscaling={"enable_autoscaling": True, "autoscaling_max_capacity": 2},
-        bedrock={"enabled": True, "model_arns": [BEDROCK_MODEL, BEDROCK_PROFILE], "assume_role_arns": [BEDROCK_ROLE]},
+        bedrock={"enabled": True, "model_arns": [BEDROCK_MODEL, BEDROCK_PROFILE, BEDROCK_ANY_REGION],
+                 "assume_role_arns": [BEDROCK_ROLE]},
         gateway_task_role_policy_arns={"readonly": "arn:aws:iam::aws:policy/AmazonBedrockReadOnly"},
         max_asg_size=4,
     ),
@@ -172,6 +174,7 @@ CONFIGS = {
                               "allowed_principals": ["arn:aws:iam::299329113195:root", "arn:aws:iam::123456789012:root"]},
         alb_routing_configuration={"enable_host_based_routing": True, "gateway_host": "gateway.example.com"},
         allow_control_plane_ips=True, control_plane_private_link={"enabled": True, "private_dns": False},
+        timeouts={"max_request_seconds": 900}, lb_deletion_protection=True,
     ),
     "three-az-no-lb": lambda: variant(
         redis_configuration={"enable_execute_command": True},

@@ -313,6 +313,9 @@ NETWORKING_CASES = [
     ("control-plane-ips-on-internal-lb", variant(allow_control_plane_ips=True, tls_certificate_arn=CERTIFICATE),
      "allow_control_plane_ips", "internal_lb: false"),
     ("control-plane-ips-without-lb", no_lb(allow_control_plane_ips=True), "allow_control_plane_ips", "create_lb: true"),
+    ("endpoint-service-in-mcp-mode", variant(server_mode="mcp", mcp_gateway_base_url="https://mcp.example.com",
+                                             inbound_private_link={"enabled": True}),
+     "inbound_private_link.enabled", "server_mode: all"),
     ("aws-endpoints-in-existing-vpc", variant(
         create_new_vpc=False, vpc_cidr="10.20.0.0/16", vpc_id="vpc-0123456789abcdef0",
         private_subnet_ids=["subnet-0123456789abcdef0"], aws_private_endpoints=True), "aws_private_endpoints",

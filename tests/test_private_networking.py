@@ -81,6 +81,11 @@ def test_with_an_alb_an_internal_nlb_in_front_carries_the_endpoint_service(templ
     front_id = logical_id(t, "AWS::ElasticLoadBalancingV2::LoadBalancer", "EndpointService")
     front, alb = lbs[front_id], lbs[logical_id(t, "AWS::ElasticLoadBalancingV2::LoadBalancer", "Ingress")]
     assert (front["Type"], front["Scheme"], alb["Type"]) == ("network", "internal", "application")
+    attributes = {a["Key"]: a["Value"] for a in front["LoadBalancerAttributes"]}
+    assert attributes["deletion_protection.enabled"] == "true"
+    (front_listener,) = [v["Properties"] for v in resources_of(t, "AWS::ElasticLoadBalancingV2::Listener").values()
+                         if v["Properties"]["LoadBalancerArn"] == {"Ref": front_id}]
+    assert front_listener["ListenerAttributes"] == [{"Key": "tcp.idle_timeout.seconds", "Value": "915"}]  # as the ALB
     service = only(t, "AWS::EC2::VPCEndpointService")
     assert service["NetworkLoadBalancerArns"] == [{"Ref": front_id}] and service["AcceptanceRequired"] is False
     assert service["PrivateDnsName"] == "gateway.example.com" and "SupportedRegions" not in service  # same region

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from .conftest import (
+    BEDROCK_ANY_REGION,
     BEDROCK_MODEL,
     BEDROCK_PROFILE,
     BEDROCK_ROLE,
@@ -174,7 +175,7 @@ def test_bedrock_is_limited_to_the_listed_models_and_roles(templates):
     statements = role_statements(templates["valkey-created"], "PortkeyGatewayTaskRole")
     (invoke,) = [s for s in statements if actions(s)[0].startswith("bedrock:")]
     assert actions(invoke) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-    assert sorted(invoke["Resource"]) == sorted([BEDROCK_MODEL, BEDROCK_PROFILE])
+    assert sorted(invoke["Resource"]) == sorted([BEDROCK_MODEL, BEDROCK_PROFILE, BEDROCK_ANY_REGION])
     (assume,) = [s for s in statements if actions(s) == ["sts:AssumeRole"]]
     assert assume["Resource"] == BEDROCK_ROLE
     role = templates["valkey-created"]["Resources"][logical_id(templates["valkey-created"], "AWS::IAM::Role", "PortkeyGatewayTaskRole")]

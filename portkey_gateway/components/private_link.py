@@ -17,12 +17,13 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as elbv2_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ..config import Settings
+from ..config import LB_IDLE_RANGE, Settings
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
 from .service import EcsService
 
 HTTPS_PORT = 443
+NLB_MIN_IDLE_SECONDS = LB_IDLE_RANGE["network"][0]
 
 
 class ControlPlaneEndpoint(Construct):
@@ -59,7 +60,7 @@ class GatewayEndpointService(Construct):
         super().__init__(scope, construct_id)
         inbound = settings.inbound_private_link
         self.port = ingress.listener_port
-        self.load_balancer = ingress.load_balancer if not ingress.is_application else self._nlb_in_front(network, ingress)
+        self.load_balancer = ingress.load_balancer if not ingress.is_application else self._nlb_in_front(settings, network, ingress)
         self.service = ec2.VpcEndpointService(
             self, "EndpointService",
             vpc_endpoint_service_load_balancers=[self.load_balancer],
@@ -73,7 +74,7 @@ class GatewayEndpointService(Construct):
             # Not on the L2; its L1 child carries the construct's own id.
             self.service.node.find_child("EndpointService").private_dns_name = inbound.private_dns_name
 
-    def _nlb_in_front(self, network: Network, ingress: GatewayLoadBalancer) -> elbv2.NetworkLoadBalancer:
+    def _nlb_in_front(self, settings: Settings, network: Network, ingress: GatewayLoadBalancer) -> elbv2.NetworkLoadBalancer:
         """An internal NLB that forwards TCP to the ALB's production listener (TLS still ends at the ALB)."""
         security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
@@ -82,12 +83,15 @@ class GatewayEndpointService(Construct):
         no_default_egress(security_group)
         load_balancer = elbv2.NetworkLoadBalancer(
             self, "LoadBalancer", vpc=network.vpc, internet_facing=False, vpc_subnets=network.private_subnets,
-            security_groups=[security_group], cross_zone_enabled=True,
+            security_groups=[security_group], cross_zone_enabled=True, deletion_protection=settings.lb_deletion_protection,
             # PrivateLink traffic is governed by the endpoint service (allowed principals, acceptance): its source
             # addresses are Portkey's endpoint, which no CIDR rule here could name.
             enforce_security_group_inbound_rules_on_private_link_traffic=False,
         )
-        listener = load_balancer.add_listener("Listener", port=self.port, protocol=elbv2.Protocol.TCP)
+        # The same streaming-safe idle timeout as the ALB behind it (NLB TCP listeners accept 60-6000 s).
+        idle = max(ingress.timeouts.lb_idle_timeout, NLB_MIN_IDLE_SECONDS)
+        listener = load_balancer.add_listener("Listener", port=self.port, protocol=elbv2.Protocol.TCP,
+                                              tcp_idle_timeout=Duration.seconds(idle))
         listener.add_targets(
             "Alb", port=self.port, protocol=elbv2.Protocol.TCP,
             targets=[elbv2_targets.AlbListenerTarget(ingress.listener)],

@@ -35,10 +35,10 @@ BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream
 class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
-    Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `data_service` (None unless
-    enabled), `cache` (the built-in Redis) or `elasticache` (a created cache), `load_balancer` (None without `create_lb`),
-    `control_plane_endpoint`, `endpoint_service` and `aws_endpoints` (None unless configured), `domain`, `firewall`, `deployment_alarms` and
-    `smoke_test_hook` (None unless configured), `operations_topic` (None with an existing cluster).
+    Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `load_balancer` (None without
+    `create_lb`), `operations_topic` (None with an existing cluster), and, None unless configured: `data_service`,
+    `cache` (the built-in Redis), `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms`,
+    `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):

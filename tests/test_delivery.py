@@ -18,6 +18,7 @@ from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.compliance import enable_checks
 from portkey_gateway.loader import known_environments, resolve_config_path
 from portkey_gateway.pipeline import PipelineStack, load_pipeline
+from portkey_gateway.stack import add_environment
 
 from .conftest import CLI_CONTEXT, ROOT, resources_of, variant, with_data_service
 
@@ -59,7 +60,6 @@ def managed(**changes) -> dict:
 
 def test_secrets_stack_holds_no_secret_value_and_the_gateway_uses_it():
     app = App(context=CLI_CONTEXT)
-    from portkey_gateway.stack import add_environment
     add_environment(app, settings_from_dict(managed()))
     enable_checks(app)
     assembly = app.synth()

@@ -180,7 +180,7 @@ def test_the_real_http_call_sends_host_path_and_json_body(hook):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         module = hook(port=server.server_address[1], address="127.0.0.1")
         assert module.handler(EVENT, None) == {"hookStatus": "SUCCEEDED"}
@@ -214,7 +214,7 @@ def tls_listener(monkeypatch):
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("ai.example.com").configure_cert(server_context)
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield server.server_address[1], ca
     server.shutdown()
 

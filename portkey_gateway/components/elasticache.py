@@ -17,7 +17,7 @@ from constructs import Construct
 from ..config import CREATED_CACHE_PORT, Settings
 from ..container_env import CacheConnection
 from .network import Network, no_default_egress
-from .service import EcsService
+from .service import EcsService, admit
 
 EVICTION_POLICY = "volatile-lru"  # Portkey's recommendation: only keys with a TTL are evicted
 AUTH_TOKEN_LENGTH = 32  # ElastiCache accepts 16-128 printable characters; letters and digits only avoid its special-character rules
@@ -84,8 +84,7 @@ class ValkeyCache(Construct):
         self.connection = CacheConnection(f"{address}:{port}", self.auth_secret.secret_arn)
 
     def allow_from(self, client: EcsService) -> None:
-        self.security_group.add_ingress_rule(client.security_group, ec2.Port.tcp(CREATED_CACHE_PORT),
-                                             f"from {client.spec.name} tasks")
+        admit(self.security_group, client, CREATED_CACHE_PORT)
 
 
 class ExistingCacheAccess(Construct):
@@ -98,4 +97,4 @@ class ExistingCacheAccess(Construct):
         self.security_group = ec2.SecurityGroup.from_security_group_id(self, "SecurityGroup", redis.security_group_id)
 
     def allow_from(self, client: EcsService) -> None:
-        self.security_group.add_ingress_rule(client.security_group, ec2.Port.tcp(self.port), f"from Portkey {client.spec.name} tasks")
+        admit(self.security_group, client, self.port)

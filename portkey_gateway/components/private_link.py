@@ -20,7 +20,7 @@ from constructs import Construct
 from ..config import LB_IDLE_RANGE, Settings
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
-from .service import EcsService
+from .service import EcsService, admit
 
 HTTPS_PORT = 443
 NLB_MIN_IDLE_SECONDS = LB_IDLE_RANGE["network"][0]
@@ -48,7 +48,7 @@ class ControlPlaneEndpoint(Construct):
         )
 
     def allow_from(self, client: EcsService) -> None:
-        self.security_group.add_ingress_rule(client.security_group, ec2.Port.tcp(HTTPS_PORT), f"from {client.spec.name} tasks")
+        admit(self.security_group, client, HTTPS_PORT)
 
 
 class GatewayEndpointService(Construct):

@@ -213,7 +213,12 @@ class EcsService(Construct):
 
     def allow_from(self, other: "EcsService", port: int) -> None:
         """Admit `other`'s tasks on `port`, and nothing else."""
-        self.security_group.add_ingress_rule(other.security_group, ec2.Port.tcp(port), f"from {other.spec.name} tasks")
+        admit(self.security_group, other, port)
+
+
+def admit(group: ec2.ISecurityGroup, client: EcsService, port: int) -> None:
+    """One ingress rule: `client`'s tasks on `port` (for a service, a cache or an endpoint)."""
+    group.add_ingress_rule(client.security_group, ec2.Port.tcp(port), f"from {client.spec.name} tasks")
 
 
 

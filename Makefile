@@ -6,6 +6,8 @@
 #   make diff ENV=prod     cdk diff (needs AWS credentials)
 #   make schema            regenerate config/schema.json and the README field table
 #   make bench             synth times per example, the floor, and the test-suite wall time
+#   make cost ENV=prod     estimated monthly cost of an environment's stacks, resource by resource (synthesizes first)
+#   make diagram ENV=prod  the architecture picture of an environment, docs/architecture-<env>.png (synthesizes first)
 #   make pipeline-deploy   deploy the delivery pipeline of config/pipeline.yaml once (then pushes deploy)
 
 # Resolved before .venv/bin goes onto PATH, so a reinstall never builds the venv from itself.
@@ -22,7 +24,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
-.PHONY: install synth test deploy diff schema bench clean pipeline-synth pipeline-deploy
+.PHONY: install synth test deploy diff schema bench clean pipeline-synth pipeline-deploy cost diagram
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -64,6 +66,14 @@ schema: install
 
 bench: install
 	$(PY) scripts/bench.py
+
+# COST_ARGS changes the usage assumptions, e.g. COST_ARGS="--traffic-gb 500 --log-gb 20".
+cost: synth
+	$(PY) -m portkey_gateway.cost cdk.out $(COST_ARGS)
+
+# docs/architecture-<env or config name>.png, or OUT=path.
+diagram: synth
+	$(PY) -m portkey_gateway.diagram cdk.out -o $(or $(OUT),docs/architecture-$(if $(CONFIG),$(basename $(notdir $(CONFIG))),$(ENV)).png)
 
 clean:
 	rm -rf cdk.out .pytest_cache

@@ -80,6 +80,15 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                   "IAM role' in the ECS developer guide")
         for finding in ("AwsSolutions-IAM5[Action::ecs:Submit*]", "AwsSolutions-IAM5[Resource::*]"):
             _acknowledge(compute.instance_role, finding, reason)
+        release = compute.instance_release.role
+        group_id = Stack.of(compute.auto_scaling_group).get_logical_id(compute.auto_scaling_group.node.default_child)
+        _acknowledge(release, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:"
+                     f"<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/<{group_id}>]",
+                     "The teardown function's actions on the cluster's one Auto Scaling group, named exactly; the '*' is "
+                     "the group's random id, which CloudFormation does not return")
+        _acknowledge(release, "AwsSolutions-IAM5[Resource::*]",
+                     "autoscaling:DescribeAutoScalingGroups and DescribeLifecycleHooks support no resource-level "
+                     "permissions (Service Authorization Reference); the function only reads its own group with them")
         _acknowledge(compute.auto_scaling_group, "Annotation::@aws-cdk/aws-autoscaling:desiredCapacitySet",
                      "desired_asg_size is the initial size, as in the module; ECS managed scaling owns it afterwards. "
                      "IgnoreUnmodifiedGroupSizeProperties makes CloudFormation re-apply it only when the configured "

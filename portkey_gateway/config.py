@@ -390,6 +390,33 @@ class DeploymentAlarms(_Model):
     evaluation_minutes: int = Field(2, ge=1, le=60, description="Consecutive minutes a condition must hold before the alarm fires.")
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+class Monitoring(_Model):
+    """Day-2 observability: a CloudWatch dashboard, and alarms on the signals that mean users are hurting, which
+    notify the operations SNS topic. The gateway's two health alarms (thresholds in gateway_deployment_alarms) are the
+    same alarms ECS watches during deployments."""
+
+    dashboard: bool = Field(True, description="A CloudWatch dashboard of the environment (<project>-<env>).")
+    alarms: bool = Field(True, description="Alarms that notify the operations SNS topic.")
+    alarm_emails: list[Annotated[str, _pattern(_EMAIL, "an email address", "use e.g. oncall@example.com")]] = Field(
+        default_factory=list, description="Email subscriptions to the operations topic (each address must confirm)."
+    )
+    lb_5xx_percent: float = Field(
+        5, gt=0, le=100, description="Alarm when this share (%) of requests gets a 5xx from the ALB itself (502/503/504 "
+                                     "without a target's answer)."
+    )
+    task_shortfall_minutes: Annotated[int, _in_range(1, 60)] = Field(
+        10, description="Alarm when a service runs fewer tasks than desired for this long."
+    )
+    capacity_shortfall_minutes: Annotated[int, _in_range(1, 60)] = Field(
+        15, description="Alarm when tasks wait this long for instances (capacity-provider reservation above 100 %)."
+    )
+    cache_memory_percent: Percent = Field(90, description="Alarm when a created cache uses this much of its memory (%).")
+    cache_cpu_percent: Percent = Field(90, description="Alarm when a created cache's engine CPU stays above this (%).")
+
+
 # The stages of an ECS blue/green, canary or linear deployment, in order (ECS API: DeploymentLifecycleHook).
 LIFECYCLE_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
                     "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
@@ -948,6 +975,15 @@ class Settings(_Model):
     custom_domain: Optional[CustomDomain] = Field(None, description="Route 53 records and an ACM certificate for the hosts.")
     waf: WebFirewall = Field(default_factory=WebFirewall, description="AWS WAF web ACL on the ALB.")
 
+    # Day-2 operations
+    log_retention_days: RetentionDays = Field(
+        30, description="Retention of the services' log groups (days); the module hard-coded 14 (gateway, data service) and 7 (Redis)."
+    )
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Dashboard and alarms to the operations topic.")
+    redeploy_on_secret_change: bool = Field(
+        True, description="Redeploy the services that read a secret when its current version changes (rotation or a put)."
+    )
+
     # Control plane and private networking
     control_plane_private_link: ControlPlanePrivateLink = Field(
         default_factory=ControlPlanePrivateLink, description="Outbound PrivateLink to Portkey's control plane."
@@ -1008,7 +1044,7 @@ class Settings(_Model):
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
                       self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
                       self._deployment_alarms, self._autoscaling, self._capacity, self._services,
-                      self._private_networking):
+                      self._private_networking, self._monitoring):
             check()
         return self
 
@@ -1289,13 +1325,13 @@ class Settings(_Model):
             self._hook_reaches_the_listener()
 
     def _deployment_alarms(self) -> None:
+        """The gateway's health alarms serve deployments (enabled) and operations (monitoring.alarms) alike."""
         alarms = self.gateway_deployment_alarms
-        if not alarms.enabled:
-            if self.changed("gateway_deployment_alarms"):
-                raise FieldProblem("gateway_deployment_alarms", "settings are only used when enabled is true",
-                                   "set gateway_deployment_alarms.enabled: true, or remove them")
-            return
-        if not self.create_lb:
+        watched = alarms.enabled or (self.monitoring.alarms and self.create_lb)
+        if not watched and self.changed("gateway_deployment_alarms"):
+            raise FieldProblem("gateway_deployment_alarms", "settings are only used when enabled is true, or by "
+                               "monitoring.alarms with a load balancer", "set gateway_deployment_alarms.enabled: true, or remove them")
+        if alarms.enabled and not self.create_lb:
             raise FieldProblem("gateway_deployment_alarms.enabled", "the alarms watch the load balancer's target groups, "
                                "and there is none", "set create_lb: true, or turn the alarms off")
         if self.lb_type == "network":
@@ -1303,6 +1339,28 @@ class Settings(_Model):
                 if alarms.changed(name):
                     raise FieldProblem(f"gateway_deployment_alarms.{name}", "an NLB sees TCP, not HTTP status codes, so "
                                        "only the unhealthy-target alarm exists", "remove it, or use lb_type: application")
+
+    def _monitoring(self) -> None:
+        """Thresholds for alarms that will not exist are refused, so a setting never silently does nothing."""
+        monitoring = self.monitoring
+        if not monitoring.alarms:
+            for name in ("alarm_emails", "lb_5xx_percent", "task_shortfall_minutes", "capacity_shortfall_minutes",
+                         "cache_memory_percent", "cache_cpu_percent"):
+                if monitoring.changed(name):
+                    raise FieldProblem(f"monitoring.{name}", "is only used by the alarms, which are off",
+                                       "set monitoring.alarms: true, or remove it")
+            return
+        alb = self.create_lb and self.lb_type == "application"
+        rules = (("lb_5xx_percent", alb, "there is no ALB (an NLB sees TCP, not HTTP status codes)", "remove it"),
+                 ("capacity_shortfall_minutes", self.create_cluster, "the capacity provider is not created here",
+                  "remove it, or set create_cluster: true"),
+                 ("cache_memory_percent", self.redis_configuration.create is not None, "no cache is created here",
+                  "remove it"),
+                 ("cache_cpu_percent", self.redis_configuration.create is not None, "no cache is created here",
+                  "remove it"))
+        for name, applies, problem, fix in rules:
+            if monitoring.changed(name) and not applies:
+                raise FieldProblem(f"monitoring.{name}", problem, fix)
 
     def _hook_reaches_the_listener(self) -> None:
         """An internet-facing balancer sees the hook arrive from the VPC's NAT addresses: known here only for a VPC

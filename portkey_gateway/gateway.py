@@ -18,10 +18,12 @@ from .components.domain import GatewayDomain
 from .components.elasticache import ExistingCacheAccess, ValkeyCache
 from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
+from .components.monitoring import Monitoring
 from .components.network import Network
 from .components.notifications import OperationsTopic
 from .components.private_link import ControlPlaneEndpoint, GatewayEndpointService
 from .components.service import EcsService, ServicePlatform
+from .components.secret_redeploy import SecretChangeRedeploy, secret_readers
 from .components.smoke_test_hook import SmokeTestHook
 from .container_env import CacheConnection, configured_cache
 from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec
@@ -36,9 +38,10 @@ class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
     Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `load_balancer` (None without
-    `create_lb`), `operations_topic` (None with an existing cluster), and, None unless configured: `data_service`,
-    `cache` (the built-in Redis), `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms`,
-    `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`.
+    `create_lb`), and, None unless configured: `operations_topic` (with a created cluster or alarms), `data_service`,
+    `cache` (the built-in Redis), `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms` (the
+    gateway's health alarms), `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`,
+    `secret_redeploy`, `monitoring`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
@@ -48,7 +51,8 @@ class PortkeyGateway(Construct):
                              "(secrets_stack.with_secret_arns(settings, SecretsStack(...).arns)), or use add_environment")
         self.settings = settings
         self.network = Network(self, "Network", settings=settings)
-        self.operations_topic = OperationsTopic(self, "Operations", settings=settings) if settings.create_cluster else None
+        self.operations_topic = OperationsTopic(self, "Operations", settings=settings) \
+            if settings.create_cluster or settings.monitoring.alarms else None
         self.compute = ComputeCluster(
             self, "Compute", settings=settings, network=self.network,
             notifications=self.operations_topic.topic if self.operations_topic else None,
@@ -88,6 +92,10 @@ class PortkeyGateway(Construct):
                 self.cache_access.allow_from(client)
             if self.cache:  # clients resolve redis:6379 through Service Connect: Redis must be registered first
                 client.service.node.add_dependency(self.cache.redis.service)
+        self.secret_redeploy = None
+        if settings.redeploy_on_secret_change and secret_readers(clients):
+            self.secret_redeploy = SecretChangeRedeploy(self, "SecretChangeRedeploy",
+                                                        cluster_name=self.compute.cluster.cluster_name, services=clients)
         self.discovery_refresh = None
         if self.data_service:
             self._connect_gateway_and_data_service(settings)
@@ -118,6 +126,18 @@ class PortkeyGateway(Construct):
             if settings.inbound_private_link.enabled:
                 self.endpoint_service = GatewayEndpointService(self, "EndpointService", settings=settings,
                                                                network=self.network, ingress=self.load_balancer)
+        self.monitoring = None
+        if settings.monitoring.dashboard or settings.monitoring.alarms:
+            self.monitoring = Monitoring(
+                self, "Monitoring", settings=settings,
+                topic=self.operations_topic.topic if self.operations_topic else None,
+                cluster=self.compute.cluster, services=[*clients, *([self.cache.redis] if self.cache else [])],
+                ingress=self.load_balancer,
+                health_alarms=self.deployment_alarms.alarms if self.deployment_alarms else [],
+                capacity_provider_name=self.compute.capacity_provider_name if settings.create_cluster else None,
+                auto_scaling_group=self.compute.auto_scaling_group, cache=self.elasticache,
+                functions=[self.secret_redeploy.function] if self.secret_redeploy else [],
+            )
         self._check_capacity(settings)
         compliance.acknowledge_findings(self)
 
@@ -152,7 +172,7 @@ class PortkeyGateway(Construct):
         if settings.gateway_autoscaling.enable_autoscaling and settings.gateway_autoscaling.target_requests_per_task:
             self.gateway.scale_on_requests([*ingress.target_groups.values(), *ingress.alternate_target_groups.values()],
                                            settings.gateway_autoscaling)
-        if settings.gateway_deployment_alarms.enabled:
+        if settings.gateway_deployment_alarms.enabled or settings.monitoring.alarms:
             self.deployment_alarms = DeploymentAlarms(self, "DeploymentAlarms", settings=settings, ingress=ingress,
                                                       gateway=self.gateway)
         if settings.gateway_lifecycle_hook.enable_lifecycle_hook:

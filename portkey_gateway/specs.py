@@ -94,16 +94,16 @@ def ingress_routes(settings: Settings) -> tuple[IngressRoute, ...]:
     )
 
 
-def _portkey_application(config: GatewayConfig | DataServiceConfig, **fields) -> ServiceSpec:
-    """What the gateway and the data service share: Portkey's private images, the module's start period and log
-    retention, size, count and ECS Exec from their config block."""
+def _portkey_application(settings: Settings, config: GatewayConfig | DataServiceConfig, **fields) -> ServiceSpec:
+    """What the gateway and the data service share: Portkey's private images, the module's start period, the log
+    retention setting, size, count and ECS Exec from their config block."""
     return ServiceSpec(
         private_image=True,
         cpu=config.cpu,
         memory=config.memory,
         desired_count=config.desired_task_count,
         health_start_period=APP_HEALTH_START_SECONDS,
-        log_retention_days=14,
+        log_retention_days=settings.log_retention_days,
         execute_command=config.enable_execute_command,
         **fields,
     )
@@ -115,7 +115,7 @@ def gateway_spec(settings: Settings, cache: container_env.CacheConnection) -> Se
                   for name in settings.served)
     health_port = ports[0].port  # the gateway listener, or MCP's in mcp mode
     return _portkey_application(
-        settings.gateway_config,
+        settings, settings.gateway_config,
         name="gateway",
         image=settings.gateway_image.reference,
         ports=ports,
@@ -134,7 +134,7 @@ def data_service_spec(settings: Settings, cache: container_env.CacheConnection) 
     """The module's data service (section 2.8): always rolling, no load balancer, reached as data-service:<port>."""
     port = settings.dataservice_config.port
     return _portkey_application(
-        settings.dataservice_config,
+        settings, settings.dataservice_config,
         name="data-service",
         image=settings.data_service_image.reference,
         ports=(PortSpec("data-service", port, "data-service"),),
@@ -160,7 +160,7 @@ def redis_spec(settings: Settings) -> ServiceSpec:
         health_start_period=10,
         desired_count=1,
         circuit_breaker=CircuitBreaker(enable=True, rollback=True),
-        log_retention_days=7,
+        log_retention_days=settings.log_retention_days,
         egress_https_only=True,
         execute_command=redis.enable_execute_command,
     )

@@ -98,7 +98,9 @@ DEPLOY_CASES = [
      "gateway_lifecycle_hook.smoke_request.headers_secret_arn", "never the secret value"),
     ("alarms-without-lb", no_lb(gateway_deployment_alarms={"enabled": True}), "gateway_deployment_alarms.enabled",
      "create_lb: true"),
-    ("alarm-settings-when-off", variant(gateway_deployment_alarms={"unhealthy_tasks": 2}), "gateway_deployment_alarms",
+    ("alarm-settings-when-off", variant(gateway_deployment_alarms={"unhealthy_tasks": 2}, monitoring={"alarms": False}),
+     "gateway_deployment_alarms", "enabled: true"),
+    ("alarm-settings-without-lb", no_lb(gateway_deployment_alarms={"unhealthy_tasks": 2}), "gateway_deployment_alarms",
      "enabled: true"),
     ("5xx-alarm-on-an-nlb", variant(gateway_deployment_alarms={"enabled": True, "target_5xx_percent": 1}),
      "gateway_deployment_alarms.target_5xx_percent", "lb_type: application"),
@@ -330,6 +332,20 @@ NETWORKING_CASES = [
      "inbound_private_link.private_dns_name", "set it to gateway.example.com"),
 ]
 
+OPERATIONS_CASES = [
+    ("alarm-email-invalid", variant(monitoring={"alarm_emails": ["oncall"]}), "monitoring.alarm_emails[0]", "oncall@example.com"),
+    ("alarm-email-without-alarms", variant(monitoring={"alarms": False, "alarm_emails": ["ops@example.com"]}),
+     "monitoring.alarm_emails", "monitoring.alarms: true"),
+    ("lb-5xx-on-an-nlb", variant(monitoring={"lb_5xx_percent": 2}), "monitoring.lb_5xx_percent", "no ALB"),
+    ("cache-threshold-without-created-cache", variant(monitoring={"cache_memory_percent": 80}),
+     "monitoring.cache_memory_percent", "no cache is created here"),
+    ("capacity-alarm-on-existing-cluster", variant(create_cluster=False, cluster_name="c", capacity_provider_name="cp",
+                                                   monitoring={"capacity_shortfall_minutes": 5}),
+     "monitoring.capacity_shortfall_minutes", "create_cluster: true"),
+    ("task-shortfall-too-long", variant(monitoring={"task_shortfall_minutes": 61}), "monitoring.task_shortfall_minutes", "from 1 to 60"),
+    ("log-retention-not-allowed", variant(log_retention_days=10), "log_retention_days", "7, 14"),
+]
+
 CASES = [
     ("secret-not-arn", variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": "pk-live-123"}}),
      "secrets.gateway.PORTKEY_CLIENT_AUTH", "never the secret value"),
@@ -398,6 +414,7 @@ CASES = [
     *DEPLOY_CASES,
     *SERVICE_CASES,
     *NETWORKING_CASES,
+    *OPERATIONS_CASES,
     ("autoscaling-min-above-max", variant(gateway_autoscaling={"autoscaling_min_capacity": 5, "autoscaling_max_capacity": 3}),
      "gateway_autoscaling.autoscaling_min_capacity", "raise the maximum"),
 ]

@@ -171,7 +171,8 @@ def test_the_package_builds_with_its_lambda_code(tmp_path):
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "portkey_gateway/lambdas/smoke_test/index.py" in names
+    for function in ("smoke_test", "redeploy_on_secret_change", "teardown"):
+        assert f"portkey_gateway/lambdas/{function}/index.py" in names
     assert "portkey_gateway/components/private_link.py" in names and "portkey_gateway/pipeline.py" in names
 
 

@@ -49,6 +49,8 @@ STATEFUL_LOGICAL_IDS = {
     "PortkeyGatewayCacheRedisServiceDDF72733": "AWS::ECS::Service",
     "PortkeyGatewayIngressLoadBalancer5AD770F7": "AWS::ElasticLoadBalancingV2::LoadBalancer",
     "PortkeyGatewayNamespaceF01AE406": "AWS::ServiceDiscovery::HttpNamespace",
+    "PortkeyGatewayComputeInstanceReleaseLogsE127746F": "AWS::Logs::LogGroup",
+    "PortkeyGatewaySecretChangeRedeployLogs4CD994D1": "AWS::Logs::LogGroup",
 }
 
 
@@ -91,7 +93,7 @@ lb_access_logs_prefix alb_routing_configuration
 ADDED = {"aws_account", "availability_zones", "instance_refresh", "lb_ssl_policy", "lb_deletion_protection",
          "lb_access_logs_expiration_days", "timeouts", "custom_domain", "waf", "capacity_check", "eni_trunking", "gateway_deployment_alarms",
          "allow_latest_tag", "bedrock", "control_plane_private_link", "inbound_private_link", "allow_control_plane_ips",
-         "aws_private_endpoints", "managed_secrets", "tags"}
+         "aws_private_endpoints", "managed_secrets", "tags", "log_retention_days", "monitoring", "redeploy_on_secret_change"}
 
 
 def test_schema_covers_every_module_variable():

@@ -12,7 +12,9 @@ import threading
 import pytest
 import trustme
 
-from portkey_gateway.components.smoke_test_hook import HANDLER_DIR
+from portkey_gateway.components.function import LAMBDAS_DIR
+
+HANDLER_DIR = LAMBDAS_DIR / "smoke_test"
 
 EVENT = {"executionDetails": {"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/c/gateway",
                               "targetServiceRevisionArn": "arn:aws:ecs:us-east-1:123456789012:service-revision/c/gateway/2"}}

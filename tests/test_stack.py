@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from .conftest import (
     container, logical_id, only, only_service, resources_of, security_group, security_group_id, sg_to_sg_ingress,
-    task_definition,
+    synthesize, task_definition, variant, with_data_service,
 )
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:portkey-gateway/dev/clientauth-organizations-GhIjKl"
@@ -126,8 +126,9 @@ def test_instance_refresh_becomes_a_rolling_update(templates):
 def test_existing_cluster_is_used_by_name(templates):
     t = templates["existing-cluster"]
     for resource_type in ("AWS::ECS::Cluster", "AWS::AutoScaling::AutoScalingGroup", "AWS::ECS::CapacityProvider",
-                          "AWS::EC2::LaunchTemplate", "AWS::SNS::Topic"):
+                          "AWS::EC2::LaunchTemplate", "Custom::ReleaseInstanceProtection"):
         assert not resources_of(t, resource_type)
+    assert "NotificationConfigurations" not in json.dumps(t)  # the operations topic carries only alarms here
     service = only_service(t, "gateway")
     assert service["Cluster"] == "shared-cluster"
     assert service["CapacityProviderStrategy"] == [{"CapacityProvider": "shared-capacity", "Weight": 1}]
@@ -162,9 +163,16 @@ def test_gateway_container(templates):
 
 
 def test_service_log_groups_have_retention_and_are_retained(minimal: Template):
-    for name, days in (("/ecs/portkey-gateway/dev/gateway", 14), ("/ecs/portkey-gateway/dev/redis", 7)):
-        minimal.has_resource("AWS::Logs::LogGroup", {"Properties": {"LogGroupName": name, "RetentionInDays": days},
+    """30 days by default (the module hard-coded 14 and 7), one setting for every service."""
+    for name in ("/ecs/portkey-gateway/dev/gateway", "/ecs/portkey-gateway/dev/redis"):
+        minimal.has_resource("AWS::Logs::LogGroup", {"Properties": {"LogGroupName": name, "RetentionInDays": 30},
                                                      "DeletionPolicy": "Retain"})
+    t, _ = synthesize("retention-90", {**variant(log_retention_days=90), **with_data_service()})
+    groups = {p["Properties"]["LogGroupName"]: p["Properties"]["RetentionInDays"]
+              for p in resources_of(t, "AWS::Logs::LogGroup").values() if "LogGroupName" in p["Properties"]}
+    assert {name: days for name, days in groups.items() if name.startswith("/ecs/")} == {
+        "/ecs/portkey-gateway/dev/gateway": 90, "/ecs/portkey-gateway/dev/redis": 90,
+        "/ecs/portkey-gateway/dev/data-service": 90}
 
 
 def test_execution_role_reads_exactly_the_referenced_secrets(templates):

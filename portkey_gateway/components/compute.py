@@ -18,6 +18,7 @@ from constructs import Construct
 
 from ..config import InstanceRefresh, Settings
 from .network import Network
+from .teardown import InstanceRelease
 
 ROOT_VOLUME_GIB = 30
 # Appended to /etc/ecs/ecs.config; CDK adds ECS_CLUSTER. Tasks are awsvpc, so they never need the instance's IMDS.
@@ -25,8 +26,8 @@ ECS_AGENT_SETTINGS = ("ECS_ENABLE_CONTAINER_METADATA=true", "ECS_AWSVPC_BLOCK_IM
 
 
 class ComputeCluster(Construct):
-    """Exposes `cluster` and `capacity_provider_name`; `auto_scaling_group`, `instance_role` and `exec_log_group` (with
-    ECS Exec on) when created here."""
+    """Exposes `cluster` and `capacity_provider_name`; when created here also `auto_scaling_group`, `instance_role`,
+    `instance_release` (what lets the stack delete its instances) and `exec_log_group` (with ECS Exec on)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
                  notifications: sns.ITopic | None):
@@ -39,6 +40,7 @@ class ComputeCluster(Construct):
             self.auto_scaling_group = None
             self.instance_role = None
             self.exec_log_group = None
+            self.instance_release = None
             return
 
         self.exec_log_group = None
@@ -100,6 +102,7 @@ class ComputeCluster(Construct):
             notifications=[autoscaling.NotificationConfiguration(topic=notifications)] if notifications else None,
             update_policy=rolling_update(refresh, settings.desired_asg_size, settings.max_asg_size),
             default_instance_warmup=Duration.seconds(refresh.instance_warmup) if refresh.enabled else None,
+            group_metrics=[autoscaling.GroupMetrics.all()],  # free, 1-minute: the dashboard's instance counts
         )
         if refresh.enabled:
             self.auto_scaling_group.node.default_child.add_property_override(
@@ -120,6 +123,8 @@ class ComputeCluster(Construct):
             [ecs.CapacityProviderStrategy(capacity_provider=capacity_provider.capacity_provider_name, weight=100)]
         )
         self.capacity_provider_name = capacity_provider.capacity_provider_name
+        self.instance_release = InstanceRelease(self, "InstanceRelease", group=self.auto_scaling_group,
+                                                capacity_provider=capacity_provider)
 
 
 def rolling_update(refresh: InstanceRefresh, desired: int, maximum: int) -> autoscaling.UpdatePolicy | None:

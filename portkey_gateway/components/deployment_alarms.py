@@ -1,5 +1,7 @@
-"""CloudWatch alarms that ECS watches while it deploys the gateway: when one fires, ECS rolls the deployment back on
-its own (the circuit breaker only sees tasks that fail to start; these see tasks that start but answer badly).
+"""The gateway's two health alarms (unhealthy targets, target 5xx share). ECS watches them while it deploys the gateway
+(`gateway_deployment_alarms.enabled`): when one fires, ECS rolls the deployment back on its own (the circuit breaker
+only sees tasks that fail to start; these see tasks that start but answer badly). The same alarms notify operators
+(`monitoring.alarms`).
 
 Each alarm spans every target group of the gateway (both routes, and both colours of a blue/green pair), because the
 live revision moves between the groups on every blue/green deployment; each group is judged on its own, so that a
@@ -26,6 +28,7 @@ class DeploymentAlarms(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, ingress: GatewayLoadBalancer,
                  gateway: EcsService):
+        """Attaches the alarms to the gateway's deployments when `gateway_deployment_alarms.enabled`."""
         super().__init__(scope, construct_id)
         config = settings.gateway_deployment_alarms
         # Per route: its groups (the live one and the alternate, when traffic shifts).
@@ -49,7 +52,7 @@ class DeploymentAlarms(Construct):
         )
         self.alarms = [unhealthy.create_alarm(
             self, "UnhealthyTargets", alarm_name=f"{settings.name_prefix}-gateway-unhealthy-targets",
-            alarm_description="Gateway targets failing the load balancer health check; rolls a deployment back",
+            alarm_description="Gateway targets failing the load balancer health check (during a deployment: rolls it back)",
             threshold=config.unhealthy_tasks,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, **common,
         )]
@@ -67,10 +70,12 @@ class DeploymentAlarms(Construct):
             self.alarms.append(share.create_alarm(
                 self, "Target5xx", alarm_name=f"{settings.name_prefix}-gateway-target-5xx",
                 alarm_description=f"More than {config.target_5xx_percent:g} % of a gateway target group's requests "
-                                  "answered 5xx by the tasks; rolls a deployment back",
+                                  "answered 5xx by the tasks (during a deployment: rolls it back)",
                 threshold=config.target_5xx_percent,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, **common,
             ))
+        if not config.enabled:
+            return
         # Plain names, not references to the alarms, which CDK warns can create a dependency cycle.
         gateway.service.enable_deployment_alarms(
             [alarm.node.default_child.alarm_name for alarm in self.alarms], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM

@@ -1,6 +1,8 @@
-"""The operations SNS topic: where infrastructure events (Auto Scaling activity) are published.
+"""The operations SNS topic: where alarms and infrastructure events (Auto Scaling activity) are published, with the
+email subscriptions of `monitoring.alarm_emails`.
 
-Encrypted with a customer-managed key, because Auto Scaling cannot publish to a topic on the AWS-managed SNS key.
+Encrypted with a customer-managed key, because neither Auto Scaling nor CloudWatch can publish to a topic on the
+AWS-managed SNS key; the key and the topic admit exactly those two publishers.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from ..config import Settings
@@ -39,6 +42,21 @@ class OperationsTopic(Construct):
                 },
             )
         )
+        # CloudWatch alarms of this account publish as the CloudWatch service (SNS developer guide, "Configure AWS KMS
+        # permissions for AWS services").
+        alarms_of_this_account = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                                  "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"}}
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowCloudWatchAlarmsToPublish", principals=[cloudwatch], actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+            resources=["*"], conditions=alarms_of_this_account,
+        ))
         self.topic = sns.Topic(
             self, "Topic", display_name=f"{settings.name_prefix} operations", master_key=self.key, enforce_ssl=True
         )
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowCloudWatchAlarmsToPublish", principals=[cloudwatch], actions=["sns:Publish"],
+            resources=[self.topic.topic_arn], conditions=alarms_of_this_account,
+        ))
+        for email in settings.monitoring.alarm_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))

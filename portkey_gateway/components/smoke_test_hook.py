@@ -9,23 +9,19 @@ secret only).
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..config import SMOKE_RETRY_PAUSE_SECONDS, Settings
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
-from .service import EcsService, import_secret, retention_days
+from .function import python_function
+from .service import EcsService, import_secret
 
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "smoke_test"
 SECRET_FETCH_SECONDS = 20  # the handler's Secrets Manager client: 5 s connect and 5 s read timeouts, two attempts
 # What Lambda needs to attach a function to a VPC (AWSLambdaVPCAccessExecutionRole, without its log permissions).
 VPC_ACCESS_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
@@ -68,19 +64,6 @@ class SmokeTestHook(Construct):
         super().__init__(scope, construct_id)
         hook = settings.gateway_lifecycle_hook
         config = smoke_test_config(settings, ingress)
-        # Retained, so named by CloudFormation: a fixed name would block re-creating it after the hook is turned off
-        # and on again. The Lambda writes here through its logging configuration.
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention_days(hook.log_retention_days), removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description="Gateway smoke-test hook: logs, VPC network interfaces")
-        self.role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                                                    resources=[self.log_group.log_group_arn]))
-        self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"]))
-        if config["headers_secret_arn"]:
-            import_secret(self, "HeadersSecret", config["headers_secret_arn"], self.role).grant_read(self.role)
-
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="Gateway smoke-test hook: to the load balancer test listener only",
@@ -106,19 +89,13 @@ class SmokeTestHook(Construct):
         checks = len(config["checks"])
         # The settings keep this within Lambda's 900 s (config.MAX_SECONDS_PER_CHECK).
         budget = checks * hook.attempts * (hook.request_timeout_seconds + SMOKE_RETRY_PAUSE_SECONDS) + SECRET_FETCH_SECONDS + 10
-        self.function = lambda_.Function(
-            self, "Function",
-            function_name=f"{settings.name_prefix}-smoke-test",
+        parts = python_function(
+            self, code="smoke_test",
             description="ECS lifecycle hook: smoke-tests the new gateway revision through the test listener",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="index.handler",
-            # Only the source: a __pycache__ left by tests or imports would change the asset hash, so the template.
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            role_description="Gateway smoke-test hook: logs, VPC network interfaces",
             timeout=Duration.seconds(budget),
-            memory_size=128,
-            role=self.role,
-            log_group=self.log_group,
+            log_retention_days=hook.log_retention_days,
+            function_name=f"{settings.name_prefix}-smoke-test",
             vpc=network.vpc,
             vpc_subnets=network.private_subnets,
             security_groups=[self.security_group],
@@ -127,6 +104,10 @@ class SmokeTestHook(Construct):
                 "SMOKE_TEST": json.dumps(config, sort_keys=True),
             },
         )
+        self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
+        self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"]))
+        if config["headers_secret_arn"]:
+            import_secret(self, "HeadersSecret", config["headers_secret_arn"], self.role).grant_read(self.role)
         # The function's ENIs need the VPC permissions before Lambda creates it.
         self.function.node.add_dependency(self.role)
         # ECS invokes the function by its unqualified ARN; CDK's default role would also allow every version (`:*`).

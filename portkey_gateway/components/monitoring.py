@@ -1,0 +1,254 @@
+"""Day-2 observability: one CloudWatch dashboard per environment, and alarms on the signals that mean users are
+hurting, each notifying the operations SNS topic.
+
+The dashboard is drawn by cdk-monitoring-constructs (its ECS-service and Auto Scaling sections, and custom sections
+for what it does not know: the gateway's several target groups, ALB-made 5xx kept apart from target 5xx, Container
+Insights' running versus desired tasks, the capacity provider, a created Valkey cache). The alarms are ours, so their
+names and thresholds are settings; the gateway's two health alarms are the same alarms ECS watches during deploys.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import cdk_monitoring_constructs as monitoring
+from aws_cdk import Duration
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from ..config import Settings
+from .elasticache import ValkeyCache
+from .ingress import GatewayLoadBalancer
+from .service import EcsService
+
+MINUTE = Duration.minutes(1)
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+
+
+class Monitoring(Construct):
+    """Exposes `dashboard` (None when off) and `alarms` (every alarm that notifies the topic, incl. `health_alarms`)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, topic: Optional[sns.ITopic],
+                 cluster: ecs.ICluster, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
+                 health_alarms: list[cloudwatch.Alarm], capacity_provider_name: Optional[str],
+                 auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache: Optional[ValkeyCache],
+                 functions: list[lambda_.IFunction]):
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self.config = settings.monitoring
+        self.cluster_name = cluster.cluster_name
+        self.alarms: list[cloudwatch.Alarm] = []
+        if self.config.alarms:
+            self.alarms += health_alarms
+            if ingress and ingress.is_application:
+                self._lb_5xx_alarm(ingress)
+            for service in services:
+                self._task_shortfall_alarm(service)
+            if capacity_provider_name:
+                self._capacity_alarm(capacity_provider_name)
+            if cache:
+                self._cache_alarms(cache)
+            for function in functions:
+                self._function_alarm(function)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(actions.SnsAction(topic))
+                alarm.add_ok_action(actions.SnsAction(topic))
+        self.dashboard = self._dashboard(services, ingress, capacity_provider_name, auto_scaling_group, cache) \
+            if self.config.dashboard else None
+
+    # --- alarms ------------------------------------------------------------------------------------------------------
+
+    def _alarm(self, metric: cloudwatch.IMetric, construct_id: str, name: str, description: str, threshold: float,
+               minutes: int, operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD) -> None:
+        """Fires when the condition holds for `minutes` minutes in a row; missing data (nothing running, nothing sent)
+        is not a problem."""
+        self.alarms.append(metric.create_alarm(
+            self, construct_id, alarm_name=f"{self.settings.name_prefix}-{name}", alarm_description=description,
+            threshold=threshold, comparison_operator=operator, evaluation_periods=minutes, datapoints_to_alarm=minutes,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+
+    def _lb_5xx_alarm(self, ingress: GatewayLoadBalancer) -> None:
+        """Errors the ALB makes itself (502/503/504 with no target answer: dead or draining targets, timeouts)."""
+        lb = ingress.load_balancer.metrics
+        minimum = self.settings.gateway_deployment_alarms.minimum_requests
+        share = cloudwatch.MathExpression(
+            expression=f"IF(r >= {minimum}, 100 * e / r, 0)", period=MINUTE, label="ALB-made 5xx (% of requests)",
+            using_metrics={"e": lb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=MINUTE),
+                           "r": lb.request_count(period=MINUTE)},
+        )
+        self._alarm(share, "LoadBalancer5xx", "lb-5xx",
+                    f"More than {self.config.lb_5xx_percent:g} % of requests answered 5xx by the load balancer itself "
+                    "(no target answered: targets failing, draining or timing out)",
+                    self.config.lb_5xx_percent, self.settings.gateway_deployment_alarms.evaluation_minutes)
+
+    def _task_shortfall_alarm(self, service: EcsService) -> None:
+        name = service.spec.name
+        dimensions = {"ClusterName": self.cluster_name, "ServiceName": service.service.service_name}
+        shortfall = cloudwatch.MathExpression(
+            expression="desired - running", period=MINUTE, label=f"{name} tasks missing",
+            using_metrics={metric: cloudwatch.Metric(namespace=CONTAINER_INSIGHTS, metric_name=f"{metric.title()}TaskCount",
+                                                     dimensions_map=dimensions, statistic="Average", period=MINUTE)
+                           for metric in ("desired", "running")},
+        )
+        self._alarm(shortfall, f"{_pascal(name)}TaskShortfall", f"{name}-tasks-below-desired",
+                    f"The {name} service has run fewer tasks than desired for {self.config.task_shortfall_minutes} "
+                    "minutes (tasks failing to start or stay healthy, or waiting for capacity)",
+                    0, self.config.task_shortfall_minutes)
+
+    def _capacity_alarm(self, capacity_provider_name: str) -> None:
+        reservation = cloudwatch.Metric(
+            namespace="AWS/ECS/ManagedScaling", metric_name="CapacityProviderReservation", statistic="Minimum",
+            dimensions_map={"ClusterName": self.cluster_name, "CapacityProviderName": capacity_provider_name}, period=MINUTE,
+        )
+        self._alarm(reservation, "CapacityShortfall", "capacity-shortfall",
+                    f"Tasks have waited {self.config.capacity_shortfall_minutes} minutes for instances (capacity-provider "
+                    "reservation above 100 %): the Auto Scaling group is at max_asg_size or cannot launch",
+                    100, self.config.capacity_shortfall_minutes)
+
+    def _cache_alarms(self, cache: ValkeyCache) -> None:
+        """Worst node: a full or saturated primary hurts every request that uses the cache."""
+        for metric_name, construct_id, name, threshold, what in (
+            ("DatabaseMemoryUsagePercentage", "CacheMemory", "cache-memory", self.config.cache_memory_percent,
+             "memory used (evictions follow)"),
+            ("EngineCPUUtilization", "CacheCpu", "cache-cpu", self.config.cache_cpu_percent, "engine CPU"),
+        ):
+            self._alarm(_worst_node(cache, metric_name), construct_id, name,
+                        f"A cache node's {what} has stayed above {threshold} % for 5 minutes", threshold, 5)
+
+    def _function_alarm(self, function: lambda_.IFunction) -> None:
+        """An operations function that fails means its job (a redeploy after a secret change) did not happen."""
+        errors = function.metric_errors(period=Duration.minutes(5), statistic="Sum")
+        name = function.node.scope.node.id  # the construct the function belongs to
+        self._alarm(errors, f"{name}Errors", f"{_kebab(name)}-errors",
+                    f"The {_kebab(name)} function failed (its log group has the reason)", 0, 1)
+
+    # --- dashboard ---------------------------------------------------------------------------------------------------
+
+    def _dashboard(self, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
+                   capacity_provider_name: Optional[str], auto_scaling_group: Optional[autoscaling.AutoScalingGroup],
+                   cache: Optional[ValkeyCache]) -> cloudwatch.Dashboard:
+        facade = monitoring.MonitoringFacade(
+            self, "Facade",
+            dashboard_factory=monitoring.DefaultDashboardFactory(
+                self, "Dashboards", dashboard_name_prefix=self.settings.name_prefix,
+                create_dashboard=True, create_summary_dashboard=False, create_alarm_dashboard=False,
+            ),
+        )
+        facade.add_large_header(f"Portkey gateway: {self.settings.name_prefix}")
+        if self.alarms:
+            facade.add_widget(cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms", width=24,
+                                                           height=max(2, 1 + (len(self.alarms) + 3) // 4)))
+        if ingress:
+            self._custom(facade, "Load balancer", _load_balancer_groups(ingress))
+        self._custom(facade, "Tasks", [monitoring.CustomMetricGroup(
+            title="Running vs desired tasks",
+            metrics=[cloudwatch.Metric(namespace=CONTAINER_INSIGHTS, metric_name=f"{kind}TaskCount", statistic="Average",
+                                       dimensions_map={"ClusterName": self.cluster_name,
+                                                       "ServiceName": service.service.service_name},
+                                       label=f"{service.spec.name} {kind.lower()}", period=MINUTE)
+                     for service in services for kind in ("Running", "Desired")],
+        )])
+        for service in services:  # CPU and memory per service
+            facade.monitor_simple_ec2_service(ec2_service=service.service, human_readable_name=f"{service.spec.name} service",
+                                              alarm_friendly_name=service.spec.name)
+        if capacity_provider_name:
+            self._custom(facade, "Cluster capacity", [monitoring.CustomMetricGroup(
+                title="Capacity-provider reservation (%): above 100, tasks wait for instances",
+                metrics=[cloudwatch.Metric(namespace="AWS/ECS/ManagedScaling", metric_name="CapacityProviderReservation",
+                                           dimensions_map={"ClusterName": self.cluster_name,
+                                                           "CapacityProviderName": capacity_provider_name},
+                                           statistic="Average", period=MINUTE, label="reservation")],
+            )])
+        if auto_scaling_group:
+            facade.monitor_auto_scaling_group(auto_scaling_group=auto_scaling_group, human_readable_name="Cluster instances",
+                                              alarm_friendly_name="instances")
+        if cache:
+            self._custom(facade, "Valkey cache", [
+                monitoring.CustomMetricGroup(title=title, metrics=_node_metrics(cache, metric_name, statistic))
+                for title, metric_name, statistic in (
+                    ("Engine CPU (%)", "EngineCPUUtilization", "Average"),
+                    ("Memory used (%)", "DatabaseMemoryUsagePercentage", "Average"),
+                    ("Evictions", "Evictions", "Sum"),
+                    ("Connections", "CurrConnections", "Average"),
+                )
+            ])
+        return facade.created_dashboard()
+
+    def _custom(self, facade: monitoring.MonitoringFacade, title: str, groups: list) -> None:
+        facade.monitor_custom(metric_groups=groups, human_readable_name=title, alarm_friendly_name=_kebab(title))
+
+
+def _load_balancer_groups(ingress: GatewayLoadBalancer) -> list[monitoring.CustomMetricGroup]:
+    """Traffic, errors (who made them), latency and target health across every target group of the gateway (both
+    routes, both colours of a blue/green pair)."""
+    lb = ingress.load_balancer.metrics
+    groups = [*ingress.target_groups.items(),
+              *((f"{name} (alternate)", group) for name, group in ingress.alternate_target_groups.items())]
+    health = [monitoring.CustomMetricGroup(title="Healthy / unhealthy targets", metrics=[
+        metric for name, group in groups for metric in (
+            _health(group, "healthy", label=f"{name} healthy"), _health(group, "unhealthy", label=f"{name} unhealthy"))
+    ])]
+    if not ingress.is_application:
+        return [monitoring.CustomMetricGroup(title="Connections", metrics=[
+                    lb.active_flow_count(period=MINUTE, label="active"), lb.new_flow_count(period=MINUTE, label="new")]),
+                monitoring.CustomMetricGroup(title="TCP resets", metrics=[
+                    lb.tcp_elb_reset_count(period=MINUTE, label="by the NLB"),
+                    lb.tcp_target_reset_count(period=MINUTE, label="by targets")]),
+                *health]
+    return [
+        monitoring.CustomMetricGroup(title="Requests", metrics=[lb.request_count(period=MINUTE, label="requests")]),
+        monitoring.CustomMetricGroup(title="5xx: made by the ALB vs answered by targets", metrics=[
+            lb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=MINUTE, label="ALB 5xx (502/503/504: no target answer)"),
+            lb.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=MINUTE, label="target 5xx")]),
+        monitoring.CustomMetricGroup(title="Target response time (s)", metrics=[
+            lb.target_response_time(statistic="p50", period=MINUTE, label="p50"),
+            lb.target_response_time(statistic="p99", period=MINUTE, label="p99")]),
+        *health,
+    ]
+
+
+def _health(group, kind: str, label: str) -> cloudwatch.IMetric:
+    """The two target-group types spell these metrics differently in CDK."""
+    metrics = group.metrics
+    if kind == "healthy":
+        return metrics.healthy_host_count(statistic="Maximum", period=MINUTE, label=label)
+    count = metrics.unhealthy_host_count if hasattr(metrics, "unhealthy_host_count") else metrics.un_healthy_host_count
+    return count(statistic="Maximum", period=MINUTE, label=label)
+
+
+def _node_ids(cache: ValkeyCache) -> list[str]:
+    """ElastiCache names a replication group's nodes <group>-001, ... (cluster mode: <group>-0001-001, ...)."""
+    group = cache.replication_group
+    if group.num_node_groups:
+        return [f"{group.ref}-{shard:04d}-{node:03d}" for shard in range(1, group.num_node_groups + 1)
+                for node in range(1, group.replicas_per_node_group + 2)]
+    return [f"{group.ref}-{node:03d}" for node in range(1, group.num_cache_clusters + 1)]
+
+
+def _node_metrics(cache: ValkeyCache, metric_name: str, statistic: str) -> list[cloudwatch.Metric]:
+    return [cloudwatch.Metric(namespace="AWS/ElastiCache", metric_name=metric_name, statistic=statistic, period=MINUTE,
+                              dimensions_map={"CacheClusterId": node}, label=f"node {i + 1}")
+            for i, node in enumerate(_node_ids(cache))]
+
+
+def _worst_node(cache: ValkeyCache, metric_name: str) -> cloudwatch.MathExpression:
+    metrics = {f"n{i}": metric for i, metric in enumerate(_node_metrics(cache, metric_name, "Average"))}
+    return cloudwatch.MathExpression(expression=f"MAX([{', '.join(metrics)}])", using_metrics=metrics, period=MINUTE,
+                                     label=f"{metric_name} (worst node)")
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.title() for part in name.split("-"))
+
+
+def _kebab(name: str) -> str:
+    """SecretChangeRedeploy -> secret-change-redeploy; "Load balancer" -> load-balancer."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "-", name).lower().replace(" ", "-")

@@ -88,7 +88,9 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                      "the group's random id, which CloudFormation does not return")
         _acknowledge(release, "AwsSolutions-IAM5[Resource::*]",
                      "autoscaling:DescribeAutoScalingGroups and DescribeLifecycleHooks support no resource-level "
-                     "permissions (Service Authorization Reference); the function only reads its own group with them")
+                     "permissions (Service Authorization Reference); ecs:DescribeCapacityProviders is called without "
+                     "names, to find whether any capacity provider still manages the group (the provider's name is "
+                     "generated). Read-only, and the function acts on its own group only")
         _acknowledge(compute.auto_scaling_group, "Annotation::@aws-cdk/aws-autoscaling:desiredCapacitySet",
                      "desired_asg_size is the initial size, as in the module; ECS managed scaling owns it afterwards. "
                      "IgnoreUnmodifiedGroupSizeProperties makes CloudFormation re-apply it only when the configured "

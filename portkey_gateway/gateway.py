@@ -136,7 +136,7 @@ class PortkeyGateway(Construct):
                 health_alarms=self.deployment_alarms.alarms if self.deployment_alarms else [],
                 capacity_provider_name=self.compute.capacity_provider_name if settings.create_cluster else None,
                 auto_scaling_group=self.compute.auto_scaling_group, cache=self.elasticache,
-                functions=[self.secret_redeploy.function] if self.secret_redeploy else [],
+                functions={"secret-change-redeploy": self.secret_redeploy.function} if self.secret_redeploy else {},
             )
         self._check_capacity(settings)
         compliance.acknowledge_findings(self)

@@ -122,17 +122,34 @@ def test_alarm_conditions(templates):
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in lb["Metrics"] if "MetricStat" in m} == {
         "HTTPCode_ELB_5XX_Count", "RequestCount"}
     tasks = found["portkey-gateway-prod-gateway-tasks-below-desired"]
-    assert next(m["Expression"] for m in tasks["Metrics"] if "Expression" in m) == "desired - running"
+    # A service with no task left may stop reporting its running count: counted as 0, so the alarm still fires.
+    assert next(m["Expression"] for m in tasks["Metrics"] if "Expression" in m) == "desired - FILL(running, 0)"
     assert (tasks["Threshold"], tasks["ComparisonOperator"], tasks["EvaluationPeriods"], tasks["DatapointsToAlarm"]) == (
         0, "GreaterThanThreshold", 10, 10)
     capacity = found["portkey-gateway-prod-capacity-shortfall"]
-    assert (capacity["MetricName"], capacity["Namespace"], capacity["Statistic"], capacity["Threshold"],
+    (stat,) = [m["MetricStat"] for m in capacity["Metrics"]]
+    assert (stat["Metric"]["MetricName"], stat["Metric"]["Namespace"], stat["Stat"], capacity["Threshold"],
             capacity["EvaluationPeriods"]) == ("CapacityProviderReservation", "AWS/ECS/ManagedScaling", "Minimum", 100, 15)
+    assert {d["Name"] for d in stat["Metric"]["Dimensions"]} == {"ClusterName", "CapacityProviderName"}
     memory = found["portkey-gateway-prod-cache-memory"]
     assert next(m["Expression"] for m in memory["Metrics"] if "Expression" in m) == "MAX([n0, n1, n2])"
     assert memory["Threshold"] == 90
     errors = found["portkey-gateway-prod-secret-change-redeploy-errors"]
     assert (errors["MetricName"], errors["Namespace"], errors["Threshold"], errors["Period"]) == ("Errors", "AWS/Lambda", 0, 300)
+
+
+def test_a_large_cache_gets_one_alarm_per_ten_nodes():
+    """An alarm's expression takes at most 10 metrics (synthesis fails beyond): 12 nodes make two alarms."""
+    t, _ = synthesize("valkey-12-nodes", variant(redis_configuration={
+        "redis_type": "aws-elastic-cache", "mode": "cluster", "create": {"replicas": 1, "shards": 6}}))
+    found = alarms(t)
+    group = logical_id(t, "AWS::ElastiCache::ReplicationGroup", "ElastiCache")
+    nodes = {name: [m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in found[name]["Metrics"] if "MetricStat" in m]
+             for name in ("portkey-gateway-dev-cache-memory", "portkey-gateway-dev-cache-memory-2")}
+    expected = [{"Fn::Join": ["", [{"Ref": group}, f"-{shard:04d}-{node:03d}"]]} for shard in range(1, 7) for node in (1, 2)]
+    assert nodes["portkey-gateway-dev-cache-memory"] + nodes["portkey-gateway-dev-cache-memory-2"] == expected
+    assert [len(v) for v in nodes.values()] == [10, 2]
+    assert "portkey-gateway-dev-cache-cpu-2" in found
 
 
 def test_thresholds_are_settings():
@@ -168,10 +185,36 @@ def test_alarm_emails_subscribe_to_the_topic_and_cloudwatch_may_publish():
     cloudwatch = next(s for s in key if s.get("Sid") == "AllowCloudWatchAlarmsToPublish")
     assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert cloudwatch["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1] == ":alarm:*"
     policy = only(t, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
     publish = next(s for s in policy if s.get("Sid") == "AllowCloudWatchAlarmsToPublish")
     assert (publish["Action"], publish["Resource"], publish["Principal"]) == (
         "sns:Publish", topic_ref(t), {"Service": "cloudwatch.amazonaws.com"})
+
+
+def test_ecs_warnings_and_errors_of_the_services_reach_the_topic(templates):
+    """Failed (rolled-back) deployments, tasks that cannot be placed or keep failing to start, as they happen."""
+    t = templates["config-prod"]
+    rule_id = logical_id(t, "AWS::Events::Rule", "ServiceEvents")
+    rule = t["Resources"][rule_id]["Properties"]
+    pattern = rule["EventPattern"]
+    assert (pattern["source"], pattern["detail-type"], pattern["detail"]) == (
+        ["aws.ecs"], ["ECS Service Action", "ECS Deployment State Change"], {"eventType": ["WARN", "ERROR"]})
+    services = sorted(r["Ref"] for r in pattern["resources"])
+    assert services == sorted(resources_of(t, "AWS::ECS::Service"))
+    (target,) = rule["Targets"]
+    assert target["Arn"] == topic_ref(t)
+    assert target["InputTransformer"]["InputPathsMap"]["detail-eventName"] == "$.detail.eventName"
+    # Only that rule may publish; the key lets EventBridge of this account encrypt.
+    policy = only(t, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    events = [s for s in policy if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert events == [{"Sid": "AllowServiceEventsRuleToPublish", "Effect": "Allow", "Action": "sns:Publish",
+                       "Principal": {"Service": "events.amazonaws.com"}, "Resource": topic_ref(t),
+                       "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}}]
+    # EventBridge's KMS requests carry no source keys: a condition there would drop every event.
+    key = only(t, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    grant = next(s for s in key if s.get("Sid") == "AllowEventBridgeRulesToPublish")
+    assert "Condition" not in grant and grant["Principal"] == {"Service": "events.amazonaws.com"}
 
 
 def test_monitoring_off_builds_no_dashboard_or_alarms():
@@ -195,7 +238,7 @@ def test_existing_cluster_still_gets_a_topic_and_service_alarms(templates):
 
 def test_rule_matches_new_current_values_of_exactly_the_secrets_the_services_read(templates):
     t = templates["config-staging"]  # data service and a created Valkey cache
-    rule = only(t, "AWS::Events::Rule")
+    rule = t["Resources"][logical_id(t, "AWS::Events::Rule", "SecretChangeRedeploy")]["Properties"]
     pattern = rule["EventPattern"]
     assert (pattern["source"], pattern["detail-type"], pattern["detail"]) == (
         ["aws.secretsmanager"], ["Secret Label Updated"], {"labelUpdated": ["AWSCURRENT"]})
@@ -212,7 +255,8 @@ def test_rule_matches_new_current_values_of_exactly_the_secrets_the_services_rea
 
 def test_literal_arns_also_match_as_prefixes(templates):
     """A configured ARN may be partial (no 6-character suffix): the event carries the complete one."""
-    resources = only(templates["elasticache-existing"], "AWS::Events::Rule")["EventPattern"]["resources"]
+    t = templates["elasticache-existing"]
+    resources = t["Resources"][logical_id(t, "AWS::Events::Rule", "SecretChangeRedeploy")]["Properties"]["EventPattern"]["resources"]
     assert REDIS_AUTH in resources and {"prefix": f"{REDIS_AUTH}-"} in resources
 
 
@@ -254,9 +298,18 @@ def test_function_may_redeploy_only_the_services_that_read_secrets(templates):
     assert len(statements) == 2
 
 
+def test_a_failed_run_is_retried_twice_within_the_hour(templates):
+    t = templates["config-staging"]
+    config = only(t, "AWS::Lambda::EventInvokeConfig")
+    function = logical_id(t, "AWS::Lambda::Function", "SecretChangeRedeploy")
+    assert (config["FunctionName"], config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (
+        {"Ref": function}, 2, 3600)
+
+
 def test_redeploy_can_be_turned_off():
     t, _ = synthesize("no-secret-redeploy", variant(redeploy_on_secret_change=False))
-    assert not resources_of(t, "AWS::Events::Rule")
+    assert not [k for k in resources_of(t, "AWS::Events::Rule") if "SecretChangeRedeploy" in k]
+    assert not [k for k in resources_of(t, "AWS::Lambda::Function") if "SecretChangeRedeploy" in k]
     assert "portkey-gateway-dev-secret-change-redeploy-errors" not in alarms(t)
 
 
@@ -312,6 +365,15 @@ def test_one_failing_service_does_not_stop_the_others_and_the_run_fails_for_a_re
     assert ecs.updated == ["data-service"]
 
 
+def test_a_service_ecs_does_not_know_fails_the_run():
+    class Missing(FakeEcs):
+        def describe_services(self, cluster, services):
+            return {"services": [], "failures": [{"arn": "arn:aws:ecs:us-east-1:1:service/c/gateway", "reason": "MISSING"}]}
+
+    with pytest.raises(RuntimeError, match="service/c/gateway: MISSING"):
+        REDEPLOY.redeploy(label_event(f"{PARTIAL}-Q1w2E3"), CONFIG, Missing({}))
+
+
 def test_handler_reads_its_configuration_from_the_environment(monkeypatch):
     monkeypatch.setenv("REDEPLOY", json.dumps(CONFIG))
     ecs = FakeEcs({"gateway": CHANGED - timedelta(days=1)})
@@ -333,14 +395,15 @@ def test_instance_release_runs_between_the_capacity_provider_and_the_group(templ
     association = logical_id(t, "AWS::ECS::ClusterCapacityProviderAssociations", "Compute")
     for service in resources_of(t, "AWS::ECS::Service").values():  # ... which goes after every service
         assert association in service["DependsOn"]
-    # The group no longer protects new instances and every instance stays protected while ECS manages it.
+    # While ECS manages the group, its instances stay protected: only the delete path releases them.
     assert t["Resources"][group]["Properties"]["NewInstancesProtectedFromScaleIn"] is True
     policy = t["Resources"][logical_id(t, "AWS::IAM::Policy", "InstanceReleaseRole")]["Properties"]["PolicyDocument"]
     actions = {json.dumps(sorted(s["Action"])): s["Resource"] for s in policy["Statement"]}
     arn = actions[json.dumps(["autoscaling:DeleteLifecycleHook", "autoscaling:SetInstanceProtection",
                               "autoscaling:UpdateAutoScalingGroup"])]
     assert arn["Fn::Join"][1][-2:] == [":autoScalingGroup:*:autoScalingGroupName/", {"Ref": group}]
-    assert actions[json.dumps(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks"])] == "*"
+    assert actions[json.dumps(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks",
+                               "ecs:DescribeCapacityProviders"])] == "*"
 
 
 TEARDOWN = handler_module("teardown")
@@ -367,10 +430,40 @@ class FakeAutoScaling:
         self.calls.append(("delete-hook", kwargs))
 
 
+class FakeCapacityProviders:
+    """describe_capacity_providers, in pages of one, as the API pages them."""
+
+    def __init__(self, providers: list[tuple[str, str, str]]):
+        self.providers = [{"name": name, "status": status,
+                           "autoScalingGroupProvider": {"autoScalingGroupArn": f"arn:aws:autoscaling:us-east-1:1:"
+                                                                               f"autoScalingGroup:u:autoScalingGroupName/{group}"}}
+                          for name, status, group in providers]
+
+    def describe_capacity_providers(self, nextToken=None):
+        index = int(nextToken or 0)
+        page = {"capacityProviders": self.providers[index:index + 1]}
+        if index + 1 < len(self.providers):
+            page["nextToken"] = str(index + 1)
+        return page
+
+
+NO_PROVIDER = FakeCapacityProviders([("other", "ACTIVE", "another-asg"), ("old", "INACTIVE", "asg")])
+
+
+def test_release_waits_until_no_capacity_provider_manages_the_group():
+    """A rolled-back update deletes this resource while the group lives on: ECS still needs its protection."""
+    asg = FakeAutoScaling(3, [("ecs-managed-draining-termination-hook", "autoscaling:EC2_INSTANCE_TERMINATING")])
+    managed = FakeCapacityProviders([("other", "ACTIVE", "another-asg"), ("cp", "ACTIVE", "asg")])
+    assert TEARDOWN.release("asg", asg, managed) == {
+        "group": "asg", "released": False, "reason": "capacity provider cp still manages it"}
+    assert asg.calls == []
+    assert TEARDOWN.release("asg", asg, NO_PROVIDER)["released"] is True  # an inactive provider does not count
+
+
 def test_release_unprotects_every_instance_in_batches_and_removes_termination_hooks():
     asg = FakeAutoScaling(120, [("ecs-managed-draining-termination-hook", "autoscaling:EC2_INSTANCE_TERMINATING"),
                                 ("warm-up", "autoscaling:EC2_INSTANCE_LAUNCHING")])
-    result = TEARDOWN.release("asg", asg)
+    result = TEARDOWN.release("asg", asg, NO_PROVIDER)
     protected = [i["InstanceId"] for i in asg.instances if i["ProtectedFromScaleIn"]]
     assert asg.calls[0] == ("update", {"AutoScalingGroupName": "asg", "NewInstancesProtectedFromScaleIn": False})
     batches = [kwargs["InstanceIds"] for kind, kwargs in asg.calls if kind == "protection"]
@@ -383,7 +476,8 @@ def test_release_unprotects_every_instance_in_batches_and_removes_termination_ho
 
 def test_a_group_that_is_gone_needs_nothing():
     asg = FakeAutoScaling(0, [], exists=False)
-    assert TEARDOWN.release("asg", asg) == {"group": "asg", "found": False} and asg.calls == []
+    assert TEARDOWN.release("asg", asg, NO_PROVIDER) == {"group": "asg", "released": False, "reason": "the group is gone"}
+    assert asg.calls == []
 
 
 class CloudFormation(http.server.BaseHTTPRequestHandler):
@@ -417,8 +511,9 @@ def request(kind: str, url: str, **extra) -> dict:
 
 def test_handler_answers_cloudformation_and_acts_on_delete_only(cloudformation):
     asg = FakeAutoScaling(3, [])
-    TEARDOWN.handler(request("Create", cloudformation), None, autoscaling=asg)
-    TEARDOWN.handler(request("Delete", cloudformation, PhysicalResourceId="asg-old"), None, autoscaling=asg)
+    TEARDOWN.handler(request("Create", cloudformation), None, autoscaling=asg, ecs=NO_PROVIDER)
+    TEARDOWN.handler(request("Delete", cloudformation, PhysicalResourceId="asg-old"), None, autoscaling=asg,
+                     ecs=NO_PROVIDER)
     create, delete = CloudFormation.answers
     assert (create["Status"], create["PhysicalResourceId"], create["RequestId"]) == ("SUCCESS", "asg-new", "r1")
     # After a replacement CloudFormation deletes the resource of the old group: that group is the one released.
@@ -432,6 +527,6 @@ def test_handler_reports_a_failure_instead_of_leaving_the_stack_waiting(cloudfor
             raise PermissionError("AccessDenied")
 
     TEARDOWN.handler(request("Delete", cloudformation, PhysicalResourceId="asg-old"), None,
-                     autoscaling=Broken(2, []))
+                     autoscaling=Broken(2, []), ecs=NO_PROVIDER)
     (answer,) = CloudFormation.answers
     assert answer["Status"] == "FAILED" and answer["Reason"] == "releasing asg-old: PermissionError: AccessDenied"

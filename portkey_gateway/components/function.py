@@ -20,6 +20,7 @@ from constructs import Construct
 from .service import retention_days
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+OPERATIONS_LOG_RETENTION_DAYS = 90  # the record of what the operations functions did (redeploys, teardown)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class PythonFunction:
 
 
 def python_function(scope: Construct, *, code: str, description: str, role_description: str, timeout: Duration,
-                    log_retention_days: int, **options) -> PythonFunction:
+                    log_retention_days: int = OPERATIONS_LOG_RETENTION_DAYS, **options) -> PythonFunction:
     """Creates `Logs`, `Role` and `Function` in `scope`; `options` go to `lambda_.Function` (VPC, environment, ...)."""
     log_group = logs.LogGroup(scope, "Logs", retention=retention_days(log_retention_days), removal_policy=RemovalPolicy.RETAIN)
     role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description)

@@ -9,16 +9,18 @@ names and thresholds are settings; the gateway's two health alarms are the same 
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 import cdk_monitoring_constructs as monitoring
+import jsii
 from aws_cdk import Duration
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -30,21 +32,25 @@ from .service import EcsService
 
 MINUTE = Duration.minutes(1)
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+ALARM_METRICS = 10  # metrics one alarm's expression may use
+GRAPH_NODES = 100  # cache nodes per graph (a graph takes at most 500 metrics, and stays readable)
 
 
 class Monitoring(Construct):
-    """Exposes `dashboard` (None when off) and `alarms` (every alarm that notifies the topic, incl. `health_alarms`)."""
+    """Exposes `dashboard` (None when off), `alarms` (every alarm that notifies the topic, incl. `health_alarms`) and
+    `service_events` (the rule passing ECS's warnings and errors on; None without alarms)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, topic: Optional[sns.ITopic],
                  cluster: ecs.ICluster, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                  health_alarms: list[cloudwatch.Alarm], capacity_provider_name: Optional[str],
                  auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache: Optional[ValkeyCache],
-                 functions: list[lambda_.IFunction]):
+                 functions: dict[str, lambda_.IFunction]):
         super().__init__(scope, construct_id)
         self.settings = settings
         self.config = settings.monitoring
         self.cluster_name = cluster.cluster_name
         self.alarms: list[cloudwatch.Alarm] = []
+        self.service_events = None
         if self.config.alarms:
             self.alarms += health_alarms
             if ingress and ingress.is_application:
@@ -55,11 +61,12 @@ class Monitoring(Construct):
                 self._capacity_alarm(capacity_provider_name)
             if cache:
                 self._cache_alarms(cache)
-            for function in functions:
-                self._function_alarm(function)
+            for name, function in functions.items():
+                self._function_alarm(name, function)
             for alarm in self.alarms:
                 alarm.add_alarm_action(actions.SnsAction(topic))
                 alarm.add_ok_action(actions.SnsAction(topic))
+            self.service_events = self._service_events(services, topic)
         self.dashboard = self._dashboard(services, ingress, capacity_provider_name, auto_scaling_group, cache) \
             if self.config.dashboard else None
 
@@ -91,44 +98,79 @@ class Monitoring(Construct):
 
     def _task_shortfall_alarm(self, service: EcsService) -> None:
         name = service.spec.name
-        dimensions = {"ClusterName": self.cluster_name, "ServiceName": service.service.service_name}
+        # A service with no task left may stop reporting its running count: that is 0, not "no data".
         shortfall = cloudwatch.MathExpression(
-            expression="desired - running", period=MINUTE, label=f"{name} tasks missing",
-            using_metrics={metric: cloudwatch.Metric(namespace=CONTAINER_INSIGHTS, metric_name=f"{metric.title()}TaskCount",
-                                                     dimensions_map=dimensions, statistic="Average", period=MINUTE)
-                           for metric in ("desired", "running")},
+            expression="desired - FILL(running, 0)", period=MINUTE, label=f"{name} tasks missing",
+            using_metrics={"desired": self._task_count(service, "Desired"), "running": self._task_count(service, "Running")},
         )
         self._alarm(shortfall, f"{_pascal(name)}TaskShortfall", f"{name}-tasks-below-desired",
                     f"The {name} service has run fewer tasks than desired for {self.config.task_shortfall_minutes} "
                     "minutes (tasks failing to start or stay healthy, or waiting for capacity)",
                     0, self.config.task_shortfall_minutes)
 
-    def _capacity_alarm(self, capacity_provider_name: str) -> None:
-        reservation = cloudwatch.Metric(
-            namespace="AWS/ECS/ManagedScaling", metric_name="CapacityProviderReservation", statistic="Minimum",
-            dimensions_map={"ClusterName": self.cluster_name, "CapacityProviderName": capacity_provider_name}, period=MINUTE,
+    def _task_count(self, service: EcsService, kind: str) -> cloudwatch.Metric:
+        """Container Insights' RunningTaskCount or DesiredTaskCount of one service."""
+        return cloudwatch.Metric(namespace=CONTAINER_INSIGHTS, metric_name=f"{kind}TaskCount", statistic="Average",
+                                 dimensions_map={"ClusterName": self.cluster_name, "ServiceName": service.service.service_name},
+                                 period=MINUTE, label=f"{service.spec.name} {kind.lower()}")
+
+    def _reservation(self, capacity_provider_name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/ECS/ManagedScaling", metric_name="CapacityProviderReservation", statistic=statistic,
+            dimensions_map={"ClusterName": self.cluster_name, "CapacityProviderName": capacity_provider_name},
+            period=MINUTE, label="reservation",
         )
-        self._alarm(reservation, "CapacityShortfall", "capacity-shortfall",
+
+    def _capacity_alarm(self, capacity_provider_name: str) -> None:
+        self._alarm(self._reservation(capacity_provider_name, "Minimum"), "CapacityShortfall", "capacity-shortfall",
                     f"Tasks have waited {self.config.capacity_shortfall_minutes} minutes for instances (capacity-provider "
                     "reservation above 100 %): the Auto Scaling group is at max_asg_size or cannot launch",
                     100, self.config.capacity_shortfall_minutes)
 
     def _cache_alarms(self, cache: ValkeyCache) -> None:
-        """Worst node: a full or saturated primary hurts every request that uses the cache."""
+        """Worst node: a full or saturated primary hurts every request that uses the cache. An alarm's expression
+        takes at most 10 metrics, so a large cluster gets one alarm per 10 nodes (`-2`, `-3`, ...)."""
+        nodes = _node_ids(cache)
         for metric_name, construct_id, name, threshold, what in (
             ("DatabaseMemoryUsagePercentage", "CacheMemory", "cache-memory", self.config.cache_memory_percent,
              "memory used (evictions follow)"),
             ("EngineCPUUtilization", "CacheCpu", "cache-cpu", self.config.cache_cpu_percent, "engine CPU"),
         ):
-            self._alarm(_worst_node(cache, metric_name), construct_id, name,
-                        f"A cache node's {what} has stayed above {threshold} % for 5 minutes", threshold, 5)
+            for part, start in enumerate(range(0, len(nodes), ALARM_METRICS)):
+                suffix = f"{part + 1}" if part else ""
+                self._alarm(_worst_node(nodes[start:start + ALARM_METRICS], metric_name), f"{construct_id}{suffix}",
+                            f"{name}{'-' + suffix if suffix else ''}",
+                            f"A cache node's {what} has stayed above {threshold} % for 5 minutes", threshold, 5)
 
-    def _function_alarm(self, function: lambda_.IFunction) -> None:
+    def _function_alarm(self, name: str, function: lambda_.IFunction) -> None:
         """An operations function that fails means its job (a redeploy after a secret change) did not happen."""
         errors = function.metric_errors(period=Duration.minutes(5), statistic="Sum")
-        name = function.node.scope.node.id  # the construct the function belongs to
-        self._alarm(errors, f"{name}Errors", f"{_kebab(name)}-errors",
-                    f"The {_kebab(name)} function failed (its log group has the reason)", 0, 1)
+        self._alarm(errors, f"{_pascal(name)}Errors", f"{name}-errors",
+                    f"The {name} function failed (its log group has the reason)", 0, 1)
+
+    def _service_events(self, services: list[EcsService], topic: sns.ITopic) -> events.Rule:
+        """ECS's own warnings and errors about these services, as they happen: a deployment that failed (and rolled
+        back), tasks that cannot be placed or keep failing to start. The metrics only show their effect later."""
+        field = events.EventField.from_path
+        rule = events.Rule(
+            self, "ServiceEvents",
+            description=f"ECS warnings and errors of the {self.settings.name_prefix} services, to the operations topic",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"], detail_type=["ECS Service Action", "ECS Deployment State Change"],
+                resources=[service.service.service_arn for service in services],
+                detail={"eventType": ["WARN", "ERROR"]},
+            ),
+        )
+        rule.add_target(_TopicTarget(topic, events.RuleTargetInput.from_text(
+            f"{self.settings.name_prefix}: {field('$.detail.eventName')} ({field('$.detail.eventType')}) "
+            f"on {field('$.resources[0]')} at {field('$.time')}. {field('$.detail.reason')}"
+        )))
+        # Only this rule may publish (CDK's SnsTopic target would let any rule of any account publish).
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowServiceEventsRuleToPublish", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sns:Publish"], resources=[topic.topic_arn], conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+        ))
+        return rule
 
     # --- dashboard ---------------------------------------------------------------------------------------------------
 
@@ -150,11 +192,7 @@ class Monitoring(Construct):
             self._custom(facade, "Load balancer", _load_balancer_groups(ingress))
         self._custom(facade, "Tasks", [monitoring.CustomMetricGroup(
             title="Running vs desired tasks",
-            metrics=[cloudwatch.Metric(namespace=CONTAINER_INSIGHTS, metric_name=f"{kind}TaskCount", statistic="Average",
-                                       dimensions_map={"ClusterName": self.cluster_name,
-                                                       "ServiceName": service.service.service_name},
-                                       label=f"{service.spec.name} {kind.lower()}", period=MINUTE)
-                     for service in services for kind in ("Running", "Desired")],
+            metrics=[self._task_count(service, kind) for service in services for kind in ("Running", "Desired")],
         )])
         for service in services:  # CPU and memory per service
             facade.monitor_simple_ec2_service(ec2_service=service.service, human_readable_name=f"{service.spec.name} service",
@@ -162,28 +200,41 @@ class Monitoring(Construct):
         if capacity_provider_name:
             self._custom(facade, "Cluster capacity", [monitoring.CustomMetricGroup(
                 title="Capacity-provider reservation (%): above 100, tasks wait for instances",
-                metrics=[cloudwatch.Metric(namespace="AWS/ECS/ManagedScaling", metric_name="CapacityProviderReservation",
-                                           dimensions_map={"ClusterName": self.cluster_name,
-                                                           "CapacityProviderName": capacity_provider_name},
-                                           statistic="Average", period=MINUTE, label="reservation")],
+                metrics=[self._reservation(capacity_provider_name, "Average")],
             )])
         if auto_scaling_group:
             facade.monitor_auto_scaling_group(auto_scaling_group=auto_scaling_group, human_readable_name="Cluster instances",
                                               alarm_friendly_name="instances")
         if cache:
+            nodes = _node_ids(cache)
             self._custom(facade, "Valkey cache", [
-                monitoring.CustomMetricGroup(title=title, metrics=_node_metrics(cache, metric_name, statistic))
+                monitoring.CustomMetricGroup(title=f"{title}{_node_range(start, len(nodes))}",
+                                             metrics=_node_metrics(nodes[start:start + GRAPH_NODES], metric_name, statistic,
+                                                                   first=start + 1))
                 for title, metric_name, statistic in (
                     ("Engine CPU (%)", "EngineCPUUtilization", "Average"),
                     ("Memory used (%)", "DatabaseMemoryUsagePercentage", "Average"),
                     ("Evictions", "Evictions", "Sum"),
                     ("Connections", "CurrConnections", "Average"),
                 )
+                for start in range(0, len(nodes), GRAPH_NODES)
             ])
         return facade.created_dashboard()
 
     def _custom(self, facade: monitoring.MonitoringFacade, title: str, groups: list) -> None:
-        facade.monitor_custom(metric_groups=groups, human_readable_name=title, alarm_friendly_name=_kebab(title))
+        facade.monitor_custom(metric_groups=groups, human_readable_name=title,
+                              alarm_friendly_name=title.lower().replace(" ", "-"))
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An SNS topic as a rule target, without the grant CDK's SnsTopic target adds (see `_service_events`)."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput):
+        self.topic, self.message = topic, message
+
+    def bind(self, rule: events.IRule, id: Optional[str] = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self.topic.topic_arn, input=self.message)
 
 
 def _load_balancer_groups(ingress: GatewayLoadBalancer) -> list[monitoring.CustomMetricGroup]:
@@ -233,22 +284,23 @@ def _node_ids(cache: ValkeyCache) -> list[str]:
     return [f"{group.ref}-{node:03d}" for node in range(1, group.num_cache_clusters + 1)]
 
 
-def _node_metrics(cache: ValkeyCache, metric_name: str, statistic: str) -> list[cloudwatch.Metric]:
+def _node_metrics(nodes: list[str], metric_name: str, statistic: str, first: int = 1) -> list[cloudwatch.Metric]:
+    """One metric per node, labelled by its position (`first`, first + 1, ...)."""
     return [cloudwatch.Metric(namespace="AWS/ElastiCache", metric_name=metric_name, statistic=statistic, period=MINUTE,
-                              dimensions_map={"CacheClusterId": node}, label=f"node {i + 1}")
-            for i, node in enumerate(_node_ids(cache))]
+                              dimensions_map={"CacheClusterId": node}, label=f"node {first + i}")
+            for i, node in enumerate(nodes)]
 
 
-def _worst_node(cache: ValkeyCache, metric_name: str) -> cloudwatch.MathExpression:
-    metrics = {f"n{i}": metric for i, metric in enumerate(_node_metrics(cache, metric_name, "Average"))}
+def _worst_node(nodes: list[str], metric_name: str) -> cloudwatch.MathExpression:
+    metrics = {f"n{i}": metric for i, metric in enumerate(_node_metrics(nodes, metric_name, "Average"))}
     return cloudwatch.MathExpression(expression=f"MAX([{', '.join(metrics)}])", using_metrics=metrics, period=MINUTE,
                                      label=f"{metric_name} (worst node)")
 
 
+def _node_range(start: int, count: int) -> str:
+    """A graph title's " (nodes 101-200)", when the nodes need more than one graph."""
+    return f" (nodes {start + 1}-{min(start + GRAPH_NODES, count)})" if count > GRAPH_NODES else ""
+
+
 def _pascal(name: str) -> str:
     return "".join(part.title() for part in name.split("-"))
-
-
-def _kebab(name: str) -> str:
-    """SecretChangeRedeploy -> secret-change-redeploy; "Load balancer" -> load-balancer."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "-", name).lower().replace(" ", "-")

@@ -2,7 +2,7 @@
 email subscriptions of `monitoring.alarm_emails`.
 
 Encrypted with a customer-managed key, because neither Auto Scaling nor CloudWatch can publish to a topic on the
-AWS-managed SNS key; the key and the topic admit exactly those two publishers.
+AWS-managed SNS key; the key and the topic admit exactly those publishers (and one EventBridge rule).
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ class OperationsTopic(Construct):
         self.key.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowCloudWatchAlarmsToPublish", principals=[cloudwatch], actions=["kms:GenerateDataKey*", "kms:Decrypt"],
             resources=["*"], conditions=alarms_of_this_account,
+        ))
+        # EventBridge (the monitoring's ECS service events). Unconditioned: EventBridge's KMS requests carry no
+        # aws:SourceAccount or aws:SourceArn, so such a condition would drop every event silently; the topic policy
+        # names the one rule that may publish.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowEventBridgeRulesToPublish", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"],
         ))
         self.topic = sns.Topic(
             self, "Topic", display_name=f"{settings.name_prefix} operations", master_key=self.key, enforce_ssl=True

@@ -5,7 +5,9 @@ deploys. An EventBridge rule on Secrets Manager's native "Secret Label Updated" 
 version; no CloudTrail trail needed) invokes a function that forces a new deployment of exactly those services,
 through their own deployment strategy (blue/green, canary, rolling), alarms and hooks.
 
-Least privilege: the function may describe and update only these services; the rule matches only these secrets.
+Least privilege: the function may describe and update only these services; the rule passes on only changes of
+these secrets (and, for ARNs written without their suffix, of secrets whose name extends them: the function then
+matches exactly).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from constructs import Construct
 
 from .function import python_function
 from .service import EcsService
-
-LOG_RETENTION_DAYS = 90  # the record of which rotation restarted what
 
 
 def secret_readers(services: list[EcsService]) -> dict[str, list[EcsService]]:
@@ -58,8 +58,9 @@ class SecretChangeRedeploy(Construct):
             description="Redeploys the Portkey services that read a secret when its current value changes",
             role_description="Secret-change redeploy: describe and update the services that read the secrets",
             timeout=Duration.seconds(60),
-            log_retention_days=LOG_RETENTION_DAYS,
             environment={"REDEPLOY": json.dumps(config, sort_keys=True)},
+            # A failed run is retried twice; after an hour the event is stale (someone will have deployed since).
+            retry_attempts=2, max_event_age=Duration.hours(1),
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self.role.add_to_policy(iam.PolicyStatement(
@@ -71,7 +72,7 @@ class SecretChangeRedeploy(Construct):
             description="A secret read by the Portkey services has a new current value: redeploy them",
             event_pattern=events.EventPattern(source=["aws.secretsmanager"], detail_type=["Secret Label Updated"],
                                               detail={"labelUpdated": ["AWSCURRENT"]}),
-            # Lambda retries a failed run twice; an event older than an hour is stale (someone has deployed since).
+            # EventBridge's own retries, when Lambda cannot take the event (throttling).
             targets=[targets.LambdaFunction(self.function, max_event_age=Duration.hours(1), retry_attempts=4)],
         )
         # Prefix matches are not expressible through the L2 pattern's string list.

@@ -4,7 +4,8 @@ Managed termination protection keeps ECS from terminating instances that run tas
 CloudFormation's delete of the Auto Scaling group then waits for instances that never terminate (aws-cdk issue 18179,
 containers-roadmap 631). A custom resource runs between the capacity provider and the group on delete: the stack
 deletes the services (draining their tasks) and the capacity provider first, then this resource removes the scale-in
-protection and ECS's orphaned termination hook, then CloudFormation deletes the group and its instances.
+protection and ECS's orphaned termination hook, then CloudFormation deletes the group and its instances. When the
+resource is deleted while its capacity provider lives on (a rolled-back update), the function leaves the group alone.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from constructs import Construct, IConstruct
 
 from .function import python_function
 
-LOG_RETENTION_DAYS = 90
 # What the function does to the one group (Auto Scaling supports resource-level permissions for these).
 GROUP_ACTIONS = ("autoscaling:UpdateAutoScalingGroup", "autoscaling:SetInstanceProtection",
                  "autoscaling:DeleteLifecycleHook")
-DESCRIBE_ACTIONS = ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks")  # "*" only
+# Resource "*" only: the Auto Scaling describe calls have no resource level, and listing capacity providers (to find
+# whether one still manages the group) cannot name them: the capacity provider's name is generated.
+DESCRIBE_ACTIONS = ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks",
+                    "ecs:DescribeCapacityProviders")
 
 
 class InstanceRelease(Construct):
@@ -34,7 +37,6 @@ class InstanceRelease(Construct):
             description="On stack delete: removes scale-in protection so the Auto Scaling group can be deleted",
             role_description="Teardown: scale-in protection and termination hooks of the cluster's Auto Scaling group",
             timeout=Duration.minutes(2),
-            log_retention_days=LOG_RETENTION_DAYS,
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         name = group.auto_scaling_group_name

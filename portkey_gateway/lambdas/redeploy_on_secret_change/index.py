@@ -48,8 +48,10 @@ def redeploy(event: dict, config: dict, ecs) -> list[str]:
     if not services:
         print(json.dumps({"secret": secret_arn, "action": "none", "reason": "no service reads this secret"}))
         return []
-    described = ecs.describe_services(cluster=config["cluster"], services=services)["services"]
-    started, failures = [], []
+    response = ecs.describe_services(cluster=config["cluster"], services=services)
+    described = response["services"]
+    started = []
+    failures = [f"{failure.get('arn')}: {failure.get('reason')}" for failure in response.get("failures", [])]
     for service in described:
         name = service["serviceName"]
         if deployed_since(service, changed_at):

@@ -401,7 +401,7 @@ class Monitoring(_Model):
     dashboard: bool = Field(True, description="A CloudWatch dashboard of the environment (<project>-<env>).")
     alarms: bool = Field(True, description="Alarms that notify the operations SNS topic.")
     alarm_emails: list[Annotated[str, _pattern(_EMAIL, "an email address", "use e.g. oncall@example.com")]] = Field(
-        default_factory=list, description="Email subscriptions to the operations topic (each address must confirm)."
+        default_factory=list, description="Email subscriptions to the operations topic: alarms, ECS and Auto Scaling events (each address must confirm)."
     )
     lb_5xx_percent: float = Field(
         5, gt=0, le=100, description="Alarm when this share (%) of requests gets a 5xx from the ALB itself (502/503/504 "
@@ -1343,8 +1343,11 @@ class Settings(_Model):
     def _monitoring(self) -> None:
         """Thresholds for alarms that will not exist are refused, so a setting never silently does nothing."""
         monitoring = self.monitoring
+        if monitoring.alarm_emails and not (monitoring.alarms or self.create_cluster):
+            raise FieldProblem("monitoring.alarm_emails", "there is no operations topic to subscribe to (no alarms, "
+                               "and the cluster is not created here)", "set monitoring.alarms: true, or remove them")
         if not monitoring.alarms:
-            for name in ("alarm_emails", "lb_5xx_percent", "task_shortfall_minutes", "capacity_shortfall_minutes",
+            for name in ("lb_5xx_percent", "task_shortfall_minutes", "capacity_shortfall_minutes",
                          "cache_memory_percent", "cache_cpu_percent"):
                 if monitoring.changed(name):
                     raise FieldProblem(f"monitoring.{name}", "is only used by the alarms, which are off",

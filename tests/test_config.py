@@ -334,8 +334,11 @@ NETWORKING_CASES = [
 
 OPERATIONS_CASES = [
     ("alarm-email-invalid", variant(monitoring={"alarm_emails": ["oncall"]}), "monitoring.alarm_emails[0]", "oncall@example.com"),
-    ("alarm-email-without-alarms", variant(monitoring={"alarms": False, "alarm_emails": ["ops@example.com"]}),
+    ("alarm-email-without-a-topic", variant(create_cluster=False, cluster_name="c", capacity_provider_name="cp",
+                                            monitoring={"alarms": False, "alarm_emails": ["ops@example.com"]}),
      "monitoring.alarm_emails", "monitoring.alarms: true"),
+    ("alarm-threshold-without-alarms", variant(monitoring={"alarms": False, "task_shortfall_minutes": 5}),
+     "monitoring.task_shortfall_minutes", "monitoring.alarms: true"),
     ("lb-5xx-on-an-nlb", variant(monitoring={"lb_5xx_percent": 2}), "monitoring.lb_5xx_percent", "no ALB"),
     ("cache-threshold-without-created-cache", variant(monitoring={"cache_memory_percent": 80}),
      "monitoring.cache_memory_percent", "no cache is created here"),
@@ -427,6 +430,19 @@ def test_invalid_config_gives_one_line_naming_field_and_fix(data, field, fix):
     assert first.startswith(f"cfg.yaml: {field}: "), message
     assert fix in first, message
     assert "Traceback" not in message and "pydantic" not in message.lower()
+
+
+def test_operations_settings_that_are_accepted():
+    # the topic also carries Auto Scaling events, so emails make sense without alarms on a cluster created here
+    settings_from_dict(variant(monitoring={"alarms": False, "alarm_emails": ["ops@example.com"]}))
+    # the health alarms' thresholds serve the operations alarms too, without deployment alarms
+    settings_from_dict(variant(gateway_deployment_alarms={"unhealthy_tasks": 2, "evaluation_minutes": 5}))
+    settings = settings_from_dict(alb(monitoring={"lb_5xx_percent": 1, "task_shortfall_minutes": 60},
+                                      log_retention_days=3653, redeploy_on_secret_change=False))
+    assert (settings.log_retention_days, settings.monitoring.lb_5xx_percent) == (3653, 1)
+    defaults = settings_from_dict(variant())
+    assert (defaults.log_retention_days, defaults.monitoring.dashboard, defaults.monitoring.alarms,
+            defaults.redeploy_on_secret_change) == (30, True, True, True)
 
 
 def test_service_settings_that_are_accepted():

@@ -413,6 +413,9 @@ class Monitoring(_Model):
     capacity_shortfall_minutes: Annotated[int, _in_range(1, 60)] = Field(
         15, description="Alarm when tasks wait this long for instances (capacity-provider reservation above 100 %)."
     )
+    certificate_expiry_days: Annotated[int, _in_range(1, 365)] = Field(
+        30, description="Alarm when the listener's certificate expires within this many days (an imported one does not renew)."
+    )
     cache_memory_percent: Percent = Field(90, description="Alarm when a created cache uses this much of its memory (%).")
     cache_cpu_percent: Percent = Field(90, description="Alarm when a created cache's engine CPU stays above this (%).")
 
@@ -1348,7 +1351,7 @@ class Settings(_Model):
                                "and the cluster is not created here)", "set monitoring.alarms: true, or remove them")
         if not monitoring.alarms:
             for name in ("lb_5xx_percent", "task_shortfall_minutes", "capacity_shortfall_minutes",
-                         "cache_memory_percent", "cache_cpu_percent"):
+                         "certificate_expiry_days", "cache_memory_percent", "cache_cpu_percent"):
                 if monitoring.changed(name):
                     raise FieldProblem(f"monitoring.{name}", "is only used by the alarms, which are off",
                                        "set monitoring.alarms: true, or remove it")
@@ -1357,6 +1360,8 @@ class Settings(_Model):
         rules = (("lb_5xx_percent", alb, "there is no ALB (an NLB sees TCP, not HTTP status codes)", "remove it"),
                  ("capacity_shortfall_minutes", self.create_cluster, "the capacity provider is not created here",
                   "remove it, or set create_cluster: true"),
+                 ("certificate_expiry_days", self.create_lb and bool(self.tls_certificate_arn or self.custom_domain),
+                  "there is no TLS listener", "remove it, or set tls_certificate_arn (or custom_domain)"),
                  ("cache_memory_percent", self.redis_configuration.create is not None, "no cache is created here",
                   "remove it"),
                  ("cache_cpu_percent", self.redis_configuration.create is not None, "no cache is created here",

@@ -340,6 +340,8 @@ OPERATIONS_CASES = [
     ("alarm-threshold-without-alarms", variant(monitoring={"alarms": False, "task_shortfall_minutes": 5}),
      "monitoring.task_shortfall_minutes", "monitoring.alarms: true"),
     ("lb-5xx-on-an-nlb", variant(monitoring={"lb_5xx_percent": 2}), "monitoring.lb_5xx_percent", "no ALB"),
+    ("certificate-alarm-without-tls", variant(monitoring={"certificate_expiry_days": 14}),
+     "monitoring.certificate_expiry_days", "set tls_certificate_arn"),
     ("cache-threshold-without-created-cache", variant(monitoring={"cache_memory_percent": 80}),
      "monitoring.cache_memory_percent", "no cache is created here"),
     ("capacity-alarm-on-existing-cluster", variant(create_cluster=False, cluster_name="c", capacity_provider_name="cp",

@@ -9,10 +9,11 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 
 from portkey_gateway.components.function import LAMBDAS_DIR
 
-from .conftest import REDIS_AUTH, logical_id, only, only_service, resources_of, synthesize, variant, with_data_service
+from .conftest import REDIS_AUTH, ROOT, logical_id, only, only_service, resources_of, synthesize, variant, with_data_service
 
 
 def handler_module(name: str):
@@ -108,7 +109,7 @@ def test_production_alarms_notify_the_operations_topic(templates):
     assert set(found) == {f"portkey-gateway-prod-{name}" for name in (
         "gateway-target-5xx", "gateway-unhealthy-targets", "lb-5xx", "gateway-tasks-below-desired",
         "data-service-tasks-below-desired", "capacity-shortfall", "cache-memory", "cache-cpu",
-        "secret-change-redeploy-errors")}
+        "secret-change-redeploy-errors", "certificate-expiry")}
     for alarm in found.values():
         assert alarm["AlarmActions"] == [topic_ref(t)] and alarm["OKActions"] == [topic_ref(t)]
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -136,6 +137,19 @@ def test_alarm_conditions(templates):
     assert memory["Threshold"] == 90
     errors = found["portkey-gateway-prod-secret-change-redeploy-errors"]
     assert (errors["MetricName"], errors["Namespace"], errors["Threshold"], errors["Period"]) == ("Errors", "AWS/Lambda", 0, 300)
+
+
+def test_certificate_expiry_is_watched_on_a_tls_listener(templates):
+    expiry = alarms(templates["config-prod"])["portkey-gateway-prod-certificate-expiry"]
+    assert (expiry["Namespace"], expiry["MetricName"], expiry["Statistic"], expiry["Period"]) == (
+        "AWS/CertificateManager", "DaysToExpiry", "Minimum", 86400)
+    certificate = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())["tls_certificate_arn"]
+    assert expiry["Dimensions"] == [{"Name": "CertificateArn", "Value": certificate}]
+    assert (expiry["Threshold"], expiry["ComparisonOperator"]) == (30, "LessThanThreshold")
+    # The certificate custom_domain creates is watched by reference; plain listeners have none.
+    edge = alarms(templates["alb-edge"])["portkey-gateway-dev-certificate-expiry"]
+    assert edge["Dimensions"][0]["Value"] == {"Ref": logical_id(templates["alb-edge"], "AWS::CertificateManager::Certificate", "Domain")}
+    assert not any(name.endswith("certificate-expiry") for name in alarms(templates["minimal-dev"]))
 
 
 def test_a_large_cache_gets_one_alarm_per_ten_nodes():

@@ -55,6 +55,8 @@ class Monitoring(Construct):
             self.alarms += health_alarms
             if ingress and ingress.is_application:
                 self._lb_5xx_alarm(ingress)
+            if ingress and ingress.certificate_arn:
+                self._certificate_alarm(ingress.certificate_arn)
             for service in services:
                 self._task_shortfall_alarm(service)
             if capacity_provider_name:
@@ -95,6 +97,16 @@ class Monitoring(Construct):
                     f"More than {self.config.lb_5xx_percent:g} % of requests answered 5xx by the load balancer itself "
                     "(no target answered: targets failing, draining or timing out)",
                     self.config.lb_5xx_percent, self.settings.gateway_deployment_alarms.evaluation_minutes)
+
+    def _certificate_alarm(self, certificate_arn: str) -> None:
+        """ACM renews the certificates it issues (custom_domain), but not imported ones; either way a certificate
+        that is about to expire breaks every TLS handshake."""
+        days = cloudwatch.Metric(namespace="AWS/CertificateManager", metric_name="DaysToExpiry", statistic="Minimum",
+                                 dimensions_map={"CertificateArn": certificate_arn}, period=Duration.days(1))
+        self._alarm(days, "CertificateExpiry", "certificate-expiry",
+                    f"The listener's certificate expires in fewer than {self.config.certificate_expiry_days} days: renew "
+                    "or re-import it", self.config.certificate_expiry_days, 1,
+                    operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
 
     def _task_shortfall_alarm(self, service: EcsService) -> None:
         name = service.spec.name

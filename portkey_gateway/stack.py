@@ -75,6 +75,10 @@ class GatewayStack(Stack):
             outputs["ControlPlaneEndpointId"] = gateway.control_plane_endpoint.endpoint.vpc_endpoint_id
         if gateway.firewall:
             outputs["WebAclArn"] = gateway.firewall.web_acl.attr_arn
+        if gateway.operations_topic:  # subscribe other endpoints (chat, paging) to the alarms and events
+            outputs["OperationsTopicArn"] = gateway.operations_topic.topic.topic_arn
+        if gateway.monitoring and gateway.monitoring.dashboard:
+            outputs["DashboardName"] = gateway.monitoring.dashboard.dashboard_name
         for name, value in outputs.items():
             if value:
                 CfnOutput(self, name, value=value)

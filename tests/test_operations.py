@@ -86,6 +86,13 @@ def test_production_dashboard_shows_every_signal_the_operators_need(templates):
     assert len(alarm_widget["properties"]["alarms"]) == len(alarms(t))
 
 
+def test_topic_and_dashboard_are_outputs(templates):
+    """Other endpoints (chat, paging) subscribe to the topic; the dashboard is found by name."""
+    t = templates["minimal-dev"]
+    assert t["Outputs"]["OperationsTopicArn"]["Value"] == topic_ref(t)
+    assert t["Outputs"]["DashboardName"]["Value"] == {"Ref": logical_id(t, "AWS::CloudWatch::Dashboard", "Monitoring")}
+
+
 def test_nlb_dashboard_shows_connections_and_resets_not_http_codes(templates):
     names = {m[1] for m in metrics_of(dashboard_body(templates["minimal-dev"])) if isinstance(m[1], str)}
     assert {"ActiveFlowCount", "NewFlowCount", "TCP_ELB_Reset_Count", "TCP_Target_Reset_Count",

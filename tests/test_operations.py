@@ -13,7 +13,7 @@ import yaml
 
 from portkey_gateway.components.function import LAMBDAS_DIR
 
-from .conftest import REDIS_AUTH, ROOT, logical_id, only, only_service, resources_of, synthesize, variant, with_data_service
+from .conftest import CONFIGS, REDIS_AUTH, ROOT, logical_id, only, only_service, resources_of, synthesize, variant, with_data_service
 
 
 def handler_module(name: str):
@@ -236,6 +236,15 @@ def test_ecs_warnings_and_errors_of_the_services_reach_the_topic(templates):
     key = only(t, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
     grant = next(s for s in key if s.get("Sid") == "AllowEventBridgeRulesToPublish")
     assert "Condition" not in grant and grant["Principal"] == {"Service": "events.amazonaws.com"}
+
+
+def test_dashboard_without_operations_alarms_still_shows_the_deployment_alarms():
+    t, _ = synthesize("dashboard-deployment-alarms", {**CONFIGS["alb-blue-green"](), "monitoring": {"alarms": False}})
+    names = set(alarms(t))
+    assert names == {"portkey-gateway-prod-gateway-unhealthy-targets", "portkey-gateway-prod-gateway-target-5xx"}
+    assert all("AlarmActions" not in a for a in alarms(t).values())  # nobody to notify
+    widget = next(w for w in json.loads(dashboard_body(t))["widgets"] if w["type"] == "alarm")
+    assert len(widget["properties"]["alarms"]) == 2
 
 
 def test_monitoring_off_builds_no_dashboard_or_alarms():

@@ -69,7 +69,9 @@ class Monitoring(Construct):
                 alarm.add_alarm_action(actions.SnsAction(topic))
                 alarm.add_ok_action(actions.SnsAction(topic))
             self.service_events = self._service_events(services, topic)
-        self.dashboard = self._dashboard(services, ingress, capacity_provider_name, auto_scaling_group, cache) \
+        # Without operations alarms, the deployment alarms (if any) still deserve their place on the dashboard.
+        shown = self.alarms or health_alarms
+        self.dashboard = self._dashboard(shown, services, ingress, capacity_provider_name, auto_scaling_group, cache) \
             if self.config.dashboard else None
 
     # --- alarms ------------------------------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ class Monitoring(Construct):
 
     # --- dashboard ---------------------------------------------------------------------------------------------------
 
-    def _dashboard(self, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
+    def _dashboard(self, alarms: list[cloudwatch.Alarm], services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                    capacity_provider_name: Optional[str], auto_scaling_group: Optional[autoscaling.AutoScalingGroup],
                    cache: Optional[ValkeyCache]) -> cloudwatch.Dashboard:
         facade = monitoring.MonitoringFacade(
@@ -197,9 +199,9 @@ class Monitoring(Construct):
             ),
         )
         facade.add_large_header(f"Portkey gateway: {self.settings.name_prefix}")
-        if self.alarms:
-            facade.add_widget(cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms", width=24,
-                                                           height=max(2, 1 + (len(self.alarms) + 3) // 4)))
+        if alarms:
+            facade.add_widget(cloudwatch.AlarmStatusWidget(alarms=alarms, title="Alarms", width=24,
+                                                           height=max(2, 1 + (len(alarms) + 3) // 4)))
         if ingress:
             self._custom(facade, "Load balancer", _load_balancer_groups(ingress))
         self._custom(facade, "Tasks", [monitoring.CustomMetricGroup(

@@ -11,12 +11,30 @@ Public API:
 - `enable_checks(app)`: cdk-nag's AwsSolutions checks, as the app runs them.
 """
 
-from .compliance import enable_checks
-from .config import Settings
-from .gateway import PortkeyGateway
-from .loader import ConfigError, load_config, settings_from_dict
-from .secrets_stack import SecretsStack
-from .stack import GatewayStack, add_environment
+from __future__ import annotations
 
-__all__ = ["ConfigError", "GatewayStack", "PortkeyGateway", "SecretsStack", "Settings", "add_environment",
-           "enable_checks", "load_config", "settings_from_dict"]
+import importlib
+from typing import TYPE_CHECKING
+
+# Loaded on first use, so that the tools (`python -m portkey_gateway.cost`, `.diagram`, `.migrate`) start without the
+# CDK and its Node.js process.
+_EXPORTS = {
+    "ConfigError": "loader", "GatewayStack": "stack", "PortkeyGateway": "gateway", "SecretsStack": "secrets_stack",
+    "Settings": "config", "add_environment": "stack", "enable_checks": "compliance", "load_config": "loader",
+    "settings_from_dict": "loader",
+}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .compliance import enable_checks
+    from .config import Settings
+    from .gateway import PortkeyGateway
+    from .loader import ConfigError, load_config, settings_from_dict
+    from .secrets_stack import SecretsStack
+    from .stack import GatewayStack, add_environment
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -1,8 +1,8 @@
 """Estimated monthly cost of a synthesized environment, before it is deployed.
 
-Reads the cloud assembly (`cdk.out/manifest.json` and every stack template it lists), counts what each template
-creates, prices it from `prices.yaml` and prints one line per kind of resource, so that choices such as one NAT
-gateway or one per AZ, or NAT against interface endpoints, can be compared on paper. Fixed charges (per hour, per
+Reads the cloud assembly (`cdk.out/manifest.json` and every stack template it lists, see `assembly`), counts what
+each template creates, prices it from `prices.yaml` and prints one line per kind of resource, so that choices such
+as one NAT gateway or one per AZ, or NAT against interface endpoints, can be compared on paper. Fixed charges (per hour, per
 month) come from the templates alone; charges that depend on traffic come from the `Usage` assumptions, which are
 printed with the estimate and marked. Standard library and PyYAML only: it runs without the CDK.
 
@@ -12,14 +12,16 @@ printed with the estimate and marked. Standard library and PyYAML only: it runs 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 import yaml
+
+from .assembly import AssemblyError, Stack, asg_instances, cache_nodes, internet_facing, of_type, read_stacks, ref
 
 PRICES = Path(__file__).with_name("prices.yaml")
 HOURS = 730  # AWS's hours in a month
@@ -65,8 +67,8 @@ FREE = frozenset({
 
 
 class EstimateError(Exception):
-    """Why there is no estimate, in one line: a price the table lacks (a wrong figure would be worse), or no
-    assembly to read."""
+    """Why there is no estimate, in one line: a price the table lacks (a wrong figure would be worse), or a price
+    table that cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -111,28 +113,61 @@ class Estimate:
         return sum(line.monthly for line in self.lines if line.usage)
 
 
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    region: str
-    template: dict
-
-
 # ---------------------------------------------------------------------------------------------------- reading
 
+NUMBER = (int, float)
+KIND_NAMES = {str: "text", date: "a date", NUMBER: "a number"}
+# Every key the pricers, the notes and the footer read, and the kind of its value: a table that lacks one is refused
+# when it is loaded, with its name, rather than failing half-way through an estimate. A dict without keys is a
+# table of names (instance types, volume types, node types) whose entries are looked up one by one.
+SHAPE: dict = {
+    "region": str, "currency": str, "compiled": date, "note": str,
+    "ec2": {"source": str, "hourly": {}},
+    "ebs": {"source": str, "gb_month": {}},
+    "vpc": {"source": str, "nat_gateway_hour": NUMBER, "nat_gateway_gb": NUMBER, "public_ipv4_hour": NUMBER},
+    "privatelink": {"source": str, "interface_endpoint_az_hour": NUMBER, "interface_endpoint_gb": NUMBER},
+    "elb": {"source": str, "application": {"hour": NUMBER, "lcu_hour": NUMBER},
+            "network": {"hour": NUMBER, "lcu_hour": NUMBER}},
+    "elasticache": {"source": str, "valkey_discount": NUMBER, "node_hour": {}},
+    "secrets_manager": {"source": str, "secret_month": NUMBER},
+    "kms": {"source": str, "key_month": NUMBER},
+    "waf": {"source": str, "web_acl_month": NUMBER, "rule_month": NUMBER, "million_requests": NUMBER},
+    "cloudwatch": {"source": str, "dashboard_month": NUMBER, "alarm_metric_month": NUMBER,
+                   "composite_alarm_month": NUMBER, "metric_month": NUMBER, "detailed_monitoring_metrics": NUMBER,
+                   "logs_ingestion_gb": NUMBER, "vended_logs_ingestion_gb": NUMBER, "logs_storage_gb_month": NUMBER},
+    "s3": {"source": str, "standard_gb_month": NUMBER},
+}
+
+
 def load_prices(path: Path = PRICES) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """The price table, checked against SHAPE; EstimateError (one line) for a missing, unreadable or short one."""
+    path = Path(path)
+    if not path.is_file():
+        raise EstimateError(f"no price table {path}")
+    try:
+        prices = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:  # its message spans several lines: the problem and its line are enough
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise EstimateError(f"{path} is not valid YAML: {problem}{f' at line {mark.line + 1}' if mark else ''}") \
+            from None
+    problems = list(_misshapen(prices, SHAPE)) if isinstance(prices, dict) else ["a mapping at the top"]
+    if problems:
+        raise EstimateError(f"{path} is not a complete price table: needs {', '.join(problems)}")
+    return prices
 
 
-def read_assembly(directory: Path) -> list[Stack]:
-    """Every CloudFormation stack of the assembly, as the manifest lists them (the region from `aws://acct/region`)."""
-    manifest = Path(directory) / "manifest.json"
-    if not manifest.is_file():
-        raise EstimateError(f"no {manifest}: synthesize first (make synth)")
-    artifacts = json.loads(manifest.read_text())["artifacts"]
-    return [Stack(name, artifact["environment"].rsplit("/", 1)[-1],
-                  json.loads((Path(directory) / artifact["properties"]["templateFile"]).read_text()))
-            for name, artifact in artifacts.items() if artifact["type"] == "aws:cloudformation:stack"]
+def _misshapen(table: dict, shape: dict, prefix: str = "") -> Iterable[str]:
+    """The dotted names of the keys `table` lacks or holds the wrong kind of value under."""
+    for key, kind in shape.items():
+        name, value = prefix + key, table.get(key)
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                yield f"{name} (a table)"
+            else:
+                yield from _misshapen(value, kind, f"{name}.")
+        elif not isinstance(value, kind) or isinstance(value, bool):
+            yield f"{name} ({KIND_NAMES[kind]})"
 
 
 def covers(resource_type: str) -> bool:
@@ -142,17 +177,9 @@ def covers(resource_type: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------------- counting
 
-def _of_type(resources: dict, resource_type: str) -> list[tuple[str, dict]]:
-    return [(key, value.get("Properties", {})) for key, value in resources.items() if value["Type"] == resource_type]
-
-
 def _count(value) -> int:
     """Entries of a list property (subnets); a value CloudFormation resolves at deploy time counts as one."""
     return len(value) if isinstance(value, list) else 1
-
-
-def _ref(value) -> Optional[str]:
-    return value.get("Ref") if isinstance(value, dict) else None
 
 
 def _lookup(table: dict, name: str, what: str, where: str) -> float:
@@ -161,24 +188,12 @@ def _lookup(table: dict, name: str, what: str, where: str) -> float:
     return table[name]
 
 
-def asg_instances(asg: dict) -> int:
-    """Instances an Auto Scaling group runs once created: its desired capacity, else its minimum."""
-    return int(asg.get("DesiredCapacity", asg["MinSize"]))
-
-
 def launch_template_data(resources: dict, asg_id: str, asg: dict) -> dict:
     """The launch template's data (instance type, volumes, monitoring) of the group that references it."""
-    template_id = _ref(asg.get("LaunchTemplate", {}).get("LaunchTemplateId"))
+    template_id = ref(asg.get("LaunchTemplate", {}).get("LaunchTemplateId"))
     if template_id not in resources:
         raise EstimateError(f"{asg_id}: its launch template is not in the template, so its instance type is unknown")
     return resources[template_id]["Properties"]["LaunchTemplateData"]
-
-
-def cache_nodes(group: dict) -> int:
-    """Nodes of a replication group: NumCacheClusters (cluster mode off), else shards x (replicas + 1)."""
-    if "NumCacheClusters" in group:
-        return int(group["NumCacheClusters"])
-    return int(group.get("NumNodeGroups", 1)) * (int(group.get("ReplicasPerNodeGroup", 0)) + 1)
 
 
 def alarm_metrics(alarm: dict) -> int:
@@ -262,7 +277,7 @@ def _load_balancers(items: Items, resources: dict, prices: dict, usage: Usage) -
         name = f"{kind.capitalize()} Load Balancer"
         yield Line("load balancing", name, 1, "hour", rates["hour"])
         yield Line("load balancing", f"{name} capacity units", usage.lcu, "LCU-hour", rates["lcu_hour"], usage=True)
-        if balancer.get("Scheme", "internet-facing") == "internet-facing":
+        if internet_facing(balancer):
             subnets = balancer.get("Subnets", balancer.get("SubnetMappings"))
             yield Line("load balancing", "Public IPv4 address, internet-facing LB (one per AZ)", _count(subnets),
                        "hour", prices["vpc"]["public_ipv4_hour"])
@@ -311,7 +326,7 @@ def _log_groups(items: Items, resources: dict, prices: dict, usage: Usage) -> It
     """Ingestion at the standard rate, or the vended-log rate for VPC flow logs and WAF logs, and storage for the
     retention of each group."""
     cloudwatch = prices["cloudwatch"]
-    flow_log_groups = {_ref(flow.get("LogGroupName")) for _, flow in _of_type(resources, "AWS::EC2::FlowLog")}
+    flow_log_groups = {ref(flow.get("LogGroupName")) for _, flow in of_type(resources, "AWS::EC2::FlowLog")}
     vended = sum(1 for log_id, group in items
                  if log_id in flow_log_groups or str(group.get("LogGroupName", "")).startswith("aws-waf-logs-"))
     if len(items) > vended:
@@ -368,14 +383,14 @@ def _merge(lines: Iterable[Line]) -> tuple[Line, ...]:
 
 
 def _notes(resources: dict, prices: dict) -> Iterable[str]:
-    for asg_id, asg in _of_type(resources, "AWS::AutoScaling::AutoScalingGroup"):
+    for asg_id, asg in of_type(resources, "AWS::AutoScaling::AutoScalingGroup"):
         largest, count = int(asg["MaxSize"]), asg_instances(asg)
         if largest > count:
             instance_type = launch_template_data(resources, asg_id, asg)["InstanceType"]
             ceiling = largest * prices["ec2"]["hourly"][instance_type] * HOURS
             yield (f"Managed scaling may run up to {largest} {instance_type} instances (max_asg_size): "
                    f"up to {ceiling:,.2f} USD a month for them, against the {count} priced here.")
-    for _, cluster in _of_type(resources, "AWS::ECS::Cluster"):
+    for _, cluster in of_type(resources, "AWS::ECS::Cluster"):
         if {"Name": "containerInsights", "Value": "enabled"} in cluster.get("ClusterSettings", []):
             yield ("Container Insights is on: its metrics and performance log events are billed by CloudWatch and "
                    "are not estimated here.")
@@ -391,7 +406,7 @@ def estimate(templates: Iterable[dict], prices: dict, usage: Usage = Usage()) ->
         types = Counter(resource["Type"] for resource in resources.values())
         for resource_type, pricer in PRICERS.items():
             if types[resource_type]:
-                lines.extend(pricer(_of_type(resources, resource_type), resources, prices, usage))
+                lines.extend(pricer(of_type(resources, resource_type), resources, prices, usage))
         unpriced.update({t: n for t, n in types.items() if not covers(t)})
         notes.extend(_notes(resources, prices))
     return Estimate(_merge(lines), tuple(dict.fromkeys(notes)), dict(sorted(unpriced.items())))
@@ -410,7 +425,8 @@ def _price(value: float) -> str:
 
 
 def region_warning(stacks: list[Stack], prices: dict) -> Optional[str]:
-    others = sorted({stack.region for stack in stacks} - {prices["region"]})
+    """A warning when a stack is in another region than the table's (an environment-agnostic one says nothing)."""
+    others = sorted({stack.region for stack in stacks if stack.region} - {prices["region"]})
     if not others:
         return None
     return (f"WARNING: the price table is for {prices['region']}, the stacks are in {', '.join(others)}: the figures "
@@ -440,8 +456,9 @@ def render(stacks: list[Stack], result: Estimate, prices: dict, usage: Usage) ->
     out += [f"Note: {note}" for note in result.notes]
     out += ["Not included: data transfer (internet, cross-AZ, cross-region), API requests (KMS, Secrets Manager), "
             "ElastiCache backups beyond the free amount, free tiers, taxes.",
-            f"Prices: {prices['region']}, {prices['currency']}, on-demand, recorded {prices['recorded']} in "
-            "portkey_gateway/prices.yaml, from:"]
+            f"Prices: {prices['region']}, {prices['currency']}, on-demand, compiled {prices['compiled']} in "
+            f"portkey_gateway/prices.yaml. {prices['note']}",
+            "Pages to verify them against:"]
     out += [f"  {section}: {table['source']}" for section, table in prices.items() if isinstance(table, dict)]
     return "\n".join(out)
 
@@ -461,9 +478,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     usage = Usage(**{f.name: getattr(args, f.name) for f in fields(Usage)})
     try:
         prices = load_prices(args.prices)
-        stacks = read_assembly(Path(args.cdk_out))
+        stacks = read_stacks(args.cdk_out)
         result = estimate([stack.template for stack in stacks], prices, usage)
-    except EstimateError as error:
+    except (EstimateError, AssemblyError) as error:
         print(f"cost: {error}", file=sys.stderr)
         return 2
     print(render(stacks, result, prices, usage))

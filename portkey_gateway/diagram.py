@@ -12,11 +12,14 @@ tested without pixels.
 from __future__ import annotations
 
 import argparse
-import json
 import re
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from .assembly import (AssemblyError, asg_instances, cache_nodes, internet_facing, of_type, read_stacks, ref,
+                       refs)
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Model
@@ -61,7 +64,7 @@ class LoadBalancer:
     listeners: tuple[Listener, ...]
     clients: tuple[str, ...]     # CIDRs its security group admits
     waf: bool
-    access_logs: bool
+    access_logs: str | None      # the bucket its access logs go to, if it writes them
 
     @property
     def short(self) -> str:
@@ -160,7 +163,6 @@ class Environment:
     endpoint_service: EndpointService | None
     secrets: tuple[Secret, ...]
     functions: tuple[str, ...]
-    access_logs_bucket: str | None
     operations: Operations
     edges: tuple[Edge, ...] = ()
 
@@ -179,20 +181,6 @@ LB = "AWS::ElasticLoadBalancingV2::LoadBalancer"
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 
 
-def _ref(value: Any) -> str | None:
-    """The logical id a Ref or Fn::GetAtt points at; None for literals and other intrinsics."""
-    if isinstance(value, dict):
-        if "Ref" in value:
-            return value["Ref"]
-        if "Fn::GetAtt" in value:
-            return value["Fn::GetAtt"][0]
-    return None
-
-
-def _refs(values: Any) -> list[str]:
-    return [r for r in map(_ref, values or []) if r]
-
-
 def _words(name: str) -> str:
     """'DeploymentAlarms' -> 'deployment alarms': construct ids as readable words."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower()
@@ -207,7 +195,7 @@ class _Template:
         self.outputs: dict[str, dict] = body.get("Outputs", {})
 
     def of_type(self, resource_type: str) -> list[tuple[str, dict]]:
-        return [(k, v.get("Properties", {})) for k, v in self.resources.items() if v["Type"] == resource_type]
+        return of_type(self.resources, resource_type)
 
     def props(self, logical_id: str | None) -> dict:
         return self.resources.get(logical_id, {}).get("Properties", {}) if logical_id else {}
@@ -223,25 +211,13 @@ class _Template:
         return _words(" ".join(parts[-2:]).removesuffix("CustomResource")).strip()
 
 
-def _stacks(directory: Path) -> list[tuple[_Template, str | None]]:
-    """Every CloudFormation stack of the assembly, with its region."""
-    manifest = json.loads((directory / "manifest.json").read_text())
-    stacks = []
-    for name, artifact in manifest.get("artifacts", {}).items():
-        if artifact.get("type") != "aws:cloudformation:stack":
-            continue
-        body = json.loads((directory / artifact["properties"]["templateFile"]).read_text())
-        region = artifact.get("environment", "").rpartition("/")[2]
-        stacks.append((_Template(name, body), None if region.startswith("unknown") else region))
-    return stacks
-
-
 def read_assembly(directory: str | Path) -> Environment:
-    """The model of the gateway stack `<project>-<env>` (the one with ECS services) and its optional secrets stack."""
-    stacks = _stacks(Path(directory))
+    """The model of the gateway stack `<project>-<env>` (the one with ECS services) and its optional secrets stack;
+    AssemblyError when there is no such stack to draw."""
+    stacks = [(_Template(stack.name, stack.template), stack.region) for stack in read_stacks(directory)]
     main = [(t, r) for t, r in stacks if t.of_type("AWS::ECS::Service")]
     if not main:
-        raise ValueError(f"no stack with ECS services in {directory}")
+        raise AssemblyError(f"no stack with ECS services in {directory}: is it this project's assembly?")
     template, region = main[0]
     others = [t for t, _ in stacks if t.name == f"{template.name}-secrets"]
     return _environment(template, region, others)
@@ -265,8 +241,7 @@ def _environment(t: _Template, region: str | None, others: list[_Template]) -> E
         control_plane_endpoint=any(_is_control_plane(p) for _, p in endpoints),
         endpoint_service=_endpoint_service(t, lb_id, endpoint_lb_id),
         secrets=_secrets([t, *others]),
-        functions=_functions(t),
-        access_logs_bucket=_access_logs_bucket(t, lb_id),
+        functions=tuple(_function_names(t).values()),
         operations=_operations(t),
     )
     return _with_edges(environment, t, lb_id, endpoint_lb_id)
@@ -294,8 +269,8 @@ def _created_network(t: _Template, vpc: dict) -> Network:
                               zone=zone if isinstance(zone, str) else f"AZ {index + 1}",
                               cidr=props.get("CidrBlock")))
     by_ref = {s.ref: s for s in subnets}
-    nat_zones = tuple(by_ref[_ref(p["SubnetId"])].zone for _, p in t.of_type("AWS::EC2::NatGateway")
-                      if _ref(p.get("SubnetId")) in by_ref)
+    nat_zones = tuple(by_ref[ref(p["SubnetId"])].zone for _, p in t.of_type("AWS::EC2::NatGateway")
+                      if ref(p.get("SubnetId")) in by_ref)
     zones = tuple(dict.fromkeys(s.zone for s in subnets))
     return Network(created=True, name=vpc.get("CidrBlock", "VPC"), zones=zones, subnets=tuple(subnets),
                    nat_zones=nat_zones)
@@ -333,7 +308,7 @@ def _load_balancer_ids(t: _Template) -> tuple[str | None, str | None]:
     """(the gateway's load balancer, the NLB of the endpoint service when that is a separate one)."""
     balancers = [k for k, _ in t.of_type(LB)]
     service_nlbs = {r for _, p in t.of_type("AWS::EC2::VPCEndpointService")
-                    for r in _refs(p.get("NetworkLoadBalancerArns"))}
+                    for r in refs(p.get("NetworkLoadBalancerArns"))}
     ingress = [k for k in balancers if k not in service_nlbs] or balancers
     lb_id = ingress[0] if ingress else None
     endpoint_lb = next((k for k in balancers if k in service_nlbs and k != lb_id), None)
@@ -344,7 +319,7 @@ def _listeners(t: _Template, lb_id: str) -> tuple[Listener, ...]:
     test_ids = _test_listener_ids(t)
     listeners = []
     for logical_id, props in t.of_type(LISTENER):
-        if _ref(props.get("LoadBalancerArn")) != lb_id:
+        if ref(props.get("LoadBalancerArn")) != lb_id:
             continue
         actions = {a.get("Type") for a in props.get("DefaultActions", [])}
         role = "test" if logical_id in test_ids else "redirect" if actions == {"redirect"} else "production"
@@ -357,34 +332,31 @@ def _test_listener_ids(t: _Template) -> set[str]:
     ids = set()
     for _, props in t.of_type("AWS::ECS::Service"):
         for balancer in props.get("LoadBalancers", []):
-            test = _ref(balancer.get("AdvancedConfiguration", {}).get("TestListenerRule"))
+            test = ref(balancer.get("AdvancedConfiguration", {}).get("TestListenerRule"))
             if test:
-                ids.add(_ref(t.props(test).get("ListenerArn")) if t.resources[test]["Type"] != LISTENER else test)
+                ids.add(ref(t.props(test).get("ListenerArn")) if t.resources[test]["Type"] != LISTENER else test)
     return ids
 
 
 def _load_balancer(t: _Template, lb_id: str) -> LoadBalancer:
     props = t.props(lb_id)
-    groups = set(_refs(props.get("SecurityGroups")))
+    groups = set(refs(props.get("SecurityGroups")))
     clients = {rule["CidrIp"] for g in sorted(groups) for rule in t.props(g).get("SecurityGroupIngress", [])
                if isinstance(rule.get("CidrIp"), str)}
     attributes = {a["Key"]: a["Value"] for a in props.get("LoadBalancerAttributes", [])}
+    bucket = attributes.get("access_logs.s3.bucket")
+    if attributes.get("access_logs.s3.enabled") != "true":
+        bucket = None
+    elif not isinstance(bucket, str):  # a bucket created here: its name resolves at deploy time
+        bucket = f"{t.name} access logs (created here)"
     return LoadBalancer(
         kind=props.get("Type", "application"),
-        internet_facing=props.get("Scheme") == "internet-facing",
+        internet_facing=internet_facing(props),
         listeners=_listeners(t, lb_id),
         clients=tuple(sorted(clients)),
-        waf=any(_ref(p.get("ResourceArn")) == lb_id for _, p in t.of_type("AWS::WAFv2::WebACLAssociation")),
-        access_logs=attributes.get("access_logs.s3.enabled") == "true",
+        waf=any(ref(p.get("ResourceArn")) == lb_id for _, p in t.of_type("AWS::WAFv2::WebACLAssociation")),
+        access_logs=bucket,
     )
-
-
-def _access_logs_bucket(t: _Template, lb_id: str | None) -> str | None:
-    attributes = {a["Key"]: a["Value"] for a in t.props(lb_id).get("LoadBalancerAttributes", [])}
-    if attributes.get("access_logs.s3.enabled") != "true":
-        return None
-    bucket = attributes.get("access_logs.s3.bucket")
-    return bucket if isinstance(bucket, str) else f"{t.name} access logs (created here)"
 
 
 def _endpoint_service(t: _Template, lb_id: str | None, endpoint_lb_id: str | None) -> EndpointService | None:
@@ -415,12 +387,11 @@ def _capacity(t: _Template) -> Capacity:
         return Capacity(cluster=cluster if isinstance(cluster, str) else "existing cluster", instance_type=None,
                         provider=strategy if isinstance(strategy, str) else None)
     group = groups[0][1]
-    template = t.props(_ref(group.get("LaunchTemplate", {}).get("LaunchTemplateId")))
+    template = t.props(ref(group.get("LaunchTemplate", {}).get("LaunchTemplateId")))
     name = clusters[0][1].get("ClusterName")
     return Capacity(cluster=name if isinstance(name, str) else "ECS cluster",
                     instance_type=template.get("LaunchTemplateData", {}).get("InstanceType"),
-                    min=int(group["MinSize"]), desired=int(group.get("DesiredCapacity", group["MinSize"])),
-                    max=int(group["MaxSize"]))
+                    min=int(group["MinSize"]), desired=asg_instances(group), max=int(group["MaxSize"]))
 
 
 def _strategy(configuration: dict) -> str:
@@ -439,11 +410,11 @@ def _services(t: _Template) -> tuple[Service, ...]:
     scaling = {}
     for _, props in t.of_type("AWS::ApplicationAutoScaling::ScalableTarget"):
         parts = props.get("ResourceId", {}).get("Fn::Join", ["", []])[1]
-        for service_id in filter(None, map(_ref, parts)):
+        for service_id in filter(None, map(ref, parts)):
             scaling[service_id] = (int(props["MinCapacity"]), int(props["MaxCapacity"]))
     services = []
     for logical_id, props in t.of_type("AWS::ECS::Service"):
-        task = t.props(_ref(props.get("TaskDefinition")))
+        task = t.props(ref(props.get("TaskDefinition")))
         container = task["ContainerDefinitions"][0]
         services.append(Service(
             name=container["Name"], cpu=int(task.get("Cpu", 0)), memory=int(task.get("Memory", 0)),
@@ -469,11 +440,9 @@ def _cache(t: _Template, services: tuple[Service, ...]) -> Cache | None:
     tls, mode = env.get("REDIS_TLS_ENABLED") == "true", env.get("REDIS_MODE")
     if groups:
         g = groups[0][1]
-        shards = g.get("NumNodeGroups")
-        nodes = g.get("NumCacheClusters") or (shards or 1) * (1 + g.get("ReplicasPerNodeGroup", 0))
         engine = f"{g.get('Engine', 'redis')} {g.get('EngineVersion', '')}".strip()
         return Cache(kind="created", engine=engine, port=g.get("Port"), tls=bool(g.get("TransitEncryptionEnabled")),
-                     node_type=g.get("CacheNodeType"), nodes=nodes, shards=shards, mode=mode)
+                     node_type=g.get("CacheNodeType"), nodes=cache_nodes(g), shards=g.get("NumNodeGroups"), mode=mode)
     redis = next((s for s in services if s.name == "redis"), None)
     if redis:
         return Cache(kind="service", engine="redis", port=redis.ports[0] if redis.ports else None, tls=tls,
@@ -504,10 +473,13 @@ def _endpoint_name(props: dict) -> str:
 
 
 def _secret_name(arn: Any) -> str | None:
-    """The secret's name in a Secrets Manager ARN (a task's `ARN:KEY::` reference included)."""
+    """The secret's name in a Secrets Manager ARN (a task's `ARN:KEY::` reference included), without the `-` and six
+    random characters a complete ARN ends with. A partial ARN has no suffix; six lowercase letters (`-tokens`) are
+    taken for part of the name, since a random suffix nearly always has a capital or a digit."""
     if not isinstance(arn, str) or ":secret:" not in arn:
         return None
-    return arn.split(":secret:", 1)[1].split(":", 1)[0]
+    name = arn.split(":secret:", 1)[1].split(":", 1)[0]
+    return re.sub(r"-(?![a-z]{6}$)[A-Za-z0-9]{6}$", "", name)
 
 
 def _secrets(templates: list[_Template]) -> tuple[Secret, ...]:
@@ -525,17 +497,18 @@ def _secrets(templates: list[_Template]) -> tuple[Secret, ...]:
     return tuple(found.values())
 
 
-def _functions(t: _Template) -> tuple[str, ...]:
-    """Lambda functions by name; a nameless provider function by the custom resource it serves."""
-    users = {_ref(p.get("ServiceToken")): k for k, v in t.resources.items() if v["Type"].startswith("Custom::")
+def _function_names(t: _Template) -> dict[str, str]:
+    """Lambda functions (logical id -> name) by name; a nameless provider function by the custom resource it serves.
+    The panel lists these names and a function's edges start from its own, so the two always agree."""
+    users = {ref(p.get("ServiceToken")): k for k, v in t.resources.items() if v["Type"].startswith("Custom::")
              for p in [v.get("Properties", {})]}
-    names = []
+    names = {}
     for logical_id, props in t.of_type("AWS::Lambda::Function"):
         if isinstance(props.get("FunctionName"), str) or logical_id not in users:
-            names.append(t.label(logical_id, "FunctionName"))
+            names[logical_id] = t.label(logical_id, "FunctionName")
         else:
-            names.append(f"{t.label(users[logical_id])} (custom resource)")
-    return tuple(names)
+            names[logical_id] = f"{t.label(users[logical_id])} (custom resource)"
+    return names
 
 
 def _operations(t: _Template) -> Operations:
@@ -560,21 +533,21 @@ def _group_owners(t: _Template, env: Environment, lb_id: str | None, endpoint_lb
     """Security group logical id -> the node it belongs to."""
     owners: dict[str, str] = {}
     for _, props in t.of_type("AWS::ECS::Service"):
-        name = t.props(_ref(props.get("TaskDefinition")))["ContainerDefinitions"][0]["Name"]
+        name = t.props(ref(props.get("TaskDefinition")))["ContainerDefinitions"][0]["Name"]
         node = "cache" if env.cache and env.cache.service == name else name
-        for group in _refs(props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {}).get("SecurityGroups")):
+        for group in refs(props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {}).get("SecurityGroups")):
             owners[group] = node
     for logical_id, node in ((lb_id, "lb"), (endpoint_lb_id, "endpoint-service")):
-        for group in _refs(t.props(logical_id).get("SecurityGroups")):
+        for group in refs(t.props(logical_id).get("SecurityGroups")):
             owners[group] = node
     for _, props in t.of_type("AWS::ElastiCache::ReplicationGroup"):
-        owners.update({g: "cache" for g in _refs(props.get("SecurityGroupIds"))})
+        owners.update({g: "cache" for g in refs(props.get("SecurityGroupIds"))})
     for _, props in t.of_type("AWS::EC2::VPCEndpoint"):
         node = "cp-endpoint" if _is_control_plane(props) else "aws-endpoints"
-        owners.update({g: node for g in _refs(props.get("SecurityGroupIds"))})
-    for logical_id, props in t.of_type("AWS::Lambda::Function"):
-        node = f"function:{t.label(logical_id, 'FunctionName')}"
-        owners.update({g: node for g in _refs(props.get("VpcConfig", {}).get("SecurityGroupIds"))})
+        owners.update({g: node for g in refs(props.get("SecurityGroupIds"))})
+    for logical_id, name in _function_names(t).items():
+        groups = refs(t.props(logical_id).get("VpcConfig", {}).get("SecurityGroupIds"))
+        owners.update({g: f"function:{name}" for g in groups})
     return owners
 
 
@@ -583,7 +556,7 @@ def _with_edges(env: Environment, t: _Template, lb_id: str | None, endpoint_lb_i
     owners = _group_owners(t, env, lb_id, endpoint_lb_id)
     ports: dict[tuple[str, str], list[int]] = {}
     for _, rule in t.of_type("AWS::EC2::SecurityGroupIngress"):
-        source, target = owners.get(_ref(rule.get("SourceSecurityGroupId"))), owners.get(_ref(rule.get("GroupId")))
+        source, target = owners.get(ref(rule.get("SourceSecurityGroupId"))), owners.get(ref(rule.get("GroupId")))
         if source and target and source != target:
             ports.setdefault((source, target), []).append(rule.get("FromPort"))
     for group, node in owners.items():
@@ -615,9 +588,23 @@ def _with_edges(env: Environment, t: _Template, lb_id: str | None, endpoint_lb_i
 # ---------------------------------------------------------------------------------------------------------------------
 
 WIDTH = 2000
-MARGIN = 30
+MARGIN = 30            # around the region frame
+INSET = 24             # from the region frame to the VPC and the panel inside it, and under the VPC
+PAD = 20               # from a frame to the boxes inside it: the VPC's AZ columns, the cluster's and endpoints' boxes
+GAP = 24               # between boxes side by side
 PANEL = 400            # the right-hand column of regional services
+PANEL_GAP = 20         # between the boxes stacked in it
 LANES = 70             # between the VPC and that column: the PrivateLink paths to Portkey
+TITLE = 96             # the title and subtitle, above the outside parties
+REGION_GAP = 45        # from the outside parties down to the region frame
+ROW_GAP = 46           # from the region frame down to the load balancer, and from it down to the VPC
+LB_WIDTH = 560         # the clients' and the load balancer's boxes
+ZONE_GAP = 16          # between the AZ columns
+SLOT_GAP = 100         # between the boxes in the cluster: room for the arrows and labels between services
+SLOTS = 3              # at least: the gateway, the data service (or room), the EC2 capacity
+FOOTER = 58            # under the region frame: the footer line
+LINE_HEIGHT = 21       # a line of a box's text, the first FIRST_LINE under its top
+FIRST_LINE = 40
 INK, MUTED, LINE = "#232F3E", "#545B64", "#3B4452"
 # (stroke, fill) per kind, after the AWS architecture-icon categories.
 KINDS = {
@@ -634,29 +621,32 @@ PUBLIC = ("#7AA116", "#EEF6E5")
 PRIVATE = ("#147EBA", "#E7F2FA")
 
 Rect = tuple[int, int, int, int]
+Point = tuple[int, int]
 
 
-class _Canvas:
-    """Pillow drawing with the few primitives the picture needs: text, boxes, frames and labelled arrows."""
+@dataclass(frozen=True)
+class Route:
+    """How one edge is drawn: polylines with an arrow head at their end, plain lines (a bus it shares), and its
+    label as (point, text, side of the point)."""
 
-    def __init__(self, height: int):
-        from PIL import Image, ImageDraw, ImageFont  # only rendering needs Pillow
+    arrows: tuple[tuple[Point, ...], ...]
+    lines: tuple[tuple[Point, ...], ...] = ()
+    label: tuple[Point, str, str] | None = None
 
-        self.image = Image.new("RGB", (WIDTH, height), "white")
-        self.draw = ImageDraw.Draw(self.image)
+
+class _Fonts:
+    """Text measured in Pillow's bundled font: the layout needs it before the canvas, whose height it decides."""
+
+    def __init__(self):
+        from PIL import ImageFont  # only rendering needs Pillow
+
         self._font = ImageFont.load_default
-        self.labels: list[tuple[tuple[int, int], str, str]] = []  # (point, text, side of the point)
 
     def font(self, size: int):
         return self._font(size=size)
 
     def width(self, text: str, size: int) -> float:
         return self.font(size).getlength(text)
-
-    def text(self, xy: tuple[float, float], text: str, size: int = 16, fill: str = INK, bold: bool = False,
-             anchor: str = "la") -> None:
-        self.draw.text(xy, text, font=self.font(size), fill=fill, anchor=anchor,
-                       stroke_width=0.45 if bold else 0, stroke_fill=fill)
 
     def fit(self, text: str, size: int, width: float) -> str:
         """`text` cut (with '...') to `width` pixels."""
@@ -679,6 +669,23 @@ class _Canvas:
                 lines.append(item)
         return lines
 
+
+class _Canvas(_Fonts):
+    """Pillow drawing with the few primitives the picture needs: text, boxes, frames and routes."""
+
+    def __init__(self, height: int):
+        from PIL import Image, ImageDraw
+
+        super().__init__()
+        self.image = Image.new("RGB", (WIDTH, height), "white")
+        self.draw = ImageDraw.Draw(self.image)
+        self.labels: list[tuple[Point, str, str]] = []  # (point, text, side of the point)
+
+    def text(self, xy: tuple[float, float], text: str, size: int = 16, fill: str = INK, bold: bool = False,
+             anchor: str = "la") -> None:
+        self.draw.text(xy, text, font=self.font(size), fill=fill, anchor=anchor,
+                       stroke_width=0.45 if bold else 0, stroke_fill=fill)
+
     def frame(self, rect: Rect, stroke: str, fill: str | None = None, dashed: bool = False, width: int = 2) -> None:
         if fill:
             self.draw.rectangle(rect, fill=fill)
@@ -689,7 +696,7 @@ class _Canvas:
         for start, end in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x0, y1), (x1, y1)), ((x0, y0), (x0, y1))):
             self._dashes(start, end, stroke, width)
 
-    def _dashes(self, start: tuple[int, int], end: tuple[int, int], fill: str, width: int) -> None:
+    def _dashes(self, start: Point, end: Point, fill: str, width: int) -> None:
         (x0, y0), (x1, y1) = start, end
         length = max(abs(x1 - x0), abs(y1 - y0))
         for offset in range(0, length, 14):
@@ -708,24 +715,24 @@ class _Canvas:
         if tag:
             self.text((x1 - 12, y0 + 14), tag, 14, MUTED, anchor="ra")
         for index, line in enumerate(lines):
-            self.text((x0 + 18, y0 + 40 + 21 * index), self.fit(line, 16, x1 - x0 - 30), 16, INK)
+            self.text((x0 + 18, _line_y(rect, index)), self.fit(line, 16, x1 - x0 - 30), 16, INK)
 
-    def arrow(self, points: list[tuple[int, int]], label: str = "", both: bool = False, at: float = 0.5,
-              color: str = LINE) -> None:
-        """A polyline with an arrow head at its end (and start); the label goes beside the point `at` along it."""
-        self.draw.line(points, fill=color, width=2, joint="curve")
-        self._head(points[-2], points[-1], color)
-        if both:
-            self._head(points[1], points[0], color)
-        if label:
-            self.labels.append((_along(points, at), label, "right"))
+    def route(self, route: Route) -> None:
+        """An edge's lines and arrows now; its label with the others, last."""
+        for line in route.lines:
+            self.draw.line(line, fill=LINE, width=2)
+        for points in route.arrows:
+            self.draw.line(points, fill=LINE, width=2, joint="curve")
+            self._head(points[-2], points[-1])
+        if route.label and route.label[1]:
+            self.labels.append(route.label)
 
-    def _head(self, tail: tuple[int, int], tip: tuple[int, int], color: str) -> None:
+    def _head(self, tail: Point, tip: Point) -> None:
         dx, dy = tip[0] - tail[0], tip[1] - tail[1]
         length = max((dx * dx + dy * dy) ** 0.5, 1)
         ux, uy = dx / length, dy / length
         base = (tip[0] - 13 * ux, tip[1] - 13 * uy)
-        self.draw.polygon([tip, (base[0] - 6 * uy, base[1] + 6 * ux), (base[0] + 6 * uy, base[1] - 6 * ux)], fill=color)
+        self.draw.polygon([tip, (base[0] - 6 * uy, base[1] + 6 * ux), (base[0] + 6 * uy, base[1] - 6 * ux)], fill=LINE)
 
     def draw_labels(self) -> None:
         """Edge labels last, on a white ground, so that no line runs through their text."""
@@ -736,7 +743,7 @@ class _Canvas:
             self.text((left + 6, y), label, 15, LINE, anchor="lm")
 
 
-def _along(points: list[tuple[int, int]], fraction: float) -> tuple[int, int]:
+def _along(points: list[Point], fraction: float) -> Point:
     """The point `fraction` of the way along a polyline."""
     segments = list(zip(points, points[1:]))
     lengths = [abs(b[0] - a[0]) + abs(b[1] - a[1]) for a, b in segments]
@@ -758,7 +765,12 @@ def _center_y(rect: Rect) -> int:
 
 
 def _box_height(lines: int) -> int:
-    return 52 + 21 * lines
+    return FIRST_LINE + 12 + LINE_HEIGHT * lines
+
+
+def _line_y(rect: Rect, index: int) -> int:
+    """The top of a box's detail line `index`."""
+    return rect[1] + FIRST_LINE + LINE_HEIGHT * index
 
 
 # --- text of each box -------------------------------------------------------------------------------------------------
@@ -802,36 +814,39 @@ def _lb_box(lb: LoadBalancer) -> tuple[str, list[str]]:
     return f"{lb.short} · {scheme}", lines
 
 
-def _endpoint_boxes(env: Environment, canvas: _Canvas, width: int) -> list[tuple[str, str, str, list[str]]]:
-    """(node, kind, title, lines) of each endpoint box, left to right (the control-plane one last: it exits right)."""
+def _endpoint_boxes(env: Environment, fonts: _Fonts, width: int) -> list[tuple[str, str, str, list[str]]]:
+    """(node, kind, title, lines) of each endpoint box, left to right: the endpoint service first (its own NLB
+    forwards to the load balancer, up the left), the control-plane one last (it exits right, to Portkey)."""
     boxes = []
-    if env.aws_endpoints:
-        boxes.append(("aws-endpoints", "network", f"VPC endpoints ({len(env.aws_endpoints)})",
-                      canvas.wrap(list(env.aws_endpoints), 16, width - 34)))
     if env.endpoint_service:
         service = env.endpoint_service
         lines = [f"via {service.via}", f"private DNS {service.private_dns or '(none)'}",
                  "acceptance required" if service.acceptance_required else "auto-accepts connections"]
         boxes.append(("endpoint-service", "network", "Endpoint service (inbound)", lines))
+    if env.aws_endpoints:
+        boxes.append(("aws-endpoints", "network", f"VPC endpoints ({len(env.aws_endpoints)})",
+                      fonts.wrap(list(env.aws_endpoints), 16, width - 34)))
     if env.control_plane_endpoint:
         boxes.append(("cp-endpoint", "network", "Control-plane endpoint", ["interface endpoint to Portkey",
                                                                           "private DNS for its host names"]))
     return boxes
 
 
-def _panel_boxes(env: Environment) -> list[tuple[str, str, list[str]]]:
-    """(kind, title, lines) of the regional services beside the VPC."""
+def _panel_boxes(env: Environment) -> list[tuple[str, str, list[str], list[str]]]:
+    """(kind, title, items, nodes) of the regional services beside the VPC; `nodes` are the model's nodes the items
+    are, if they are any (a Lambda function's edges start from its line)."""
     boxes = []
     if env.secrets:
         created = [f"· {s.name}" for s in env.secrets if s.created]
         referenced = [f"· {s.name}" for s in env.secrets if not s.created]
         lines = ([f"created here ({len(created)}):", *created] if created else []) + \
                 ([f"referenced ({len(referenced)}):", *referenced] if referenced else [])
-        boxes.append(("security", "Secrets Manager", lines))
-    if env.access_logs_bucket:
-        boxes.append(("storage", "S3 access logs", [env.access_logs_bucket]))
+        boxes.append(("security", "Secrets Manager", lines, []))
+    if env.load_balancer and env.load_balancer.access_logs:
+        boxes.append(("storage", "S3 access logs", [env.load_balancer.access_logs], []))
     if env.functions:
-        boxes.append(("compute", f"Lambda functions ({len(env.functions)})", list(env.functions)))
+        boxes.append(("compute", f"Lambda functions ({len(env.functions)})", list(env.functions),
+                      [f"function:{name}" for name in env.functions]))
     ops = env.operations
     if ops:
         lines = [f"CloudWatch dashboard {name}" for name in ops.dashboards]
@@ -842,52 +857,56 @@ def _panel_boxes(env: Environment) -> list[tuple[str, str, list[str]]]:
         if ops.subscriptions:
             lines.append("subscriptions: " + ", ".join(ops.subscriptions))
         lines += [f"EventBridge rule: {name}" for name in ops.rules]
-        boxes.append(("management", "Operations", lines))
+        boxes.append(("management", "Operations", lines, []))
     return boxes
 
 
 # --- layout ----------------------------------------------------------------------------------------------------------
 
 
-class _Layout:
-    """Where everything goes. Rows from the top: title, outside parties, load balancer, then the VPC (an AZ column
-    each: public subnets with their NAT gateways, private subnets holding the cluster, the cache and the endpoints);
-    the regional services stack up on the right. Boxes joined by an edge line up, so arrows run straight."""
+class Layout:
+    """Where everything goes, measured before anything is drawn (it decides the picture's height). Rows from the top:
+    title, outside parties, load balancer, then the VPC (an AZ column each: public subnets with their NAT gateways,
+    private subnets holding the cluster, the cache and the endpoints); the regional services stack up on the right.
+    Boxes joined by an edge line up, so arrows run straight. `rects` has a box per node of the model's edges (a
+    Lambda function's is its line in the panel) and `routes()` a route per edge."""
 
-    def __init__(self, env: Environment, canvas: _Canvas):
-        self.env, self.canvas = env, canvas
+    def __init__(self, env: Environment):
+        self.env, self.fonts = env, _Fonts()
         self.rects: dict[str, Rect] = {}
-        self.top = (96, 169)
-        self.region_y = 214
-        self.vpc_x = (MARGIN + 24, WIDTH - MARGIN - 24 - PANEL - LANES)
+        self.top = (TITLE, TITLE + _box_height(1))
+        self.region_y = self.top[1] + REGION_GAP
+        self.vpc_x = (MARGIN + INSET, WIDTH - MARGIN - INSET - PANEL - LANES)
+        self.panel_x = (WIDTH - MARGIN - INSET - PANEL, WIDTH - MARGIN - INSET)
         self.lanes = (self.vpc_x[1] + 22, self.vpc_x[1] + 46)
         self.igw_x = sum(self.vpc_x) // 2 + 200
         self._outside()
         self._vpc()
         self._panel()
-        self.height = max(self.vpc[3], self.panel_bottom) + 24 + 58
+        self.height = max(self.vpc[3], self.panel_bottom) + INSET + FOOTER
 
     def _outside(self) -> None:
         """Clients, the internet and Portkey across the top; the load balancer (and WAF) under them."""
         y0, y1 = self.top
-        lb_x = (self.vpc_x[0] + 26, self.vpc_x[0] + 586)
+        lb_x = (self.vpc_x[0] + 26, self.vpc_x[0] + 26 + LB_WIDTH)
         if self.env.load_balancer:
             self.rects["clients"] = (lb_x[0], y0, lb_x[1], y1)
         self.rects["internet"] = (self.igw_x - 150, y0, self.igw_x + 150, y1)
-        self.rects["portkey"] = (self.lanes[0] - 210, y0, WIDTH - MARGIN - 24, y1)
-        self.lb_y = self.region_y + 46
+        self.rects["portkey"] = (self.lanes[0] - 210, y0, self.panel_x[1], y1)
+        self.lb_y = self.region_y + ROW_GAP
         lb_bottom = self.lb_y + _box_height(3)
         self.rects["lb"] = (lb_x[0], self.lb_y, lb_x[1], lb_bottom)
         if self.env.load_balancer and self.env.load_balancer.waf:
-            self.rects["waf"] = (lb_x[1] + 24, self.lb_y, lb_x[1] + 264, self.lb_y + _box_height(1))
-        self.vpc_y = lb_bottom + 46
+            self.rects["waf"] = (lb_x[1] + GAP, self.lb_y, lb_x[1] + GAP + 240, self.lb_y + _box_height(1))
+        self.vpc_y = lb_bottom + ROW_GAP
 
     def _vpc(self) -> None:
         zones = self.env.network.zones
-        inner = (self.vpc_x[0] + 20, self.vpc_x[1] - 20)
-        width = (inner[1] - inner[0] - 16 * (len(zones) - 1)) // len(zones)
-        self.columns = [(inner[0] + i * (width + 16), inner[0] + i * (width + 16) + width) for i in range(len(zones))]
-        self.band_y = self.vpc_y + 62
+        inner = (self.vpc_x[0] + PAD, self.vpc_x[1] - PAD)
+        width = (inner[1] - inner[0] - ZONE_GAP * (len(zones) - 1)) // len(zones)
+        self.columns = [(inner[0] + i * (width + ZONE_GAP), inner[0] + i * (width + ZONE_GAP) + width)
+                        for i in range(len(zones))]
+        self.band_y = self.vpc_y + 62  # under the VPC's name and CIDR
         self.public = (self.band_y + 40, self.band_y + 130)
         self.bus_y = self.vpc_y + 44
         for zone, (x0, x1) in zip(zones, self.columns):
@@ -897,69 +916,213 @@ class _Layout:
         self._cluster()
         bottom = self._cache_and_endpoints(self.frame[3] + 56)
         self.private_bottom = bottom + 40
-        self.vpc = (self.vpc_x[0], self.vpc_y, self.vpc_x[1], self.private_bottom + 20)
+        self.vpc = (self.vpc_x[0], self.vpc_y, self.vpc_x[1], self.private_bottom + PAD)
 
     def _cluster(self) -> None:
-        """The ECS cluster across the private subnets: gateway, data service, EC2 capacity, in fixed slots."""
+        """The ECS cluster across the private subnets: a slot for each service but the cache, then the EC2 capacity.
+        Three slots at least, so that the gateway keeps its place when it runs alone."""
+        self.services = [s.name for s in self.env.services if not self.env.cache or s.name != self.env.cache.service]
+        count = max(SLOTS, len(self.services) + 1)
         self.frame = (self.columns[0][0] + 12, self.private_y + 58, self.columns[-1][1] - 12, 0)
-        x0, x1 = self.frame[0] + 20, self.frame[2] - 20
-        width = (x1 - x0 - 2 * 100) // 3
-        self.slots = [(x0 + i * (width + 100), x0 + i * (width + 100) + width) for i in range(3)]
-        row = self.frame[1] + 42
+        x0, x1 = self.frame[0] + PAD, self.frame[2] - PAD
+        width = (x1 - x0 - (count - 1) * SLOT_GAP) // count
+        self.slots = [(x0 + i * (width + SLOT_GAP), x0 + i * (width + SLOT_GAP) + width) for i in range(count)]
+        row = self.frame[1] + 42  # under the cluster's name
         height = _box_height(4)
-        names = [s.name for s in self.env.services if not self.env.cache or s.name != self.env.cache.service]
-        for slot, name in zip(self.slots, names[:2]):
+        for slot, name in zip(self.slots, self.services):
             self.rects[name] = (slot[0], row, slot[1], row + height)
-        self.rects["capacity"] = (self.slots[2][0], row, self.slots[2][1], row + height)
-        self.frame = (*self.frame[:3], row + height + 20)
+        self.rects["capacity"] = (self.slots[-1][0], row, self.slots[-1][1], row + height)
+        self.frame = (*self.frame[:3], row + height + PAD)
         # Clients, load balancer and gateway on one vertical, right of the subnets' labels.
         self.through_x = self.slots[0][0] + (self.slots[0][1] - self.slots[0][0]) * 5 // 8
 
     def _cache_and_endpoints(self, y: int) -> int:
-        """The cache under the services that use it; the endpoints in a row below, fed by one bus."""
+        """The cache under the first two slots (the services that use it); the endpoints in a row below, fed by a bus
+        above them."""
         if self.env.cache:
             self.rects["cache"] = (self.slots[0][0], y, self.slots[1][1], y + _box_height(2))
             y += _box_height(2)
-        self.endpoints = _endpoint_boxes(self.env, self.canvas, (self.frame[2] - self.frame[0] - 40) // 3)
+        self.endpoints = _endpoint_boxes(self.env, self.fonts, (self.frame[2] - self.frame[0] - 2 * PAD) // 3)
         if not self.endpoints:
             return y
         self.endpoint_bus_y = y + 30
         top = y + 62
         count = len(self.endpoints)
-        x0, x1 = self.frame[0] + 20, self.frame[2] - 20
-        width = (x1 - x0 - 24 * (count - 1)) // count if count > 1 else self.slots[2][1] - self.slots[2][0]
+        x0, x1 = self.frame[0] + PAD, self.frame[2] - PAD
+        capacity = self.slots[-1]
+        width = (x1 - x0 - GAP * (count - 1)) // count if count > 1 else capacity[1] - capacity[0]
         if count == 1:
-            x0 = self.slots[2][0]
+            x0 = capacity[0]
         height = max(_box_height(len(lines)) for *_, lines in self.endpoints)
         for index, (node, *_) in enumerate(self.endpoints):
-            left = x0 + index * (width + 24)
+            left = x0 + index * (width + GAP)
             self.rects[node] = (left, top, left + width, top + height)
         return top + height
 
     def _panel(self) -> None:
-        x0, x1 = WIDTH - MARGIN - 24 - PANEL, WIDTH - MARGIN - 24
+        """The regional services stacked beside the VPC; a Lambda function's line is its node's box."""
+        x0, x1 = self.panel_x
         y = self.lb_y
         self.panel = []
-        for kind, title, items in _panel_boxes(self.env):
-            lines = [part for item in items for part in self._wrapped(item)]
+        for kind, title, items, nodes in _panel_boxes(self.env):
+            wrapped = [self._wrapped(item) for item in items]
+            lines = [part for parts in wrapped for part in parts]
             rect = (x0, y, x1, y + _box_height(len(lines)))
             self.panel.append((rect, kind, title, lines))
-            y = rect[3] + 20
-        self.panel_bottom = y - 20
+            index = 0
+            for node, parts in zip(nodes, wrapped):
+                top = _line_y(rect, index)
+                self.rects[node] = (x0, top - 2, x1, top + 18)
+                index += len(parts)
+            y = rect[3] + PANEL_GAP
+        self.panel_bottom = y - PANEL_GAP
 
     def _wrapped(self, item: str) -> list[str]:
         """A long name over several lines, broken after spaces and slashes; the continuations indented."""
-        lines = self.canvas.wrap(re.split(r"(?<=[ /])", item), 16, PANEL - 50, "")
+        lines = self.fonts.wrap(re.split(r"(?<=[ /])", item), 16, PANEL - 50, "")
         return [line.rstrip() if i == 0 else f"   {line.strip()}" for i, line in enumerate(lines)]
+
+    def routes(self) -> dict[Edge, Route]:
+        """A route for every edge of the model, in its order."""
+        return {edge: _route(self, edge) for edge in self.env.edges}
+
+
+# --- edges -----------------------------------------------------------------------------------------------------------
+
+
+def _route(layout: Layout, edge: Edge) -> Route:
+    """Each kind of edge along its own path: straight between aligned boxes, buses and lanes where they fan out, and
+    any other around the boxes."""
+    env, rects = layout.env, layout.rects
+    pair = (edge.source, edge.target)
+    source, target = rects.get(edge.source), rects.get(edge.target)
+    if edge.target in ("cp-endpoint", "aws-endpoints") and _inside(env, edge.source):
+        return _endpoint_feed(layout, edge)
+    if pair == ("clients", "lb"):
+        return _arrow([(layout.through_x, source[3]), (layout.through_x, target[1])], edge.label, at=0.3)
+    if edge.source == "lb" and target:
+        x = layout.through_x if edge.target == "gateway" else _center_x(target)
+        return _arrow([(x, source[3]), (x, target[1])], edge.label, at=0.08)
+    if source and target and edge.target == "cache":
+        x = _center_x(source)
+        return _arrow([(x, source[3]), (x, target[1])], edge.label, at=0.45)
+    if source and target and source[1] == target[1]:
+        return _sideways(source, target, edge.label)
+    if edge.source == "cluster":
+        return _egress(layout, edge)
+    if edge.source == "nat":
+        return _nat_to_internet(layout, edge.label)
+    if pair in (("cp-endpoint", "portkey"), ("portkey", "endpoint-service")):
+        return _lane(layout, edge)
+    return _detour(layout, edge)
+
+
+def _arrow(points: list[Point], label: str = "", at: float = 0.5) -> Route:
+    """One arrow, its label beside the point `at` of the way along it."""
+    return Route((tuple(points),), label=(_along(points, at), label, "right"))
+
+
+def _inside(env: Environment, node: str) -> bool:
+    """Whether traffic from `node` starts in the cluster (a service's tasks, or any of them)."""
+    return node == "cluster" or env.service(node) is not None
+
+
+def _sideways(source: Rect, target: Rect, label: str) -> Route:
+    """Between two boxes in a row; the way back runs just below, so each direction keeps its own port."""
+    forward = source[0] < target[0]
+    y = _center_y(source) + (-16 if forward else 16)
+    start, end = (source[2], target[0]) if forward else (source[0], target[2])
+    point = (min(start, end) + abs(end - start) // 2, y + (-17 if forward else 17))
+    return Route((((start, y), (end, y)),), label=(point, label, "center"))
+
+
+def _endpoint_feed(layout: Layout, edge: Edge) -> Route:
+    """Tasks to an interface endpoint, along the bus above the endpoints' row. A service's start from its box and run
+    down beside the cache, which spans the first two slots: the first slot's on the cluster's left, another's in the
+    gap right of it. Those of any task start under the EC2 capacity."""
+    rects, frame, bus_y = layout.rects, layout.frame, layout.endpoint_bus_y
+    if edge.source == "cluster":
+        x = _center_x(rects["capacity"])
+        feed = [(x, frame[3])]
+        label_y = (frame[3] + bus_y) // 2
+    else:
+        box = rects[edge.source]
+        first = box[0] == layout.slots[0][0]
+        x, side = (frame[0] + PAD // 2, box[0]) if first else (box[2] + SLOT_GAP // 2, box[2])
+        feed = [(side, box[3] - PAD), (x, box[3] - PAD)]
+        label_y = frame[3] + 28  # between the cluster and the cache
+    target = rects[edge.target]
+    points = [*feed, (x, bus_y), (_center_x(target), bus_y), (_center_x(target), target[1])]
+    return Route((tuple(points),), label=((x, label_y), edge.label, "right"))
+
+
+def _egress(layout: Layout, edge: Edge) -> Route:
+    """Tasks to the NAT gateway of their AZ; without NAT gateways here, out through the VPC's own routes."""
+    nats = [layout.rects[f"nat:{z}"] for z in layout.env.network.nat_zones]
+    if not nats:
+        x, internet = layout.columns[-1][1] - 89, layout.rects["internet"]
+        points = [(x, layout.frame[1]), (x, layout.bus_y), (layout.igw_x, layout.bus_y), (layout.igw_x, internet[3])]
+        return _arrow(points, edge.label, at=0.75)
+    arrows = tuple(((_center_x(nat), layout.frame[1]), (_center_x(nat), nat[3])) for nat in nats)
+    return Route(arrows, label=(_along(arrows[0], 0.4), edge.label, "right"))
+
+
+def _nat_to_internet(layout: Layout, label: str) -> Route:
+    """Up from each NAT gateway to a bus under the VPC's top edge, to the internet gateway on it, and out."""
+    igw, internet, x, y = _igw(layout), layout.rects["internet"], layout.igw_x, layout.bus_y
+    nats = [layout.rects[f"nat:{z}"] for z in layout.env.network.nat_zones]
+    xs = [_center_x(nat) for nat in nats]
+    lines = [((nat_x, nat[1]), (nat_x, y)) for nat_x, nat in zip(xs, nats)]
+    lines.append(((min(xs + [x]), y), (max(xs + [x]), y)))
+    out = ((x, igw[1]), (x, internet[3]))
+    return Route((((x, y), (x, igw[3])), out), tuple(lines), (_along(out, 0.5), label, "right"))
+
+
+def _lane(layout: Layout, edge: Edge) -> Route:
+    """PrivateLink to and from Portkey, up the lanes between the VPC and the regional services."""
+    rects = layout.rects
+    portkey = rects["portkey"]
+    label_y = (portkey[3] + layout.region_y) // 2 + 4
+    if edge.source == "cp-endpoint":
+        box, x = rects["cp-endpoint"], layout.lanes[0]
+        points = ((box[2], _center_y(box)), (x, _center_y(box)), (x, portkey[3]))
+        return Route((points,), label=((x, label_y), f"{edge.label} (out)", "left"))
+    box, x = rects["endpoint-service"], layout.lanes[1]
+    below = box[3] + 18
+    points = ((x, portkey[3]), (x, below), (_center_x(box), below), (_center_x(box), box[3]))
+    return Route((points,), label=((x, label_y), f"{edge.label} (in)", "right"))
+
+
+def _detour(layout: Layout, edge: Edge) -> Route:
+    """Any other edge (the endpoint service's NLB to the load balancer, a Lambda function to it), around the boxes:
+    out of the source's side into the gutter beyond the VPC on its side (the region's margin on the left; right of
+    the PrivateLink lanes on the right), along it, and into the target's facing side low down, below a box beside
+    its top such as the WAF's. The label sits above that last leg, or in the gutter under the target when the leg is
+    too short for it."""
+    source, target = layout.rects[edge.source], layout.rects[edge.target]
+    left = _center_x(source) < sum(layout.vpc_x) // 2
+    x = (MARGIN + layout.vpc_x[0]) // 2 if left else (layout.lanes[1] + layout.panel_x[0]) // 2
+    start = (source[0] if x < source[0] else source[2], _center_y(source))
+    end = (target[0] if x < target[0] else target[2], target[3] - PAD)
+    points = [start, (x, start[1]), (x, end[1]), end]
+    if abs(end[0] - x) >= 120:
+        label = (((x + end[0]) // 2, end[1] - 17), edge.label, "center")
+    else:
+        label = ((x, target[3] + 23), edge.label, "right" if left else "left")
+    return Route((tuple(points),), label=label)
+
+
+def _igw(layout: Layout) -> Rect:
+    return layout.igw_x - 90, layout.vpc[1] - 22, layout.igw_x + 90, layout.vpc[1] + 22
 
 
 # --- drawing ---------------------------------------------------------------------------------------------------------
 
 
-def _draw_frames(canvas: _Canvas, layout: _Layout) -> None:
+def _draw_frames(canvas: _Canvas, layout: Layout) -> None:
     """Region, VPC, AZ columns, subnets and the cluster: the containers the boxes sit in."""
     env = layout.env
-    canvas.frame((MARGIN, layout.region_y, WIDTH - MARGIN, layout.height - 58), "#00A4A6", dashed=True)
+    canvas.frame((MARGIN, layout.region_y, WIDTH - MARGIN, layout.height - FOOTER), "#00A4A6", dashed=True)
     canvas.text((MARGIN + 14, layout.region_y + 12), f"AWS region {env.region or '(any)'}", 16, "#00868A", bold=True)
     canvas.frame(layout.vpc, KINDS["network"][0], width=3)
     state = "created here" if env.network.created else "existing"
@@ -967,12 +1130,11 @@ def _draw_frames(canvas: _Canvas, layout: _Layout) -> None:
     canvas.text((layout.vpc[0] + 14, layout.vpc[1] + 33), env.network.name, 15, KINDS["network"][0])
     for zone, column in zip(env.network.zones, layout.columns):
         _draw_zone(canvas, layout, zone, column)
-    frame = layout.frame
-    canvas.draw.rectangle(frame, fill="#FFFBF7", outline=KINDS["compute"][0], width=2)
-    canvas.text((frame[0] + 12, frame[1] + 11), "ECS cluster", 16, KINDS["compute"][0], bold=True)
+    canvas.frame(layout.frame, KINDS["compute"][0], "#FFFBF7")
+    canvas.text((layout.frame[0] + 12, layout.frame[1] + 11), "ECS cluster", 16, KINDS["compute"][0], bold=True)
 
 
-def _draw_zone(canvas: _Canvas, layout: _Layout, zone: str, column: tuple[int, int]) -> None:
+def _draw_zone(canvas: _Canvas, layout: Layout, zone: str, column: tuple[int, int]) -> None:
     x0, x1 = column
     canvas.frame((x0, layout.band_y, x1, layout.private_bottom), "#5B9BD5", dashed=True)
     canvas.text((x0 + 12, layout.band_y + 10), zone, 16, "#1A5E99", bold=True)
@@ -988,7 +1150,7 @@ def _draw_zone(canvas: _Canvas, layout: _Layout, zone: str, column: tuple[int, i
         canvas.text((x0 + 22, y0 + 31), canvas.fit(detail, 15, x1 - x0 - 200), 15, INK)
 
 
-def _draw_boxes(canvas: _Canvas, layout: _Layout) -> None:
+def _draw_boxes(canvas: _Canvas, layout: Layout) -> None:
     env, rects = layout.env, layout.rects
     lb = env.load_balancer
     if lb:
@@ -1006,9 +1168,8 @@ def _draw_boxes(canvas: _Canvas, layout: _Layout) -> None:
         canvas.box(rects[f"nat:{zone}"], "network", "NAT")
     if env.network.nat_zones:
         canvas.box(_igw(layout), "network", "Internet gateway")
-    for service in env.services:
-        if service.name in rects:
-            canvas.box(rects[service.name], "compute", service.name, _service_lines(service), tag="ECS service")
+    for name in layout.services:
+        canvas.box(rects[name], "compute", name, _service_lines(env.service(name)), tag="ECS service")
     canvas.box(rects["capacity"], "compute", "EC2 capacity", _capacity_lines(env.capacity), tag="ASG")
     if env.cache:
         title, lines, tag = _cache_box(env)
@@ -1019,118 +1180,12 @@ def _draw_boxes(canvas: _Canvas, layout: _Layout) -> None:
         canvas.box(rect, kind, title, lines)
 
 
-def _igw(layout: _Layout) -> Rect:
-    return layout.igw_x - 90, layout.vpc[1] - 22, layout.igw_x + 90, layout.vpc[1] + 22
-
-
-def _draw_edges(canvas: _Canvas, layout: _Layout) -> None:
-    """Each kind of edge along its own path: straight between aligned boxes, buses and lanes where they fan out."""
-    env, rects = layout.env, layout.rects
-    drawn_bus = False
-    for edge in env.edges:
-        source, target = rects.get(edge.source), rects.get(edge.target)
-        if edge.target in ("cp-endpoint", "aws-endpoints") and _inside(env, edge.source):
-            if not drawn_bus:
-                _endpoint_bus(canvas, layout)
-                drawn_bus = True
-        elif (edge.source, edge.target) == ("clients", "lb"):
-            canvas.arrow([(layout.through_x, source[3]), (layout.through_x, target[1])], edge.label, at=0.3)
-        elif edge.source == "lb" and target:
-            x = layout.through_x if edge.target == "gateway" else _center_x(target)
-            canvas.arrow([(x, rects["lb"][3]), (x, target[1])], edge.label, at=0.08)
-        elif source and target and edge.target == "cache":
-            x = _center_x(source)
-            canvas.arrow([(x, source[3]), (x, target[1])], edge.label, at=0.45)
-        elif source and target and source[1] == target[1]:
-            _sideways(canvas, source, target, edge.label)
-        elif edge.source == "cluster":
-            _egress(canvas, layout, edge)
-        elif edge.source == "nat":
-            _nat_to_internet(canvas, layout, edge.label)
-        elif (edge.source, edge.target) == ("internet", "portkey"):
-            y = _center_y(source)
-            canvas.arrow([(source[2], y), (target[0], y)], edge.label, at=0.2)
-        elif edge.target == "portkey" or edge.source == "portkey":
-            _lane(canvas, layout, edge)
-
-
-def _inside(env: Environment, node: str) -> bool:
-    """Whether traffic from `node` starts in the cluster (a service's tasks, or any of them)."""
-    return node == "cluster" or env.service(node) is not None
-
-
-def _sideways(canvas: _Canvas, source: Rect, target: Rect, label: str) -> None:
-    """Between two boxes in a row; the way back runs just below, so each direction keeps its own port."""
-    forward = source[0] < target[0]
-    y = _center_y(source) + (-16 if forward else 16)
-    start, end = (source[2], target[0]) if forward else (source[0], target[2])
-    canvas.arrow([(start, y), (end, y)])
-    canvas.labels.append(((min(start, end) + abs(end - start) // 2, y + (-17 if forward else 17)), label, "center"))
-
-
-def _endpoint_bus(canvas: _Canvas, layout: _Layout) -> None:
-    """Tasks to the interface endpoints: down from the cluster beside the cache, then along to each endpoint."""
-    env, rects = layout.env, layout.rects
-    feeds = [e for e in env.edges if _inside(env, e.source)]
-    targets = [n for n, *_ in layout.endpoints if any(e.target == n for e in feeds)]
-    ports = sorted({e.label for e in feeds if e.target in targets})
-    x = _center_x((layout.slots[2][0], 0, layout.slots[2][1], 0))
-    y = layout.endpoint_bus_y
-    xs = [_center_x(rects[n]) for n in targets]
-    canvas.draw.line([(x, layout.frame[3]), (x, y)], fill=LINE, width=2)
-    canvas.draw.line([(min(xs + [x]), y), (max(xs + [x]), y)], fill=LINE, width=2)
-    for target_x, node in zip(xs, targets):
-        canvas.arrow([(target_x, y), (target_x, rects[node][1])])
-    canvas.labels.append(((x, (layout.frame[3] + y) // 2), ", ".join(ports), "right"))
-
-
-def _egress(canvas: _Canvas, layout: _Layout, edge: Edge) -> None:
-    """Tasks to the NAT gateway of their AZ; without NAT gateways here, out through the VPC's own routes."""
-    nats = [layout.rects[f"nat:{z}"] for z in layout.env.network.nat_zones]
-    for index, nat in enumerate(nats):
-        x = _center_x(nat)
-        canvas.arrow([(x, layout.frame[1]), (x, nat[3])], edge.label if index == 0 else "", at=0.4)
-    if not nats:
-        x, internet = layout.columns[-1][1] - 89, layout.rects["internet"]
-        points = [(x, layout.frame[1]), (x, layout.bus_y), (layout.igw_x, layout.bus_y), (layout.igw_x, internet[3])]
-        canvas.arrow(points, edge.label, at=0.75)
-
-
-def _nat_to_internet(canvas: _Canvas, layout: _Layout, label: str) -> None:
-    igw = _igw(layout)
-    nats = [layout.rects[f"nat:{z}"] for z in layout.env.network.nat_zones]
-    xs = [_center_x(nat) for nat in nats]
-    for x, nat in zip(xs, nats):
-        canvas.draw.line([(x, nat[1]), (x, layout.bus_y)], fill=LINE, width=2)
-    canvas.draw.line([(min(xs + [layout.igw_x]), layout.bus_y), (max(xs + [layout.igw_x]), layout.bus_y)],
-                     fill=LINE, width=2)
-    canvas.arrow([(layout.igw_x, layout.bus_y), (layout.igw_x, igw[3])])
-    internet = layout.rects["internet"]
-    canvas.arrow([(layout.igw_x, igw[1]), (layout.igw_x, internet[3])], label, at=0.5)
-
-
-def _lane(canvas: _Canvas, layout: _Layout, edge: Edge) -> None:
-    """PrivateLink to and from Portkey, up the lanes between the VPC and the regional services."""
-    rects = layout.rects
-    portkey = rects["portkey"]
-    label_y = (portkey[3] + layout.region_y) // 2 + 4
-    if edge.source == "cp-endpoint":
-        box, x = rects["cp-endpoint"], layout.lanes[0]
-        canvas.arrow([(box[2], _center_y(box)), (x, _center_y(box)), (x, portkey[3])])
-        canvas.labels.append(((x, label_y), f"{edge.label} (out)", "left"))
-    else:
-        box, x = rects["endpoint-service"], layout.lanes[1]
-        below = box[3] + 18
-        canvas.arrow([(x, portkey[3]), (x, below), (_center_x(box), below), (_center_x(box), box[3])])
-        canvas.labels.append(((x, label_y), f"{edge.label} (in)", "right"))
-
-
 def _draw_title(canvas: _Canvas, env: Environment) -> None:
     canvas.text((MARGIN, 24), env.stack, 30, INK, bold=True)
     canvas.text((MARGIN, 64), "Portkey AI Gateway hybrid data plane on EC2-backed ECS", 17, MUTED)
 
 
-def _draw_footer(canvas: _Canvas, layout: _Layout) -> None:
+def _draw_footer(canvas: _Canvas, layout: Layout) -> None:
     canvas.text((MARGIN, layout.height - 40),
                 "Drawn from the synthesized CloudFormation templates by portkey_gateway.diagram. Arrows: traffic the "
                 "security groups admit, with ports; NAT and PrivateLink paths out of the VPC.", 15, MUTED)
@@ -1138,15 +1193,16 @@ def _draw_footer(canvas: _Canvas, layout: _Layout) -> None:
 
 def render(env: Environment):
     """The picture of `env` as a Pillow image; the same model always gives the same pixels."""
-    canvas = _Canvas(4000)
-    layout = _Layout(env, canvas)
+    layout = Layout(env)
+    canvas = _Canvas(layout.height)
     _draw_title(canvas, env)
     _draw_frames(canvas, layout)
     _draw_boxes(canvas, layout)
-    _draw_edges(canvas, layout)
+    for route in layout.routes().values():
+        canvas.route(route)
     canvas.draw_labels()
     _draw_footer(canvas, layout)
-    return canvas.image.crop((0, 0, WIDTH, layout.height))
+    return canvas.image
 
 
 def write_png(cdk_out: str | Path, output: str | Path) -> Path:
@@ -1156,13 +1212,20 @@ def write_png(cdk_out: str | Path, output: str | Path) -> Path:
     return output
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Write the picture; a missing or foreign assembly is one line on stderr and exit status 2, not a traceback."""
     parser = argparse.ArgumentParser(prog="python -m portkey_gateway.diagram", description=__doc__.splitlines()[0])
     parser.add_argument("cdk_out", help="the cloud assembly directory `cdk synth` wrote (cdk.out)")
     parser.add_argument("-o", "--output", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
-    print(f"Wrote {write_png(args.cdk_out, args.output)}")
+    try:
+        output = write_png(args.cdk_out, args.output)
+    except AssemblyError as error:
+        print(f"diagram: {error}", file=sys.stderr)
+        return 2
+    print(f"Wrote {output}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,25 +1,44 @@
-"""The architecture picture: its model read from real synthesized assemblies, and a deterministic PNG.
+"""The architecture picture: its model read from real synthesized assemblies, its layout, and the PNG.
 
-The model tests assert facts of the templates (what the environment is); the rendering tests check the PNG's size,
-that it is deterministic, the CLI, and that the committed picture in the README is current.
+The model tests assert facts of the templates (what the environment is); the layout tests that every edge of every
+configuration is drawn to its target, without looking at pixels; the rendering tests check the PNG's size, the CLI,
+and that the committed picture in the README is current.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 
+import PIL
+import pytest
 from PIL import Image
 
-from portkey_gateway.diagram import WIDTH, Listener, read_assembly, render
-from tests.conftest import ROOT, synthesize
+from portkey_gateway.diagram import WIDTH, Layout, Listener, read_assembly, render
+from tests.conftest import CONFIGS, ROOT, synthesize
 
 PICTURE = ROOT / "docs" / "architecture-production.png"
-REGENERATE = "make diagram CONFIG=examples/production.yaml OUT=docs/architecture-production.png"
+REGENERATE = "make diagram CONFIG=examples/production.yaml"
+# The picture's pixels depend on Pillow's drawing and bundled font: compared only with the version pinned here.
+PINNED_PILLOW = next(line.partition("==")[2] for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+                     if line.startswith("Pillow=="))
 
 
 def model(name: str):
     return read_assembly(synthesize(name)[1].directory)
+
+
+def on_edge(point: tuple[int, int], rect: tuple[int, int, int, int]) -> bool:
+    """Whether `point` is on the outline of `rect`: where an arrow leaves or reaches a box."""
+    (x, y), (x0, y0, x1, y1) = point, rect
+    return x0 <= x <= x1 and y0 <= y <= y1 and (x in (x0, x1) or y in (y0, y1))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "portkey_gateway.diagram", *args], cwd=ROOT, capture_output=True,
+                          text=True)
 
 
 def test_production_config_model():
@@ -33,7 +52,8 @@ def test_production_config_model():
     assert all(network.subnet(zone, public=False) for zone in network.zones)
 
     lb = env.load_balancer
-    assert (lb.kind, lb.internet_facing, lb.waf, lb.access_logs) == ("application", True, True, True)
+    assert (lb.kind, lb.internet_facing, lb.waf) == ("application", True, True)
+    assert lb.access_logs == "portkey-gateway-prod access logs (created here)"
     assert Listener(443, "HTTPS", "production") in lb.listeners
     assert Listener(8443, "HTTPS", "test") in lb.listeners  # blue/green's test listener
     assert lb.clients == ("203.0.113.0/24",)
@@ -66,6 +86,8 @@ def test_production_config_edges():
     assert env.edge("cp-endpoint", "portkey") and env.edge("portkey", "endpoint-service")
     assert env.edge("cluster", "nat") and env.edge("nat", "internet")
     assert env.edge("internet", "portkey") is None  # the control plane is reached over PrivateLink
+    assert env.edge("endpoint-service", "lb").label == "443"  # the endpoint service's own NLB in front of the ALB
+    assert env.edge("function:smoke-test", "lb").label == "8443"  # blue/green's test listener
 
 
 def test_minimal_dev_model():
@@ -79,8 +101,11 @@ def test_minimal_dev_model():
     assert (env.cache.kind, env.cache.service, env.cache.port) == ("service", "redis", 6379)
     assert env.edge("gateway", "cache").label == "6379"
     assert env.edge("internet", "portkey")
-    assert not (env.control_plane_endpoint or env.endpoint_service or env.aws_endpoints or env.access_logs_bucket)
+    assert not (env.control_plane_endpoint or env.endpoint_service or env.aws_endpoints or lb.access_logs)
     assert all(s.scaling is None for s in env.services)
+    # Referenced by complete ARNs (…/clientauth-organizations-GhIjKl): named without Secrets Manager's random suffix.
+    assert {s.name for s in env.secrets if not s.created} == {"portkey-gateway/dev/docker-credentials",
+                                                               "portkey-gateway/dev/clientauth-organizations"}
 
 
 def test_existing_vpc_subnets_come_from_their_ids():
@@ -107,23 +132,88 @@ def test_existing_cluster_and_existing_cache():
         ("existing", "master.portkey.abc123.use1.cache.amazonaws.com", 6380, True)
 
 
-def test_render_is_deterministic():
+# ---------------------------------------------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_edge_is_routed_to_its_target_with_its_label(name):
+    env = model(name)
+    layout = Layout(env)
+    routes = layout.routes()
+    assert list(routes) == list(env.edges)
+    for edge, route in routes.items():
+        targets = [rect for node, rect in layout.rects.items()  # "nat" is each AZ's "nat:<zone>"
+                   if node == edge.target or node.startswith(f"{edge.target}:")]
+        assert route.arrows and all(len(points) >= 2 for points in route.arrows), edge
+        assert any(on_edge(points[-1], rect) for points in route.arrows for rect in targets), edge
+        assert edge.label in route.label[1], edge
+        assert all(0 <= x <= WIDTH and 0 <= y <= layout.height for points in route.arrows for x, y in points), edge
+
+
+def test_tasks_reach_the_control_plane_endpoint_from_their_own_service():
     env = model("config-prod")
-    first, second = render(env), render(env)
-    assert first.size[0] == WIDTH and 900 < first.size[1] < 2200
-    assert first.tobytes() == second.tobytes()
+    layout = Layout(env)
+    routes = layout.routes()
+    for service in ("gateway", "data-service"):
+        start = routes[env.edge(service, "cp-endpoint")].arrows[0][0]
+        assert on_edge(start, layout.rects[service]), service
+    assert on_edge(routes[env.edge("function:smoke-test", "lb")].arrows[0][0], layout.rects["function:smoke-test"])
+
+
+def test_every_service_gets_a_box_in_the_cluster():
+    env = model("private-link-nlb")  # gateway, data service, and redis: the built-in cache, drawn as the cache
+    assert [s.name for s in env.services] == ["gateway", "data-service", "redis"]
+    layout = Layout(env)
+    assert layout.services == ["gateway", "data-service"] and "redis" not in layout.rects and "cache" in layout.rects
+    fourth = replace(env.service("data-service"), name="mcp-bridge")
+    crowded = Layout(replace(env, services=(*env.services, fourth)))
+    boxes = [crowded.rects[name] for name in ("gateway", "data-service", "mcp-bridge", "capacity")]
+    assert all(left[2] < right[0] for left, right in zip(boxes, boxes[1:]))  # side by side, in that order
+    assert render(replace(env, services=(*env.services, fourth))).size == (WIDTH, crowded.height)
+
+
+# ---------------------------------------------------------------------------------------------------- rendering
+
+
+def test_the_canvas_is_as_tall_as_the_layout():
+    env = model("config-prod")
+    image, layout = render(env), Layout(env)
+    assert image.size == (WIDTH, layout.height) and 900 < layout.height < 2200
 
 
 def test_cli_writes_the_png(tmp_path):
     output = tmp_path / "picture.png"
-    subprocess.run([sys.executable, "-m", "portkey_gateway.diagram", str(synthesize("minimal-dev")[1].directory),
-                    "-o", str(output)], cwd=ROOT, check=True, capture_output=True)
+    run = run_cli(str(synthesize("minimal-dev")[1].directory), "-o", str(output))
+    assert run.returncode == 0 and run.stdout == f"Wrote {output}\n", run.stderr
     with Image.open(output) as image:
         assert image.format == "PNG" and image.size[0] == WIDTH
 
 
-def test_readme_picture_is_current():
+def test_cli_without_an_assembly_is_one_line(tmp_path):
+    run = run_cli(str(tmp_path / "cdk.out"), "-o", str(tmp_path / "picture.png"))
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [f"diagram: no {tmp_path / 'cdk.out'}: synthesize first (make synth)"]
+    assert not (tmp_path / "picture.png").exists()
+
+
+def test_cli_without_an_ecs_stack_is_one_line(tmp_path):
+    (tmp_path / "app.template.json").write_text(json.dumps({"Resources": {"Key": {"Type": "AWS::KMS::Key"}}}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"app": {
+        "type": "aws:cloudformation:stack", "environment": "aws://unknown-account/unknown-region",
+        "properties": {"templateFile": "app.template.json"}}}}))
+    run = run_cli(str(tmp_path), "-o", str(tmp_path / "picture.png"))
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [f"diagram: no stack with ECS services in {tmp_path}: is it this project's "
+                                       "assembly?"]
+
+
+@pytest.mark.skipif(PIL.__version__ != PINNED_PILLOW, reason=f"Pillow {PIL.__version__} is not the pinned "
+                    f"{PINNED_PILLOW} (requirements-dev.txt): its pixels may differ")
+def test_readme_picture_is_current(tmp_path):
     fresh = render(model("production"))
     with Image.open(PICTURE) as committed:
         current = committed.size == fresh.size and committed.convert("RGB").tobytes() == fresh.tobytes()
-    assert current, f"{PICTURE.relative_to(ROOT)} is out of date: regenerate it with `{REGENERATE}`"
+    if not current:
+        fresh.save(tmp_path / PICTURE.name)
+    assert current, (f"{PICTURE.relative_to(ROOT)} is out of date (the fresh render is {tmp_path / PICTURE.name}): "
+                     f"regenerate it with `{REGENERATE}`")

@@ -23,7 +23,8 @@ _EXPORTS = {
     "Settings": "config", "add_environment": "stack", "enable_checks": "compliance", "load_config": "loader",
     "settings_from_dict": "loader",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["ConfigError", "GatewayStack", "PortkeyGateway", "SecretsStack", "Settings", "add_environment",
+           "enable_checks", "load_config", "settings_from_dict"]
 
 if TYPE_CHECKING:
     from .compliance import enable_checks

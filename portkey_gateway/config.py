@@ -391,6 +391,7 @@ class DeploymentAlarms(_Model):
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_CACHE_NODE_ID = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
 
 
 class Monitoring(_Model):
@@ -401,7 +402,7 @@ class Monitoring(_Model):
     dashboard: bool = Field(True, description="A CloudWatch dashboard of the environment (<project>-<env>).")
     alarms: bool = Field(True, description="Alarms that notify the operations SNS topic.")
     alarm_emails: list[Annotated[str, _pattern(_EMAIL, "an email address", "use e.g. oncall@example.com")]] = Field(
-        default_factory=list, description="Email subscriptions to the operations topic: alarms, ECS and Auto Scaling events (each address must confirm)."
+        default_factory=list, description="Email subscriptions to the operations topic: alarms and ECS events (with alarms on), Auto Scaling events (a cluster created here); each address must confirm."
     )
     lb_5xx_percent: float = Field(
         5, gt=0, le=100, description="Alarm when this share (%) of requests gets a 5xx from the ALB itself (502/503/504 "
@@ -416,8 +417,12 @@ class Monitoring(_Model):
     certificate_expiry_days: Annotated[int, _in_range(1, 365)] = Field(
         30, description="Alarm when the listener's certificate expires within this many days (an imported one does not renew)."
     )
-    cache_memory_percent: Percent = Field(90, description="Alarm when a created cache uses this much of its memory (%).")
-    cache_cpu_percent: Percent = Field(90, description="Alarm when a created cache's engine CPU stays above this (%).")
+    cache_node_ids: list[Annotated[str, _pattern(_CACHE_NODE_ID, "an ElastiCache node id",
+                                                 "use a node's id (CacheClusterId), e.g. portkey-cache-0001-001")]] = Field(
+        default_factory=list, description="Nodes of an existing ElastiCache to show and watch; a cache created here is watched without this."
+    )
+    cache_memory_percent: Percent = Field(90, description="Alarm when a cache node uses this much of its memory (%).")
+    cache_cpu_percent: Percent = Field(90, description="Alarm when a cache node's engine CPU stays above this (%).")
 
 
 # The stages of an ECS blue/green, canary or linear deployment, in order (ECS API: DeploymentLifecycleHook).
@@ -1352,20 +1357,27 @@ class Settings(_Model):
         if not monitoring.alarms:
             for name in ("lb_5xx_percent", "task_shortfall_minutes", "capacity_shortfall_minutes",
                          "certificate_expiry_days", "cache_memory_percent", "cache_cpu_percent"):
+                # cache_node_ids also draws the dashboard's cache section, so it is allowed without alarms
                 if monitoring.changed(name):
                     raise FieldProblem(f"monitoring.{name}", "is only used by the alarms, which are off",
                                        "set monitoring.alarms: true, or remove it")
             return
+        redis = self.redis_configuration
+        if monitoring.cache_node_ids and (redis.redis_type != "aws-elastic-cache" or redis.create):
+            raise FieldProblem("monitoring.cache_node_ids", "names the nodes of an existing ElastiCache, and there is none "
+                               "(a cache created here is watched without it)", "remove it")
+        if monitoring.cache_node_ids and not (monitoring.dashboard or monitoring.alarms):
+            raise FieldProblem("monitoring.cache_node_ids", "is only used by the dashboard and the alarms, which are off",
+                               "turn one on, or remove it")
+        watched_cache = bool(redis.create or monitoring.cache_node_ids)
         alb = self.create_lb and self.lb_type == "application"
         rules = (("lb_5xx_percent", alb, "there is no ALB (an NLB sees TCP, not HTTP status codes)", "remove it"),
                  ("capacity_shortfall_minutes", self.create_cluster, "the capacity provider is not created here",
                   "remove it, or set create_cluster: true"),
                  ("certificate_expiry_days", self.create_lb and bool(self.tls_certificate_arn or self.custom_domain),
                   "there is no TLS listener", "remove it, or set tls_certificate_arn (or custom_domain)"),
-                 ("cache_memory_percent", self.redis_configuration.create is not None, "no cache is created here",
-                  "remove it"),
-                 ("cache_cpu_percent", self.redis_configuration.create is not None, "no cache is created here",
-                  "remove it"))
+                 ("cache_memory_percent", watched_cache, "no cache is watched", "remove it, or list cache_node_ids"),
+                 ("cache_cpu_percent", watched_cache, "no cache is watched", "remove it, or list cache_node_ids"))
         for name, applies, problem, fix in rules:
             if monitoring.changed(name) and not applies:
                 raise FieldProblem(f"monitoring.{name}", problem, fix)

@@ -94,8 +94,10 @@ class PortkeyGateway(Construct):
                 client.service.node.add_dependency(self.cache.redis.service)
         self.secret_redeploy = None
         if settings.redeploy_on_secret_change and secret_readers(clients):
-            self.secret_redeploy = SecretChangeRedeploy(self, "SecretChangeRedeploy",
-                                                        cluster_name=self.compute.cluster.cluster_name, services=clients)
+            self.secret_redeploy = SecretChangeRedeploy(
+                self, "SecretChangeRedeploy", cluster_name=self.compute.cluster.cluster_name, services=clients,
+                region=settings.aws_region, account=settings.aws_account,
+            )
         self.discovery_refresh = None
         if self.data_service:
             self._connect_gateway_and_data_service(settings)
@@ -135,7 +137,8 @@ class PortkeyGateway(Construct):
                 ingress=self.load_balancer,
                 health_alarms=self.deployment_alarms.alarms if self.deployment_alarms else [],
                 capacity_provider_name=self.compute.capacity_provider_name if settings.create_cluster else None,
-                auto_scaling_group=self.compute.auto_scaling_group, cache=self.elasticache,
+                auto_scaling_group=self.compute.auto_scaling_group,
+                cache_nodes=self.elasticache.node_ids if self.elasticache else list(settings.monitoring.cache_node_ids),
                 functions={"secret-change-redeploy": self.secret_redeploy.function} if self.secret_redeploy else {},
             )
         self._check_capacity(settings)

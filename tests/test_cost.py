@@ -38,6 +38,7 @@ VENDED = 2
 PROD_ALARMS = {
     "gateway-unhealthy-targets": 2,  # blue/green: each of the two target groups
     "gateway-target-5xx": 4,  # 5xx and requests of each target group
+    "gateway-no-healthy-targets": 2,  # healthy hosts of each target group
     "lb-5xx": 2,  # the load balancer's 5xx and requests
     "certificate-expiry": 1,
     "gateway-tasks-below-desired": 2, "data-service-tasks-below-desired": 2,  # desired and running
@@ -215,8 +216,9 @@ def test_minimal_dev_by_hand():
         "Network Load Balancer": (1, 0.0225 * HOURS),  # internal: no public address; 16.43
         "KMS customer managed key": (1, 1.00),
         "CloudWatch dashboard": (1, 3.00),
-        # Unhealthy targets 1, gateway and redis tasks below desired 2 each, capacity shortfall 1, redeploy errors 1.
-        "CloudWatch alarm metrics": (7, 0.10),
+        # Unhealthy and healthy targets 1 each, gateway and redis tasks below desired 2 each, capacity shortfall 1,
+        # redeploy errors 1.
+        "CloudWatch alarm metrics": (8, 0.10),
         "Alarms created by target tracking": (2, 0.10),  # ECS managed scaling on the group
     }
     # No usage lines at zero traffic; secrets are named by ARN; the built-in Redis runs on the instances.

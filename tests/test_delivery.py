@@ -214,3 +214,14 @@ def test_pipeline_defaults_and_checks(tmp_path):
     without_prod = PipelineSettings.model_validate({**base, "environments": ["dev", "staging"], "approval_before": None})
     assert without_prod.approvals == []  # no prod, no approval by default
     assert PipelineSettings.model_validate({**base, "approval_before": None}).approvals == ["prod"]
+
+
+def test_the_tools_start_without_the_cdk_and_the_api_stays_whole():
+    """`python -m portkey_gateway.cost` (and .diagram, .migrate) must not start the CDK's Node.js process."""
+    import portkey_gateway
+
+    assert sorted(portkey_gateway.__all__) == sorted(portkey_gateway._EXPORTS)
+    assert all(getattr(portkey_gateway, name) for name in portkey_gateway.__all__)
+    check = ("import sys, portkey_gateway.cost, portkey_gateway.diagram, portkey_gateway.migrate; "
+             "sys.exit('aws_cdk' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", check], cwd=ROOT).returncode == 0

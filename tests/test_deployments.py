@@ -174,7 +174,8 @@ def test_deployment_alarms_watch_every_target_group_and_roll_back(templates):
 def test_nlb_gets_only_the_unhealthy_target_alarm(templates):
     t = templates["nlb-canary"]
     (alarm,) = [v["Properties"] for v in resources_of(t, "AWS::CloudWatch::Alarm").values()
-                if v["Properties"]["AlarmName"].startswith("portkey-gateway-dev-gateway-") and "tasks" not in v["Properties"]["AlarmName"]]
+                if v["Properties"]["AlarmName"] in ("portkey-gateway-dev-gateway-unhealthy-targets",
+                                                    "portkey-gateway-dev-gateway-target-5xx")]
     assert alarm["AlarmName"].endswith("-gateway-unhealthy-targets")
     assert {m["MetricStat"]["Metric"]["Namespace"] for m in alarm["Metrics"] if "MetricStat" in m} == {"AWS/NetworkELB"}
     assert only_service(t, "gateway")["DeploymentConfiguration"]["Alarms"]["AlarmNames"] == [alarm["AlarmName"]]

@@ -10,10 +10,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
+from aws_cdk import App
+from aws_cdk.assertions import Annotations, Match
 
+from portkey_gateway import GatewayStack, settings_from_dict
 from portkey_gateway.components.function import LAMBDAS_DIR
 
-from .conftest import CONFIGS, REDIS_AUTH, ROOT, logical_id, only, only_service, resources_of, synthesize, variant, with_data_service
+from .conftest import (
+    CLI_CONTEXT, CONFIGS, REDIS_AUTH, ROOT, logical_id, only, only_service, resources_of, synthesize, variant,
+)
 
 
 def handler_module(name: str):
@@ -56,7 +61,8 @@ def topic_ref(template: dict) -> dict:
 
 def test_production_dashboard_shows_every_signal_the_operators_need(templates):
     t = templates["config-prod"]
-    assert only(t, "AWS::CloudWatch::Dashboard")["DashboardName"] == "portkey-gateway-prod"
+    # Dashboard names are global to the account: the region keeps two regions' environments apart.
+    assert only(t, "AWS::CloudWatch::Dashboard")["DashboardName"] == "portkey-gateway-prod-us-east-1"
     body = dashboard_body(t)
     metrics = metrics_of(body)
     names = {(m[0], m[1]) for m in metrics if isinstance(m[0], str) and not m[0].startswith("<")}
@@ -114,7 +120,8 @@ def test_production_alarms_notify_the_operations_topic(templates):
     t = templates["config-prod"]
     found = alarms(t)
     assert set(found) == {f"portkey-gateway-prod-{name}" for name in (
-        "gateway-target-5xx", "gateway-unhealthy-targets", "lb-5xx", "gateway-tasks-below-desired",
+        "gateway-target-5xx", "gateway-unhealthy-targets", "gateway-no-healthy-targets", "lb-5xx",
+        "gateway-tasks-below-desired",
         "data-service-tasks-below-desired", "capacity-shortfall", "cache-memory", "cache-cpu",
         "secret-change-redeploy-errors", "certificate-expiry")}
     for alarm in found.values():
@@ -126,7 +133,8 @@ def test_alarm_conditions(templates):
     found = alarms(templates["config-prod"])
     lb = found["portkey-gateway-prod-lb-5xx"]
     expression = next(m["Expression"] for m in lb["Metrics"] if "Expression" in m)
-    assert expression == "IF(r >= 20, 100 * e / r, 0)" and lb["Threshold"] == 5
+    # RequestCount leaves out the 503s the ALB answers when no target is left: added back, or an outage reads as idle.
+    assert expression == "IF(r + e >= 20, 100 * e / (r + e), 0)" and lb["Threshold"] == 5
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in lb["Metrics"] if "MetricStat" in m} == {
         "HTTPCode_ELB_5XX_Count", "RequestCount"}
     tasks = found["portkey-gateway-prod-gateway-tasks-below-desired"]
@@ -146,6 +154,21 @@ def test_alarm_conditions(templates):
     assert (errors["MetricName"], errors["Namespace"], errors["Threshold"], errors["Period"]) == ("Errors", "AWS/Lambda", 0, 300)
 
 
+def test_a_route_without_any_healthy_target_alarms(templates):
+    """Every task gone: nothing is unhealthy and an ALB does not count its own 503s as requests."""
+    t = templates["alb-blue-green"]  # two routes, two colours each
+    alarm = alarms(t)["portkey-gateway-prod-gateway-no-healthy-targets"]
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+    assert expression == "MIN([SUM([h00, h01]), SUM([h10, h11])])"
+    stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert {(s["Metric"]["MetricName"], s["Stat"]) for s in stats} == {("HealthyHostCount", "Maximum")}
+    groups = {d["Value"]["Fn::GetAtt"][0] for s in stats for d in s["Metric"]["Dimensions"] if d["Name"] == "TargetGroup"}
+    assert groups == set(resources_of(t, "AWS::ElasticLoadBalancingV2::TargetGroup"))
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+    nlb = alarms(templates["minimal-dev"])["portkey-gateway-dev-gateway-no-healthy-targets"]
+    assert next(m["Expression"] for m in nlb["Metrics"] if "Expression" in m) == "MIN([SUM([h00])])"
+
+
 def test_certificate_expiry_is_watched_on_a_tls_listener(templates):
     expiry = alarms(templates["config-prod"])["portkey-gateway-prod-certificate-expiry"]
     assert (expiry["Namespace"], expiry["MetricName"], expiry["Statistic"], expiry["Period"]) == (
@@ -157,6 +180,19 @@ def test_certificate_expiry_is_watched_on_a_tls_listener(templates):
     edge = alarms(templates["alb-edge"])["portkey-gateway-dev-certificate-expiry"]
     assert edge["Dimensions"][0]["Value"] == {"Ref": logical_id(templates["alb-edge"], "AWS::CertificateManager::Certificate", "Domain")}
     assert not any(name.endswith("certificate-expiry") for name in alarms(templates["minimal-dev"]))
+
+
+def test_an_existing_cache_is_watched_through_its_node_ids(templates):
+    nodes = ["portkey-cache-001", "portkey-cache-002"]
+    data = {**CONFIGS["elasticache-existing"](), "monitoring": {"cache_node_ids": nodes, "cache_memory_percent": 80}}
+    t, _ = synthesize("elasticache-existing-watched", data)
+    memory = alarms(t)["portkey-gateway-dev-cache-memory"]
+    assert [m["MetricStat"]["Metric"]["Dimensions"] for m in memory["Metrics"] if "MetricStat" in m] == [
+        [{"Name": "CacheClusterId", "Value": node}] for node in nodes]
+    assert memory["Threshold"] == 80
+    evictions = [m[3] for m in metrics_of(dashboard_body(t)) if m[:2] == ["AWS/ElastiCache", "Evictions"]]
+    assert evictions == nodes
+    assert not [a for a in alarms(templates["elasticache-existing"]) if "cache" in a]  # not named: not watched
 
 
 def test_a_large_cache_gets_one_alarm_per_ten_nodes():
@@ -308,6 +344,19 @@ def _environment(template: dict) -> dict:
             return {k: refs(v) for k, v in node.items()}
         return node
     return refs(decoded)
+
+
+def test_a_secret_in_another_region_is_flagged_at_synth():
+    """Secrets Manager's events reach only the secret's own account and region."""
+    elsewhere = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:portkey/shared-AbCdEf"
+    app = App(context=CLI_CONTEXT)
+    stack = GatewayStack(app, "Elsewhere", settings=settings_from_dict(
+        variant(secrets={"gateway": {"PORTKEY_CLIENT_AUTH": elsewhere}})))
+    (warning,) = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("cannot redeploy"))
+    assert warning.entry.data.startswith(f"{elsewhere} is in 123456789012/eu-west-1")
+    app = App(context=CLI_CONTEXT)
+    stack = GatewayStack(app, "Here", settings=settings_from_dict(variant()))
+    assert Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("cannot redeploy")) == []
 
 
 def test_function_may_redeploy_only_the_services_that_read_secrets(templates):

@@ -17,7 +17,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from ..config import Settings
-from .ingress import GatewayLoadBalancer
+from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 
 PERIOD = Duration.minutes(1)
@@ -31,9 +31,7 @@ class DeploymentAlarms(Construct):
         """Attaches the alarms to the gateway's deployments when `gateway_deployment_alarms.enabled`."""
         super().__init__(scope, construct_id)
         config = settings.gateway_deployment_alarms
-        # Per route: its groups (the live one and the alternate, when traffic shifts).
-        routes = [[group, *([ingress.alternate_target_groups[name]] if ingress.alternate_target_groups else [])]
-                  for name, group in ingress.target_groups.items()]
+        routes = ingress.groups_by_route()
         # No FILL(): it would turn the latest minute, whose metrics have not arrived yet, into a healthy 0 and keep
         # the alarm from ever seeing `evaluation_minutes` bad minutes in a row. Gaps are simply not evaluated.
         common = dict(evaluation_periods=config.evaluation_minutes, datapoints_to_alarm=config.evaluation_minutes,
@@ -44,7 +42,7 @@ class DeploymentAlarms(Construct):
             ids = []
             for c, group in enumerate(groups):
                 ids.append(f"u{r}{c}")
-                unhealthy_metrics[ids[-1]] = _unhealthy(group)
+                unhealthy_metrics[ids[-1]] = host_count(group, healthy=False, period=PERIOD)
             per_route.append(f"SUM([{', '.join(ids)}])")
         unhealthy = cloudwatch.MathExpression(
             expression=f"MAX([{', '.join(per_route)}])", using_metrics=unhealthy_metrics,
@@ -81,10 +79,3 @@ class DeploymentAlarms(Construct):
             [alarm.node.default_child.alarm_name for alarm in self.alarms], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
         gateway.service.node.add_dependency(self)  # the alarms must exist before ECS is told to watch them
-
-
-def _unhealthy(group) -> cloudwatch.IMetric:
-    metrics = group.metrics  # the two target-group types spell this metric differently in CDK
-    count = metrics.unhealthy_host_count if hasattr(metrics, "unhealthy_host_count") else metrics.un_healthy_host_count
-    return count(statistic="Maximum", period=PERIOD)
-

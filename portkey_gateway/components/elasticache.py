@@ -24,7 +24,8 @@ AUTH_TOKEN_LENGTH = 32  # ElastiCache accepts 16-128 printable characters; lette
 
 
 class ValkeyCache(Construct):
-    """Exposes `connection` (for the containers), `security_group`, `replication_group`, `auth_secret`, `multi_az`."""
+    """Exposes `connection` (for the containers), `security_group`, `replication_group`, `auth_secret`, `multi_az`,
+    `node_ids`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
         super().__init__(scope, construct_id)
@@ -85,6 +86,15 @@ class ValkeyCache(Construct):
 
     def allow_from(self, client: EcsService) -> None:
         admit(self.security_group, client, CREATED_CACHE_PORT)
+
+    @property
+    def node_ids(self) -> list[str]:
+        """The nodes' ids (CloudWatch's CacheClusterId): <group>-001, ...; in cluster mode <group>-0001-001, ..."""
+        group = self.replication_group
+        if group.num_node_groups:
+            return [f"{group.ref}-{shard:04d}-{node:03d}" for shard in range(1, group.num_node_groups + 1)
+                    for node in range(1, group.replicas_per_node_group + 2)]
+        return [f"{group.ref}-{node:03d}" for node in range(1, group.num_cache_clusters + 1)]
 
 
 class ExistingCacheAccess(Construct):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -118,6 +119,12 @@ class GatewayLoadBalancer(Construct):
             if not self.is_application:  # an ALB target group opens these two rules itself when it is attached
                 self.security_group.add_egress_rule(gateway.security_group, ec2.Port.tcp(route.port), f"to {route.name} listener")
                 gateway.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(route.port), "from the load balancer")
+
+    def groups_by_route(self) -> list[list[elbv2.ITargetGroup]]:
+        """Per route, its target groups: the live one and, when traffic shifts, the alternate (the live revision
+        moves between the two on every blue/green deployment)."""
+        return [[group, *([self.alternate_target_groups[name]] if self.alternate_target_groups else [])]
+                for name, group in self.target_groups.items()]
 
     def allow_test_traffic_from(self, peer: ec2.IPeer, description: str) -> None:
         """Admit `peer` (e.g. the smoke-test hook) on the test listener."""
@@ -266,3 +273,13 @@ class GatewayLoadBalancer(Construct):
         # Adds the region's ELB log-delivery principal (account or service) to a created bucket's policy.
         self.load_balancer.log_access_logs(bucket, prefix=settings.lb_access_logs_prefix or None)
         return bucket
+
+
+def host_count(group: elbv2.ITargetGroup, healthy: bool, **options) -> cloudwatch.Metric:
+    """HealthyHostCount or UnHealthyHostCount (Maximum per period) of a target group of either type, whose CDK metric
+    methods spell the unhealthy one differently."""
+    metrics = group.metrics
+    if healthy:
+        return metrics.healthy_host_count(statistic="Maximum", **options)
+    count = metrics.unhealthy_host_count if hasattr(metrics, "unhealthy_host_count") else metrics.un_healthy_host_count
+    return count(statistic="Maximum", **options)

@@ -3,7 +3,7 @@ hurting, each notifying the operations SNS topic.
 
 The dashboard is drawn by cdk-monitoring-constructs (its ECS-service and Auto Scaling sections, and custom sections
 for what it does not know: the gateway's several target groups, ALB-made 5xx kept apart from target 5xx, Container
-Insights' running versus desired tasks, the capacity provider, a created Valkey cache). The alarms are ours, so their
+Insights' running versus desired tasks, the capacity provider, the cache's nodes). The alarms are ours, so their
 names and thresholds are settings; the gateway's two health alarms are the same alarms ECS watches during deploys.
 """
 
@@ -26,8 +26,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..config import Settings
-from .elasticache import ValkeyCache
-from .ingress import GatewayLoadBalancer
+from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 
 MINUTE = Duration.minutes(1)
@@ -43,7 +42,7 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, topic: Optional[sns.ITopic],
                  cluster: ecs.ICluster, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                  health_alarms: list[cloudwatch.Alarm], capacity_provider_name: Optional[str],
-                 auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache: Optional[ValkeyCache],
+                 auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache_nodes: list[str],
                  functions: dict[str, lambda_.IFunction]):
         super().__init__(scope, construct_id)
         self.settings = settings
@@ -53,6 +52,8 @@ class Monitoring(Construct):
         self.service_events = None
         if self.config.alarms:
             self.alarms += health_alarms
+            if ingress:
+                self._no_healthy_targets_alarm(ingress)
             if ingress and ingress.is_application:
                 self._lb_5xx_alarm(ingress)
             if ingress and ingress.certificate_arn:
@@ -61,8 +62,8 @@ class Monitoring(Construct):
                 self._task_shortfall_alarm(service)
             if capacity_provider_name:
                 self._capacity_alarm(capacity_provider_name)
-            if cache:
-                self._cache_alarms(cache)
+            if cache_nodes:
+                self._cache_alarms(cache_nodes)
             for name, function in functions.items():
                 self._function_alarm(name, function)
             for alarm in self.alarms:
@@ -71,7 +72,7 @@ class Monitoring(Construct):
             self.service_events = self._service_events(services, topic)
         # Without operations alarms, the deployment alarms (if any) still deserve their place on the dashboard.
         shown = self.alarms or health_alarms
-        self.dashboard = self._dashboard(shown, services, ingress, capacity_provider_name, auto_scaling_group, cache) \
+        self.dashboard = self._dashboard(shown, services, ingress, capacity_provider_name, auto_scaling_group, cache_nodes) \
             if self.config.dashboard else None
 
     # --- alarms ------------------------------------------------------------------------------------------------------
@@ -90,8 +91,10 @@ class Monitoring(Construct):
         """Errors the ALB makes itself (502/503/504 with no target answer: dead or draining targets, timeouts)."""
         lb = ingress.load_balancer.metrics
         minimum = self.settings.gateway_deployment_alarms.minimum_requests
+        # RequestCount leaves out requests rejected before a target was chosen (a 503 with no target left): they are
+        # exactly the ALB-made 5xx, so they are added back, or an outage would read as no traffic.
         share = cloudwatch.MathExpression(
-            expression=f"IF(r >= {minimum}, 100 * e / r, 0)", period=MINUTE, label="ALB-made 5xx (% of requests)",
+            expression=f"IF(r + e >= {minimum}, 100 * e / (r + e), 0)", period=MINUTE, label="ALB-made 5xx (% of requests)",
             using_metrics={"e": lb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=MINUTE),
                            "r": lb.request_count(period=MINUTE)},
         )
@@ -99,6 +102,21 @@ class Monitoring(Construct):
                     f"More than {self.config.lb_5xx_percent:g} % of requests answered 5xx by the load balancer itself "
                     "(no target answered: targets failing, draining or timing out)",
                     self.config.lb_5xx_percent, self.settings.gateway_deployment_alarms.evaluation_minutes)
+
+    def _no_healthy_targets_alarm(self, ingress: GatewayLoadBalancer) -> None:
+        """A route with no healthy target at all (every task gone): nothing is unhealthy then, and an ALB counts the
+        503s it answers itself apart from requests, so neither of the other alarms would see it."""
+        metrics, per_route = {}, []
+        for r, groups in enumerate(ingress.groups_by_route()):
+            ids = [f"h{r}{c}" for c in range(len(groups))]
+            metrics.update({i: host_count(group, healthy=True, period=MINUTE) for i, group in zip(ids, groups)})
+            per_route.append(f"SUM([{', '.join(ids)}])")  # a task serves its route from either colour's group
+        healthy = cloudwatch.MathExpression(expression=f"MIN([{', '.join(per_route)}])", using_metrics=metrics,
+                                            period=MINUTE, label="Healthy gateway targets (worst route)")
+        minutes = self.settings.gateway_deployment_alarms.evaluation_minutes
+        self._alarm(healthy, "NoHealthyTargets", "gateway-no-healthy-targets",
+                    f"A gateway route has had no healthy target for {minutes} minutes: every request to it fails",
+                    1, minutes, operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
 
     def _certificate_alarm(self, certificate_arn: str) -> None:
         """ACM renews the certificates it issues (custom_domain), but not imported ones; either way a certificate
@@ -141,10 +159,9 @@ class Monitoring(Construct):
                     "reservation above 100 %): the Auto Scaling group is at max_asg_size or cannot launch",
                     100, self.config.capacity_shortfall_minutes)
 
-    def _cache_alarms(self, cache: ValkeyCache) -> None:
+    def _cache_alarms(self, nodes: list[str]) -> None:
         """Worst node: a full or saturated primary hurts every request that uses the cache. An alarm's expression
         takes at most 10 metrics, so a large cluster gets one alarm per 10 nodes (`-2`, `-3`, ...)."""
-        nodes = _node_ids(cache)
         for metric_name, construct_id, name, threshold, what in (
             ("DatabaseMemoryUsagePercentage", "CacheMemory", "cache-memory", self.config.cache_memory_percent,
              "memory used (evictions follow)"),
@@ -177,7 +194,7 @@ class Monitoring(Construct):
         )
         rule.add_target(_TopicTarget(topic, events.RuleTargetInput.from_text(
             f"{self.settings.name_prefix}: {field('$.detail.eventName')} ({field('$.detail.eventType')}) "
-            f"on {field('$.resources[0]')} at {field('$.time')}. {field('$.detail.reason')}"
+            f"on {field('$.resources[0]')} at {field('$.time')}. {field('$.detail.reason')} {field('$.detail.reasons')}"
         )))
         # Only this rule may publish (CDK's SnsTopic target would let any rule of any account publish).
         topic.add_to_resource_policy(iam.PolicyStatement(
@@ -190,11 +207,12 @@ class Monitoring(Construct):
 
     def _dashboard(self, alarms: list[cloudwatch.Alarm], services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                    capacity_provider_name: Optional[str], auto_scaling_group: Optional[autoscaling.AutoScalingGroup],
-                   cache: Optional[ValkeyCache]) -> cloudwatch.Dashboard:
+                   cache_nodes: list[str]) -> cloudwatch.Dashboard:
         facade = monitoring.MonitoringFacade(
             self, "Facade",
             dashboard_factory=monitoring.DefaultDashboardFactory(
-                self, "Dashboards", dashboard_name_prefix=self.settings.name_prefix,
+                # Dashboard names are global to the account: the region keeps two regions' environments apart.
+                self, "Dashboards", dashboard_name_prefix=f"{self.settings.name_prefix}-{self.settings.aws_region}",
                 create_dashboard=True, create_summary_dashboard=False, create_alarm_dashboard=False,
             ),
         )
@@ -219,9 +237,9 @@ class Monitoring(Construct):
         if auto_scaling_group:
             facade.monitor_auto_scaling_group(auto_scaling_group=auto_scaling_group, human_readable_name="Cluster instances",
                                               alarm_friendly_name="instances")
-        if cache:
-            nodes = _node_ids(cache)
-            self._custom(facade, "Valkey cache", [
+        if cache_nodes:
+            nodes = cache_nodes
+            self._custom(facade, "Cache (ElastiCache)", [
                 monitoring.CustomMetricGroup(title=f"{title}{_node_range(start, len(nodes))}",
                                              metrics=_node_metrics(nodes[start:start + GRAPH_NODES], metric_name, statistic,
                                                                    first=start + 1))
@@ -259,7 +277,8 @@ def _load_balancer_groups(ingress: GatewayLoadBalancer) -> list[monitoring.Custo
               *((f"{name} (alternate)", group) for name, group in ingress.alternate_target_groups.items())]
     health = [monitoring.CustomMetricGroup(title="Healthy / unhealthy targets", metrics=[
         metric for name, group in groups for metric in (
-            _health(group, "healthy", label=f"{name} healthy"), _health(group, "unhealthy", label=f"{name} unhealthy"))
+            host_count(group, healthy=True, period=MINUTE, label=f"{name} healthy"),
+            host_count(group, healthy=False, period=MINUTE, label=f"{name} unhealthy"))
     ])]
     if not ingress.is_application:
         return [monitoring.CustomMetricGroup(title="Connections", metrics=[
@@ -278,24 +297,6 @@ def _load_balancer_groups(ingress: GatewayLoadBalancer) -> list[monitoring.Custo
             lb.target_response_time(statistic="p99", period=MINUTE, label="p99")]),
         *health,
     ]
-
-
-def _health(group, kind: str, label: str) -> cloudwatch.IMetric:
-    """The two target-group types spell these metrics differently in CDK."""
-    metrics = group.metrics
-    if kind == "healthy":
-        return metrics.healthy_host_count(statistic="Maximum", period=MINUTE, label=label)
-    count = metrics.unhealthy_host_count if hasattr(metrics, "unhealthy_host_count") else metrics.un_healthy_host_count
-    return count(statistic="Maximum", period=MINUTE, label=label)
-
-
-def _node_ids(cache: ValkeyCache) -> list[str]:
-    """ElastiCache names a replication group's nodes <group>-001, ... (cluster mode: <group>-0001-001, ...)."""
-    group = cache.replication_group
-    if group.num_node_groups:
-        return [f"{group.ref}-{shard:04d}-{node:03d}" for shard in range(1, group.num_node_groups + 1)
-                for node in range(1, group.replicas_per_node_group + 2)]
-    return [f"{group.ref}-{node:03d}" for node in range(1, group.num_cache_clusters + 1)]
 
 
 def _node_metrics(nodes: list[str], metric_name: str, statistic: str, first: int = 1) -> list[cloudwatch.Metric]:

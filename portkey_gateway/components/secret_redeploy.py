@@ -13,8 +13,9 @@ matches exactly).
 from __future__ import annotations
 
 import json
+from typing import Optional
 
-from aws_cdk import Duration, Token
+from aws_cdk import Annotations, Duration, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -48,9 +49,19 @@ def resource_patterns(arns: list[str]) -> list:
 class SecretChangeRedeploy(Construct):
     """Exposes `rule`, `function`, `role` and `log_group`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, services: list[EcsService]):
+    def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, services: list[EcsService],
+                 region: str, account: Optional[str]):
         super().__init__(scope, construct_id)
         readers = secret_readers(services)
+        for arn in (a for a in readers if not Token.is_unresolved(a)):
+            _, _, _, secret_region, secret_account, *_ = arn.split(":")
+            if secret_region != region or (account and secret_account != account):
+                # Secrets Manager's events reach only the event bus of the secret's own account and region.
+                Annotations.of(self).add_warning_v2(
+                    "portkey-gateway:secret-elsewhere",
+                    f"{arn} is in {secret_account}/{secret_region}, not this stack's account and region: its new "
+                    "values cannot redeploy the services by themselves; redeploy them after each change "
+                    "(aws ecs update-service --force-new-deployment)")
         config = {"cluster": cluster_name,
                   "secrets": [{"arn": arn, "services": [s.service.service_name for s in users]} for arn, users in readers.items()]}
         parts = python_function(

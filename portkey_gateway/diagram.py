@@ -518,7 +518,8 @@ def _operations(t: _Template) -> Operations:
     subscriptions = tuple(p.get("Protocol", "?") for _, p in t.of_type("AWS::SNS::Subscription"))
     inline = tuple(s.get("Protocol", "?") for _, p in t.of_type("AWS::SNS::Topic") for s in p.get("Subscription", []))
     return Operations(
-        dashboards=names("AWS::CloudWatch::Dashboard", "DashboardName"),
+        # Named in full: the name is what one looks for in the console (without the prefix only the region is left).
+        dashboards=tuple(str(p.get("DashboardName", k)) for k, p in t.of_type("AWS::CloudWatch::Dashboard")),
         alarms=names("AWS::CloudWatch::Alarm", "AlarmName"),
         topics=names("AWS::SNS::Topic", "DisplayName", "TopicName"),
         subscriptions=subscriptions + inline,

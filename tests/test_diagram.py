@@ -74,6 +74,7 @@ def test_production_config_model():
         {s.name for s in env.secrets if s.created}  # from the secrets stack
     assert "smoke-test" in env.functions
     assert {"gateway-unhealthy-targets", "gateway-target-5xx"} <= set(env.operations.alarms)
+    assert env.operations.dashboards == ("portkey-gateway-prod-us-east-1",)
 
 
 def test_production_config_edges():

@@ -9,14 +9,13 @@ service, whose new tasks can reach `gateway`. It acts on creation only: later de
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from ..config import Settings
-from .service import EcsService, retention_days
+from .function import function_role
+from .service import EcsService
 
 LOG_RETENTION_DAYS = 30
 
@@ -28,16 +27,11 @@ class DiscoveryRefresh(Construct):
                  data_service: EcsService):
         super().__init__(scope, construct_id)
         service = data_service.service
-        # Retained, so named by CloudFormation: a fixed name would block re-creating it after the data service is
-        # turned off and on again.
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=retention_days(LOG_RETENTION_DAYS), removal_policy=RemovalPolicy.RETAIN,
-        )
         # Our own role instead of the default one with AWSLambdaBasicExecutionRole (logs on every group).
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description="Redeploys the data service once after the gateway is first created")
-        self.role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                                                    resources=[self.log_group.log_group_arn]))
+        self.role, self.log_group = function_role(
+            self, description="Redeploys the data service once after the gateway is first created",
+            log_retention_days=LOG_RETENTION_DAYS,
+        )
         redeploy = cr.AwsCustomResource(
             self, "Redeploy",
             on_create=cr.AwsSdkCall(

@@ -30,13 +30,21 @@ class PythonFunction:
     log_group: logs.LogGroup
 
 
+def function_role(scope: Construct, *, description: str,
+                  log_retention_days: int = OPERATIONS_LOG_RETENTION_DAYS) -> tuple[iam.Role, logs.LogGroup]:
+    """Creates `Logs` and `Role` in `scope`: a retained log group, and a Lambda role that may write only to it (also
+    for the provider function of an AwsCustomResource)."""
+    log_group = logs.LogGroup(scope, "Logs", retention=retention_days(log_retention_days), removal_policy=RemovalPolicy.RETAIN)
+    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
+    role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                                           resources=[log_group.log_group_arn]))
+    return role, log_group
+
+
 def python_function(scope: Construct, *, code: str, description: str, role_description: str, timeout: Duration,
                     log_retention_days: int = OPERATIONS_LOG_RETENTION_DAYS, **options) -> PythonFunction:
     """Creates `Logs`, `Role` and `Function` in `scope`; `options` go to `lambda_.Function` (VPC, environment, ...)."""
-    log_group = logs.LogGroup(scope, "Logs", retention=retention_days(log_retention_days), removal_policy=RemovalPolicy.RETAIN)
-    role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description)
-    role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                                           resources=[log_group.log_group_arn]))
+    role, log_group = function_role(scope, description=role_description, log_retention_days=log_retention_days)
     function = lambda_.Function(
         scope, "Function",
         description=description,

@@ -53,15 +53,7 @@ class SecretChangeRedeploy(Construct):
                  region: str, account: Optional[str]):
         super().__init__(scope, construct_id)
         readers = secret_readers(services)
-        for arn in (a for a in readers if not Token.is_unresolved(a)):
-            _, _, _, secret_region, secret_account, *_ = arn.split(":")
-            if secret_region != region or (account and secret_account != account):
-                # Secrets Manager's events reach only the event bus of the secret's own account and region.
-                Annotations.of(self).add_warning_v2(
-                    "portkey-gateway:secret-elsewhere",
-                    f"{arn} is in {secret_account}/{secret_region}, not this stack's account and region: its new "
-                    "values cannot redeploy the services by themselves; redeploy them after each change "
-                    "(aws ecs update-service --force-new-deployment)")
+        self._warn_about_secrets_elsewhere(list(readers), region, account)
         config = {"cluster": cluster_name,
                   "secrets": [{"arn": arn, "services": [s.service.service_name for s in users]} for arn, users in readers.items()]}
         parts = python_function(
@@ -76,7 +68,7 @@ class SecretChangeRedeploy(Construct):
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["ecs:DescribeServices", "ecs:UpdateService"],
-            resources=[service.service.service_arn for service in services if any(service in users for users in readers.values())],
+            resources=[s.service.service_arn for s in dict.fromkeys(s for users in readers.values() for s in users)],
         ))
         self.rule = events.Rule(
             self, "Rule",
@@ -88,3 +80,14 @@ class SecretChangeRedeploy(Construct):
         )
         # Prefix matches are not expressible through the L2 pattern's string list.
         self.rule.node.default_child.add_property_override("EventPattern.resources", resource_patterns(list(readers)))
+
+    def _warn_about_secrets_elsewhere(self, arns: list[str], region: str, account: Optional[str]) -> None:
+        """Secrets Manager's events reach only the event bus of the secret's own account and region."""
+        for arn in (a for a in arns if not Token.is_unresolved(a)):
+            _, _, _, secret_region, secret_account, *_ = arn.split(":")
+            if secret_region != region or (account and secret_account != account):
+                Annotations.of(self).add_warning_v2(
+                    "portkey-gateway:secret-elsewhere",
+                    f"{arn} is in {secret_account}/{secret_region}, not this stack's account and region: its new "
+                    "values cannot redeploy the services by themselves; redeploy them after each change "
+                    "(aws ecs update-service --force-new-deployment)")

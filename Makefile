@@ -2,8 +2,10 @@
 # node_modules. Needs only python3 (3.11+), git and make.
 #   make synth             synthesize config/dev.yaml (or ENV=name, or CONFIG=path) to cdk.out/, offline
 #   make test              run the whole test suite
-#   make deploy ENV=prod   cdk deploy (needs AWS credentials)
-#   make diff ENV=prod     cdk diff (needs AWS credentials)
+#   make deploy ENV=prod   cdk deploy -c env=prod: the environment's stack (needs AWS credentials)
+#   make diff ENV=prod     cdk diff -c env=prod (needs AWS credentials)
+#   make secrets ENV=prod  the secrets stack of an environment with managed_secrets, once before its first deploy
+#   make verify ENV=prod   is the deployed environment working? (read-only; needs AWS credentials)
 #   make schema            regenerate config/schema.json and the README field table
 #   make bench             synth times per example, the floor, and the test-suite wall time
 #   make cost ENV=prod     estimated monthly cost of an environment's stacks, resource by resource (synthesizes first)
@@ -24,7 +26,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
-.PHONY: install synth test deploy diff schema bench clean pipeline-synth pipeline-deploy cost diagram
+.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost diagram
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -47,12 +49,19 @@ synth: install
 test: install
 	$(PY) -m pytest
 
-# --all: an environment with managed_secrets has two stacks (secrets first, by dependency).
+# One stack per environment: no stack name needed (the secrets stack is deployed on request, below).
 deploy: install
-	$(CDK) deploy --all --no-notices $(TARGET)
+	$(CDK) deploy --no-notices $(TARGET)
 
 diff: install
-	$(CDK) diff --all --no-notices $(TARGET)
+	$(CDK) diff --no-notices $(TARGET)
+
+secrets: install
+	$(CDK) deploy --no-notices $(TARGET) -c secrets=true
+
+# VERIFY_ARGS passes options, e.g. VERIFY_ARGS="--role-arn arn:aws:iam::...:role/..." or "--no-http".
+verify: install
+	$(PY) -m portkey_gateway.verify $(if $(CONFIG),--config $(CONFIG),--env $(ENV)) $(VERIFY_ARGS)
 
 # The delivery pipeline (config/pipeline.yaml): its synth step runs `make test` then this; deploy it once by hand.
 pipeline-synth: install

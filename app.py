@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""The CDK app: `-c env=NAME` deploys config/NAME.yaml (default dev); `-c config=PATH` deploys any config file;
-`-c pipeline=true` is the delivery pipeline of config/pipeline.yaml, which deploys its environments in order."""
+"""The CDK app: `-c env=NAME` deploys config/NAME.yaml (default dev) as one stack, so that `cdk deploy -c env=NAME`
+needs no stack name; `-c config=PATH` deploys any config file; `-c secrets=true` is instead that environment's secrets
+stack (`managed_secrets`), deployed once before the first deploy; `-c pipeline=true` is the delivery pipeline of
+config/pipeline.yaml, which deploys its environments in order."""
 
 import sys
 
 from aws_cdk import App
 
-from portkey_gateway.pipeline import PipelineStack, load_pipeline
-from portkey_gateway.stack import add_environment
+from portkey_gateway.stack import add_environment, add_secrets
 from portkey_gateway.compliance import enable_checks
 from portkey_gateway.loader import ConfigError, load_config, resolve_config_path
 
@@ -16,11 +17,19 @@ def main() -> None:
     app = App()
     try:
         if str(app.node.try_get_context("pipeline")).lower() == "true":
+            from portkey_gateway.pipeline import PipelineStack, load_pipeline  # CDK Pipelines loads slowly: only here
+
             pipeline, environments = load_pipeline()
             PipelineStack(app, f"{pipeline.project_name}-pipeline", pipeline=pipeline, environments=environments)
         else:
-            add_environment(app, load_config(resolve_config_path(app.node.try_get_context("env"),
-                                                                 app.node.try_get_context("config"))))
+            settings = load_config(resolve_config_path(app.node.try_get_context("env"), app.node.try_get_context("config")))
+            if str(app.node.try_get_context("secrets")).lower() == "true":
+                if not settings.managed_secrets:
+                    raise ConfigError([f"-c secrets=true: {settings.name_prefix} has no secrets stack (managed_secrets "
+                                       "is false); deploy without it"])
+                add_secrets(app, settings)
+            else:
+                add_environment(app, settings)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -1159,6 +1159,11 @@ class Settings(_Model):
         if not self.internal_lb and not self.create_new_vpc and not self.public_subnet_ids:
             raise FieldProblem("public_subnet_ids", "is required for an internet-facing load balancer in an existing VPC",
                                "list the public subnets")
+        if self.nlb_exposes_metrics and not self.internal_lb:
+            raise FieldProblem("lb_type", "an internet-facing NLB forwards every path, so it would publish the gateway's "
+                               "unauthenticated /metrics (providers, error rates, spend) to allowed_lb_cidrs",
+                               'set environment_variables.gateway.ENABLE_PROMETHEUS: "false", or use lb_type: application '
+                               "(its rules keep the metrics paths inside)")
         if self.tls_certificate_arn:
             region = self.tls_certificate_arn.split(":")[3]
             if region != self.aws_region:
@@ -1312,6 +1317,12 @@ class Settings(_Model):
         if strategy != "ROLLING" and not self.create_lb:
             raise FieldProblem("gateway_deployment_configuration", f"{strategy} shifts traffic between target groups of the "
                                "gateway's load balancer, and there is none", "set create_lb: true, or remove the strategy")
+        if strategy in ("CANARY", "LINEAR") and self.lb_type == "network":
+            # AWS's current ECS guide lists NLBs for canary and linear; an earlier revision and the aws-cdk-lib README
+            # say they need an ALB. Blue/green works on both under either reading (README: Deployment strategies).
+            raise FieldProblem("gateway_deployment_configuration", f"{strategy.lower()} deployments behind a network "
+                               "load balancer are not supported under every revision of AWS's documentation",
+                               "use enable_blue_green: true on an NLB, or lb_type: application for canary and linear")
         if self.gateway_lifecycle_hook.enable_lifecycle_hook and strategy == "ROLLING":
             raise FieldProblem("gateway_lifecycle_hook.enable_lifecycle_hook", "the smoke test runs through the test "
                                "listener of a blue/green, canary or linear deployment",
@@ -1546,6 +1557,17 @@ class Settings(_Model):
     def served(self) -> tuple[str, ...]:
         """The listeners the gateway container runs: "gateway", "mcp", or both."""
         return {"gateway": ("gateway",), "mcp": ("mcp",), "all": ("gateway", "mcp")}[self.server_mode]
+
+    @property
+    def gateway_metrics_enabled(self) -> bool:
+        """The gateway serves Prometheus metrics at /metrics, without authentication, unless ENABLE_PROMETHEUS is off."""
+        variables = self.environment_variables.gateway if self.environment_variables else {}
+        return str(variables.get("ENABLE_PROMETHEUS", "")).strip().lower() != "false"
+
+    @property
+    def nlb_exposes_metrics(self) -> bool:
+        """An NLB forwards whole connections: it cannot keep the gateway's /metrics path from its clients."""
+        return self.create_lb and self.lb_type == "network" and "gateway" in self.served and self.gateway_metrics_enabled
 
     @property
     def terminates_tls(self) -> bool:

@@ -356,6 +356,10 @@ PRICERS: dict[str, Pricer] = {
     "AWS::ElastiCache::ReplicationGroup": _caches,
     "AWS::SecretsManager::Secret": _each("security", "Secrets Manager secret", "month", "secrets_manager",
                                          "secret_month"),
+    # The secrets stack's secrets (deployed on request, not in the environment's assembly): its check lists them.
+    "Custom::ManagedSecretsReady": lambda items, resources, prices, usage: [Line(
+        "security", "Secrets Manager secret", sum(len(check["Secrets"]) for _, check in items), "month",
+        prices["secrets_manager"]["secret_month"])],
     "AWS::KMS::Key": _each("security", "KMS customer managed key", "month", "kms", "key_month"),
     "AWS::WAFv2::WebACL": _web_acls,
     "AWS::CloudWatch::Dashboard": _each("observability", "CloudWatch dashboard", "month", "cloudwatch",

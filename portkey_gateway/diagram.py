@@ -488,6 +488,9 @@ def _secrets(templates: list[_Template]) -> tuple[Secret, ...]:
         for logical_id, _ in t.of_type("AWS::SecretsManager::Secret"):
             name = t.label(logical_id, "Name", "Description").split(" (")[0]
             found[name] = Secret(name=name, created=True)
+        for _, check in t.of_type("Custom::ManagedSecretsReady"):  # the secrets stack's, which is deployed on request
+            for secret in check["Secrets"]:
+                found[secret["Name"]] = Secret(name=secret["Name"], created=True)
         for _, task in t.of_type("AWS::ECS::TaskDefinition"):
             for definition in task["ContainerDefinitions"]:
                 arns = [s["ValueFrom"] for s in definition.get("Secrets", [])]
@@ -498,16 +501,22 @@ def _secrets(templates: list[_Template]) -> tuple[Secret, ...]:
 
 
 def _function_names(t: _Template) -> dict[str, str]:
-    """Lambda functions (logical id -> name) by name; a nameless provider function by the custom resource it serves.
-    The panel lists these names and a function's edges start from its own, so the two always agree."""
-    users = {ref(p.get("ServiceToken")): k for k, v in t.resources.items() if v["Type"].startswith("Custom::")
-             for p in [v.get("Properties", {})]}
+    """Lambda functions (logical id -> name) by name; a nameless provider function by the custom resource it serves
+    (one that serves several, by its own name). The panel lists these names and a function's edges start from its
+    own, so the two always agree."""
+    users: dict[str, list[str]] = {}
+    for k, v in t.resources.items():
+        if v["Type"].startswith("Custom::"):
+            users.setdefault(ref(v.get("Properties", {}).get("ServiceToken")), []).append(k)
     names = {}
     for logical_id, props in t.of_type("AWS::Lambda::Function"):
-        if isinstance(props.get("FunctionName"), str) or logical_id not in users:
+        served = users.get(logical_id, [])
+        if isinstance(props.get("FunctionName"), str) or not served:
             names[logical_id] = t.label(logical_id, "FunctionName")
+        elif len(served) > 1:
+            names[logical_id] = f"{t.label(logical_id).removesuffix(' function')} ({len(served)} custom resources)"
         else:
-            names[logical_id] = f"{t.label(users[logical_id])} (custom resource)"
+            names[logical_id] = f"{t.label(served[0])} (custom resource)"
     return names
 
 

@@ -48,7 +48,7 @@ class PortkeyGateway(Construct):
         super().__init__(scope, construct_id)
         if settings.managed_secrets and not settings.docker_cred_secret_arn:
             raise ValueError("managed_secrets: pass settings with the secrets stack's ARNs "
-                             "(secrets_stack.with_secret_arns(settings, SecretsStack(...).arns)), or use add_environment")
+                             "(secrets_stack.with_secret_arns(settings, SecretsStack(...).arns)), or use GatewayStack")
         self.settings = settings
         self.network = Network(self, "Network", settings=settings)
         self.operations_topic = OperationsTopic(self, "Operations", settings=settings) \

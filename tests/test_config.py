@@ -116,14 +116,14 @@ DEPLOY_CASES = [
     ("hook-internet-facing-existing-vpc-without-egress", variant(
         create_new_vpc=False, vpc_id="vpc-0123456789abcdef0", private_subnet_ids=["subnet-0123456789abcdef0"],
         public_subnet_ids=["subnet-0123456789abcdef1"], internal_lb=False, allowed_lb_cidrs=["203.0.113.0/24"],
-        gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook=HOOK),
+        lb_type="application", gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook=HOOK),
      "gateway_lifecycle_hook.egress_cidrs", "list their public IPs"),
     ("hook-egress-cidrs-not-needed", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_lifecycle_hook={
         **HOOK, "egress_cidrs": ["198.51.100.7/32"]}), "gateway_lifecycle_hook.egress_cidrs", "remove it"),
     ("bake-shorter-than-alarm", variant(gateway_deployment_configuration=BLUE_GREEN, gateway_deployment_alarms={"enabled": True}),
      "gateway_deployment_configuration.bake_time_in_minutes", "at least 4"),
     ("canary-bake-shorter-than-alarm", variant(
-        gateway_deployment_configuration={**CANARY, "bake_time_in_minutes": 10,
+        lb_type="application", gateway_deployment_configuration={**CANARY, "bake_time_in_minutes": 10,
                                           "canary_configuration": {"canary_percent": 10, "canary_bake_time_in_minutes": 2}},
         gateway_deployment_alarms={"enabled": True, "evaluation_minutes": 1}),
      "gateway_deployment_configuration.canary_configuration.canary_bake_time_in_minutes", "at least 3"),
@@ -322,7 +322,7 @@ NETWORKING_CASES = [
         create_new_vpc=False, vpc_cidr="10.20.0.0/16", vpc_id="vpc-0123456789abcdef0",
         private_subnet_ids=["subnet-0123456789abcdef0"], aws_private_endpoints=True), "aws_private_endpoints",
      "create the endpoints with the VPC itself"),
-    ("control-plane-ips-without-tls", variant(internal_lb=False, allowed_lb_cidrs=["203.0.113.0/24"],
+    ("control-plane-ips-without-tls", variant(internal_lb=False, allowed_lb_cidrs=["203.0.113.0/24"], lb_type="application",
                                               allow_control_plane_ips=True), "allow_control_plane_ips", "tls_certificate_arn"),
     ("endpoint-service-with-tls-needs-dns-name", variant(tls_certificate_arn=CERTIFICATE, inbound_private_link={"enabled": True}),
      "inbound_private_link.private_dns_name", "host name"),
@@ -477,11 +477,11 @@ def test_service_settings_that_are_accepted():
 
 
 def test_deployment_settings_at_their_boundaries_are_accepted():
-    canary = settings_from_dict(variant(gateway_deployment_configuration={
+    canary = settings_from_dict(variant(lb_type="application", gateway_deployment_configuration={
         "enable_blue_green": False, "bake_time_in_minutes": 0,
         "canary_configuration": {"canary_percent": 0.1, "canary_bake_time_in_minutes": 1440}}))
     assert canary.deployment_strategy == "CANARY"
-    linear = settings_from_dict(variant(gateway_deployment_configuration={
+    linear = settings_from_dict(variant(lb_type="application", gateway_deployment_configuration={
         "enable_blue_green": False, "linear_configuration": {"step_percent": 100, "step_bake_time_in_minutes": 1440}}))
     assert linear.gateway_deployment_configuration.shift_minutes == 1  # one step: no step bake, then the bake time
     # the module's shape: a disabled block may carry every field, and {enable: false} alone means no breaker at all

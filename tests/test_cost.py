@@ -31,7 +31,7 @@ PROD_LOG_GROUPS = {
     "PortkeyGatewayNetworkFlowLogs": 90, "PortkeyGatewayFirewallLogs": 30,  # vended
     "PortkeyGatewayLogs": 30, "PortkeyGatewayDataServiceLogs": 30, "PortkeyGatewaySmokeTestHookLogs": 30,
     "PortkeyGatewayDiscoveryRefreshLogs": 30, "PortkeyGatewayComputeInstanceReleaseLogs": 90,
-    "PortkeyGatewaySecretChangeRedeployLogs": 90,
+    "PortkeyGatewaySecretChangeRedeployLogs": 90, "DeployGuardLogs": 90,
 }
 VENDED = 2
 # Its alarms (name without the stack prefix -> metrics billed): a metric-math alarm pays for each metric it reads.
@@ -177,9 +177,9 @@ def test_prod_estimate_by_hand():
     expected = prod_by_hand(cost.Usage())
     assert {line.item: line.quantity for line in result.lines} == pytest.approx(
         {item: quantity for item, (quantity, _) in expected.items()})
-    # At --log-gb 5: six standard groups take 30 GB, store 5 x (3 x 90 + 5 x 30) / 30 = 70 GB; S3 5 x 90 / 30 = 15.
+    # At --log-gb 5: seven standard groups take 35 GB, store 5 x (4 x 90 + 5 x 30) / 30 = 85 GB; S3 5 x 90 / 30 = 15.
     assert (line(result, "CloudWatch Logs storage (GB)").quantity, line(result, "S3 storage, log buckets (GB)").quantity,
-            line(result, "CloudWatch Logs ingestion (GB)").quantity) == pytest.approx((70, 15, 30))
+            line(result, "CloudWatch Logs ingestion (GB)").quantity) == pytest.approx((85, 15, 35))
     for found in result.lines:
         quantity, unit = expected[found.item]
         assert found.monthly == pytest.approx(quantity * unit), found.item
@@ -197,11 +197,11 @@ def test_prod_usage_lines_follow_the_assumptions():
     assert line(result, "Application Load Balancer capacity units").monthly == pytest.approx(2 * 0.008 * HOURS)
     assert line(result, "Network Load Balancer capacity units").monthly == pytest.approx(2 * 0.006 * HOURS)
     assert line(result, "WAF requests (millions)").monthly == pytest.approx(30 * 0.60)
-    # Six standard log groups (gateway, data service, smoke test, instance release, secret-change redeploy,
-    # discovery refresh) and two vended ones (flow logs, WAF).
-    assert line(result, "CloudWatch Logs ingestion (GB)").quantity == 6 * 10
+    # Seven standard log groups (gateway, data service, smoke test, instance release, secret-change redeploy,
+    # discovery refresh, deploy guard) and two vended ones (flow logs, WAF).
+    assert line(result, "CloudWatch Logs ingestion (GB)").quantity == 7 * 10
     assert line(result, "Vended logs ingestion: VPC flow, WAF (GB)").quantity == 2 * 10
-    assert line(result, "CloudWatch Logs storage (GB)").quantity == pytest.approx(10 * (3 * 90 + 5 * 30) / 30)
+    assert line(result, "CloudWatch Logs storage (GB)").quantity == pytest.approx(10 * (4 * 90 + 5 * 30) / 30)
     assert line(result, "S3 storage, log buckets (GB)").quantity == pytest.approx(10 * 90 / 30)
 
 
@@ -370,7 +370,7 @@ def test_cli_prints_the_estimate_of_a_synthesized_assembly_with_its_total():
     (nat_data,) = [row for row in rows if row.startswith("  NAT gateway data processed (GB) *")]
     assert nat_data.split()[-1] == "45.00"  # 1000 GB at 0.045
     assert "  --traffic-gb 1000: GB a month through the NAT gateways, all together" in rows
-    assert "portkey-gateway-prod-secrets, portkey-gateway-prod (us-east-1, 730 hours a month)" in run.stdout
+    assert "portkey-gateway-prod (us-east-1, 730 hours a month)" in run.stdout
     assert f"Prices: us-east-1, USD, on-demand, compiled {PRICES['compiled']} in portkey_gateway/prices.yaml. " \
            f"{PRICES['note']}" in rows
 

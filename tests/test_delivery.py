@@ -18,7 +18,7 @@ from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.compliance import enable_checks
 from portkey_gateway.loader import known_environments, resolve_config_path
 from portkey_gateway.pipeline import PipelineStack, load_pipeline
-from portkey_gateway.stack import add_environment
+from portkey_gateway.stack import add_environment, add_secrets
 
 from .conftest import CLI_CONTEXT, ROOT, resources_of, variant, with_data_service
 
@@ -60,7 +60,9 @@ def managed(**changes) -> dict:
 
 def test_secrets_stack_holds_no_secret_value_and_the_gateway_uses_it():
     app = App(context=CLI_CONTEXT)
-    add_environment(app, settings_from_dict(managed()))
+    settings = settings_from_dict(managed())
+    add_secrets(app, settings)
+    add_environment(app, settings)
     enable_checks(app)
     assembly = app.synth()
     secrets = assembly.get_stack_by_name("portkey-gateway-dev-secrets").template
@@ -75,8 +77,10 @@ def test_secrets_stack_holds_no_secret_value_and_the_gateway_uses_it():
                                                                           "PORTKEY_CLIENT_AUTH")}
     assert set(secrets["Outputs"]) >= {"DockerCredentialsSecretArn", "ClientOrgSecretNameArn"}
     gateway = json.dumps(assembly.get_stack_by_name("portkey-gateway-dev").template)
-    assert gateway.count('"StackName": "portkey-gateway-dev-secrets"') >= 5  # credentials + two keys x two services
-    assert "arn:aws:secretsmanager" not in gateway  # no pasted ARN: every secret comes from the secrets stack
+    # credentials + two keys x two services, each the complete ARN the secrets check found by name
+    assert gateway.count('{"Fn::GetAtt": ["ManagedSecretsReady", "') >= 5
+    assert "arn:aws:secretsmanager" not in gateway and "StackName" not in gateway  # no pasted ARN, no stack output
+    assert not set(found) - {s["Name"] for s in json.loads(gateway)["Resources"]["ManagedSecretsReady"]["Properties"]["Secrets"]}
 
 
 def test_managed_secrets_refuse_pasted_arns():

@@ -58,7 +58,7 @@ STATEFUL_LOGICAL_IDS = {
 OPTIONAL_STATEFUL_LOGICAL_IDS = {
     "nlb-tls-public": {"PortkeyGatewayIngressAccessLogsB886132C": "AWS::S3::Bucket"},
     "alb-edge": {"PortkeyGatewayFirewallLogs812B8F7F": "AWS::Logs::LogGroup"},
-    "nlb-canary": {"PortkeyGatewaySmokeTestHookLogsDE8A4B9C": "AWS::Logs::LogGroup"},
+    "nlb-blue-green": {"PortkeyGatewaySmokeTestHookLogsDE8A4B9C": "AWS::Logs::LogGroup"},
 }
 
 

@@ -6,14 +6,20 @@ request the deployment promises to carry.
 
 For blue/green, canary and linear deployments it adds what ECS shifts traffic with: a second ("alternate") target
 group per route, a test listener (8080, or 8443 with TLS) whose rules mirror production, and the role ECS uses to
-move traffic between them.
+move traffic between them. The weights (ALB) or the live group (NLB) in the template come from the deploy guard,
+which reads them from the account whenever CloudFormation is about to rewrite a rule or listener (aws-cdk 36649).
+
+On an ALB, every action of a listener ECS manages is a forward (some of AWS's pages say blue/green fails on listeners
+that mix forward with other actions): what no route serves, and the gateway's Prometheus metrics paths, which must
+never leave the VPC, go to a target group that has no targets (the ALB answers 503).
 """
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Annotations, AspectPriority, Aspects, CfnResource, CustomResource, Duration, IAspect, RemovalPolicy, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -24,6 +30,7 @@ from constructs import Construct
 
 from ..config import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, Settings
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
+from .deploy_guard import DeployGuard
 from .network import Network, no_default_egress
 from .service import EcsService
 
@@ -32,6 +39,10 @@ TEST_HTTP_PORT, TEST_HTTPS_PORT = 8080, 8443  # the module's test listener ports
 NONCURRENT_LOG_DAYS = 30  # how long an overwritten or deleted log object can still be recovered
 HEALTH_CHECK_TIMEOUT = {"application": 5, "network": 10}  # the module's values
 DESCRIBE_ACTIONS = tuple(f"elasticloadbalancing:Describe{what}" for what in ("Listeners", "Rules", "TargetGroups", "TargetHealth"))
+# Prometheus metrics, unauthenticated: the gateway's on its API port, the data service's through the gateway's
+# /dataservice proxy (portkey-runtime.md, "Metrics and traces"). Matched under every route's path prefix.
+METRICS_PATHS = ("/metrics", "/metrics/*", "/dataservice/metrics", "/dataservice/metrics/*")
+METRICS_RULE_PRIORITY = 1  # before every route (the module's: 100, 200)
 
 
 class GatewayLoadBalancer(Construct):
@@ -92,6 +103,14 @@ class GatewayLoadBalancer(Construct):
         self.target_groups = {route.name: self._target_group(route, network.vpc, "Targets") for route in self.routes}
         self.alternate_target_groups = {route.name: self._target_group(route, network.vpc, "AlternateTargets")
                                         for route in self.routes} if self.shifts_traffic else {}
+        # What no route serves, on an ALB: a group without targets, so that every action stays a forward.
+        self.unrouted_target_group = elbv2.ApplicationTargetGroup(
+            self, "Unrouted", vpc=network.vpc, port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+        ) if self.is_application else None
+        self.live_weights: dict[str, CustomResource] = {}  # rule or listener construct id -> its deploy-guard resource
+        self._definitions = _TrackDefinitions()
+        Aspects.of(self).add(self._definitions, priority=AspectPriority.DEFAULT)
         self.rules: dict[str, elbv2.ApplicationListenerRule] = {}
         self.test_rules: dict[str, elbv2.ApplicationListenerRule] = {}
         self.test_listener = None
@@ -105,9 +124,16 @@ class GatewayLoadBalancer(Construct):
             if self.test_port:
                 self.test_listener = self._application_listener("TestListener", self.test_port, self.test_rules, "TestRule")
         else:
-            self.listener = self._network_listener("Listener", self.listener_port, self.target_groups)
+            self.listener = self._network_listener("Listener", self.listener_port, self.target_groups,
+                                                   self.alternate_target_groups)
             if self.test_port:
-                self.test_listener = self._network_listener("TestListener", self.test_port, self.alternate_target_groups)
+                self.test_listener = self._network_listener("TestListener", self.test_port, self.alternate_target_groups,
+                                                            self.target_groups)
+            if settings.nlb_exposes_metrics:  # an internet-facing one is refused by the settings
+                Annotations.of(self).add_warning_v2("portkey-gateway:metrics-on-nlb", (
+                    "The NLB forwards every path, so the gateway's unauthenticated /metrics is reachable from "
+                    "allowed_lb_cidrs (and PrivateLink clients). Set environment_variables.gateway.ENABLE_PROMETHEUS: "
+                    '"false" if nothing scrapes it, or use lb_type: application, whose rules keep it inside.'))
 
         self.traffic_shift_role = self._traffic_shift_role() if self.shifts_traffic else None
         if self.traffic_shift_role:  # ECS registers the first tasks with it: its policy must exist before the service
@@ -189,7 +215,8 @@ class GatewayLoadBalancer(Construct):
         return elbv2.NetworkTargetGroup(self, construct_id, protocol=elbv2.Protocol.TCP, **common)
 
     def _application_listener(self, construct_id: str, port: int, rules: dict, rule_kind: str) -> elbv2.ApplicationListener:
-        """A listener that answers 404 unless a routing rule matches. The test listener's rules mirror production's."""
+        """A listener whose rules route to the gateway; the metrics paths and anything unrouted go to the group
+        without targets. The test listener's rules mirror production's."""
         listener = self.load_balancer.add_listener(
             construct_id,
             port=port,
@@ -197,50 +224,90 @@ class GatewayLoadBalancer(Construct):
             certificates=self._certificates(),
             ssl_policy=self._ssl_policy(),
             open=False,  # ingress is exactly the allowed CIDRs, added above
-            default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain", message_body="Not Found"),
+            default_action=elbv2.ListenerAction.forward([self.unrouted_target_group]),
         )
+        for index, route in enumerate(self.routes):
+            prefix = route.path_prefix or ""
+            elbv2.ApplicationListenerRule(
+                self, f"{route.name.capitalize()}Metrics{rule_kind}", listener=listener,
+                priority=METRICS_RULE_PRIORITY + index,
+                conditions=[elbv2.ListenerCondition.path_patterns([prefix + path for path in METRICS_PATHS])],
+                action=elbv2.ListenerAction.forward([self.unrouted_target_group]),
+            )
         for route in self.routes:
             conditions = [elbv2.ListenerCondition.path_patterns([route.path_pattern])]
             if route.host:
                 conditions.insert(0, elbv2.ListenerCondition.host_headers([route.host]))
-            rule = elbv2.ApplicationListenerRule(
-                self, f"{route.name.capitalize()}{rule_kind}", listener=listener, priority=route.priority,
-                conditions=conditions, action=self._forward(route),
-            )
+            rule_id = f"{route.name.capitalize()}{rule_kind}"
+            weights = self._live_weights(rule_id, self.target_groups[route.name],
+                                         self.alternate_target_groups.get(route.name), listener=listener)
+            rule = elbv2.ApplicationListenerRule(self, rule_id, listener=listener, priority=route.priority,
+                                                 conditions=conditions, action=self._forward(route, weights))
+            cfn_rule = rule.node.default_child
+            transforms = None
             if route.rewrite:
                 # The gateway serves /v1/..., not /gateway/v1/...: strip the routing prefix (the L2 has no transforms).
                 regex, replace = route.rewrite
-                rule.node.default_child.add_property_override("Transforms", [
-                    {"Type": "url-rewrite", "UrlRewriteConfig": {"Rewrites": [{"Regex": regex, "Replace": replace}]}}
-                ])
+                transforms = [{"Type": "url-rewrite",
+                               "UrlRewriteConfig": {"Rewrites": [{"Regex": regex, "Replace": replace}]}}]
+                cfn_rule.add_property_override("Transforms", transforms)
+            if weights:
+                self._definitions.track(weights, cfn_rule, lambda cfn, transforms=transforms: {
+                    "Priority": cfn.priority, "Conditions": cfn.conditions, "Transforms": transforms,
+                    "Tags": cfn.cdk_tag_manager.render_tags()})
             rules[route.name] = rule
         return listener
 
-    def _forward(self, route: IngressRoute) -> elbv2.ListenerAction:
-        """With traffic shifting, a weighted forward over both groups, all to the first: the shape ECS itself writes
-        (aws-cdk issue 36649). A stack update that rewrites the rule still sends all traffic to the first group,
-        wherever the live tasks are: the README says how to change routing safely."""
+    def _live_weights(self, construct_id: str, primary: elbv2.ITargetGroup, alternate: Optional[elbv2.ITargetGroup],
+                      **where):
+        """The deploy guard's reading of what ECS left live on the rule or listener `construct_id`; None when
+        traffic does not shift (ECS then never changes the rule)."""
+        if alternate is None:
+            return None
+        resource = DeployGuard.of(self).live_weights(self, f"{construct_id}LiveWeights", primary=primary,
+                                                     alternate=alternate, **where)
+        self.live_weights[construct_id] = resource
+        return resource
+
+    def _forward(self, route: IngressRoute, weights) -> elbv2.ListenerAction:
+        """With traffic shifting, a weighted forward over both groups (the shape ECS itself writes), with the weights
+        that are live when CloudFormation writes it: a new rule starts at 100 to the first group."""
         group = self.target_groups[route.name]
-        if not self.shifts_traffic:
+        if weights is None:
             return elbv2.ListenerAction.forward([group])
         return elbv2.ListenerAction.weighted_forward([
-            elbv2.WeightedTargetGroup(target_group=group, weight=100),
-            elbv2.WeightedTargetGroup(target_group=self.alternate_target_groups[route.name], weight=0),
+            elbv2.WeightedTargetGroup(target_group=group, weight=Token.as_number(weights.get_att("PrimaryWeight"))),
+            elbv2.WeightedTargetGroup(target_group=self.alternate_target_groups[route.name],
+                                      weight=Token.as_number(weights.get_att("AlternateWeight"))),
         ])
 
-    def _network_listener(self, construct_id: str, port: int, groups: dict) -> elbv2.NetworkListener:
-        """NLB listeners forward everything (no rules); the test listener starts on the alternate group, as the module's."""
+    def _network_listener(self, construct_id: str, port: int, groups: dict, other_groups: dict) -> elbv2.NetworkListener:
+        """NLB listeners forward everything (no rules) to one group; the test listener starts on the alternate group,
+        as the module's. With traffic shifting, the group is the one live when CloudFormation writes the listener."""
         idle_timeout = self.timeouts.lb_idle_timeout
-        return self.load_balancer.add_listener(
+        route = self.routes[0].name
+        listener = self.load_balancer.add_listener(
             construct_id,
             port=port,
             protocol=elbv2.Protocol.TLS if self.certificate_arn else elbv2.Protocol.TCP,
             certificates=self._certificates(),
             ssl_policy=self._ssl_policy(),
-            default_target_groups=[groups[self.routes[0].name]],
+            default_target_groups=[groups[route]],
             # A TLS listener's idle timeout is fixed by AWS (350 s); the settings check the chain against it.
             tcp_idle_timeout=Duration.seconds(idle_timeout) if idle_timeout else None,
         )
+        weights = self._live_weights(construct_id, groups[route], other_groups.get(route),
+                                     load_balancer=self.load_balancer, port=port)
+        if weights:
+            cfn_listener = listener.node.default_child
+            self._definitions.track(weights, cfn_listener, lambda cfn: {
+                "Protocol": cfn.protocol, "Certificates": cfn.certificates, "SslPolicy": cfn.ssl_policy,
+                "AlpnPolicy": cfn.alpn_policy, "ListenerAttributes": cfn.listener_attributes,
+                "Tags": cfn.cdk_tag_manager.render_tags()})
+            # An NLB forwards to one target group (no weights): the live one.
+            cfn_listener.add_property_override("DefaultActions", [
+                {"Type": "forward", "TargetGroupArn": weights.get_att_string("LiveTargetGroupArn")}])
+        return listener
 
     def _certificates(self) -> Optional[list[elbv2.IListenerCertificate]]:
         return [elbv2.ListenerCertificate.from_arn(self.certificate_arn)] if self.certificate_arn else None
@@ -273,6 +340,26 @@ class GatewayLoadBalancer(Construct):
         # Adds the region's ELB log-delivery principal (account or service) to a created bucket's policy.
         self.load_balancer.log_access_logs(bucket, prefix=settings.lb_access_logs_prefix or None)
         return bucket
+
+
+@jsii.implements(IAspect)
+class _TrackDefinitions:
+    """Sets each deploy-guard resource's `Definition` when its rule or listener is visited, after the tags are applied
+    (tags are aspects too, of a higher priority): when anything CloudFormation writes to the rule or listener besides
+    its forward changes, the guard resource is updated too, and reads the live weights just before CloudFormation
+    rewrites the rule."""
+
+    def __init__(self):
+        self.pending: dict[str, tuple[CustomResource, Callable[[], dict]]] = {}  # by the rule's or listener's path
+
+    def track(self, weights: CustomResource, target: CfnResource, definition: Callable[[CfnResource], dict]) -> None:
+        self.pending[target.node.path] = (weights, lambda: definition(target))
+
+    def visit(self, node) -> None:
+        if node.node.path in self.pending:
+            weights, definition = self.pending.pop(node.node.path)
+            fields = {key: value for key, value in definition().items() if value is not None}
+            weights.node.default_child.add_property_override("Definition", fields)
 
 
 def host_count(group: elbv2.ITargetGroup, healthy: bool, **options) -> cloudwatch.Metric:

@@ -16,7 +16,8 @@ import PIL
 import pytest
 from PIL import Image
 
-from portkey_gateway.diagram import WIDTH, Layout, Listener, read_assembly, render
+from portkey_gateway.diagram import WIDTH, Layout, render
+from portkey_gateway.environment_model import Listener, read_assembly
 from tests.conftest import CONFIGS, ROOT, synthesize
 
 PICTURE = ROOT / "docs" / "architecture-production.png"

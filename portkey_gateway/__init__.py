@@ -1,7 +1,7 @@
 """Portkey AI Gateway hybrid data plane on AWS ECS, as an AWS CDK construct library and app.
 
 Public API:
-- `Settings` (and the nested models in `portkey_gateway.config`): every option, validated; build it with
+- `Settings` (and the nested models in `portkey_gateway.settings`): every option, validated; build it with
   `settings_from_dict({...})` in Python or `load_config(path)` from YAML (the same validation and one-line errors,
   raised as `ConfigError`).
 - `PortkeyGateway(scope, id, settings=...)`: the L3 construct, to put into any stack of your own.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 # CDK and its Node.js process.
 _EXPORTS = {
     "ConfigError": "loader", "GatewayStack": "stack", "PortkeyGateway": "gateway", "SecretsStack": "secrets_stack",
-    "Settings": "config", "add_environment": "stack", "enable_checks": "compliance", "load_config": "loader",
+    "Settings": "settings", "add_environment": "stack", "enable_checks": "compliance", "load_config": "loader",
     "settings_from_dict": "loader",
 }
 __all__ = ["ConfigError", "GatewayStack", "PortkeyGateway", "SecretsStack", "Settings", "add_environment",
@@ -28,10 +28,10 @@ __all__ = ["ConfigError", "GatewayStack", "PortkeyGateway", "SecretsStack", "Set
 
 if TYPE_CHECKING:
     from .compliance import enable_checks
-    from .config import Settings
     from .gateway import PortkeyGateway
     from .loader import ConfigError, load_config, settings_from_dict
     from .secrets_stack import SecretsStack
+    from .settings import Settings
     from .stack import GatewayStack, add_environment
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .settings import Settings
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from constructs import IConstruct
 
 if TYPE_CHECKING:
     from .components.service import EcsService
-    from .config import Settings
     from .gateway import PortkeyGateway
+    from .settings import Settings
 
 
 def enable_checks(app: App) -> None:

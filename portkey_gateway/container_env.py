@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .config import Settings
+from .settings import Settings
 
 BUILT_IN_REDIS_URL = "redis://redis:6379"
 ALBUS_ENDPOINT = "https://albus.portkey.ai"  # the data service's control-plane endpoint (module v3.0.0)

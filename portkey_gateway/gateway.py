@@ -8,7 +8,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from . import capacity, compliance
-from .config import Settings
+from .settings import Settings
 from .components.cache import Cache
 from .components.aws_endpoints import AwsEndpoints
 from .components.compute import ComputeCluster

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .config import FieldProblem, Settings, nested_model
+from .settings import FieldProblem, Settings, nested_model
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 

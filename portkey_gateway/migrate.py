@@ -26,8 +26,8 @@ from typing import Any
 import hcl2
 import yaml
 
-from .config import REMOVED_VARIABLES, Settings
 from .loader import ConfigError, settings_from_dict
+from .settings import REMOVED_VARIABLES, Settings
 
 MODULE_SOURCE = "portkey-gateway-infrastructure//terraform/ecs"
 _MODULE_SOURCE = re.compile(r"portkey-gateway-infrastructure(?:\.git)?//terraform/ecs(?:\?|$)")

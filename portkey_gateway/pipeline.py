@@ -25,8 +25,8 @@ from constructs import Construct
 from pydantic import Field, model_validator
 
 from . import compliance
-from .config import FieldProblem, Name, Region, Settings, _Model, _pattern
 from .loader import CONFIG_DIR, ConfigError, known_environments, load_config, read_yaml, validated
+from .settings import FieldProblem, Name, Region, Settings, SettingsModel, pattern
 from .stack import add_environment, add_secrets
 
 _REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -35,21 +35,21 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _BRANCH = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9._/-]+(?<!/)$")
 
 
-class PipelineSettings(_Model):
+class PipelineSettings(SettingsModel):
     """Where the pipeline lives, what it watches, and which environments it deploys in which order."""
 
     project_name: Name = Field("portkey", description="Prefix of the pipeline stack's name.")
-    aws_account: Annotated[str, _pattern(_ACCOUNT, "a 12-digit account id", "quote it, e.g. '123456789012'")] = Field(
+    aws_account: Annotated[str, pattern(_ACCOUNT, "a 12-digit account id", "quote it, e.g. '123456789012'")] = Field(
         description="Account the pipeline runs in."
     )
     aws_region: Region = Field(description="Region the pipeline runs in.")
-    repository: Annotated[str, _pattern(_REPOSITORY, "an owner/name repository", "use e.g. my-org/portkey-gateway-cdk")] = Field(
+    repository: Annotated[str, pattern(_REPOSITORY, "an owner/name repository", "use e.g. my-org/portkey-gateway-cdk")] = Field(
         description="Repository the connection reads."
     )
-    branch: Annotated[str, _pattern(_BRANCH, "a branch name", "use e.g. main or release/prod")] = Field(
+    branch: Annotated[str, pattern(_BRANCH, "a branch name", "use e.g. main or release/prod")] = Field(
         "main", description="Branch whose pushes deploy."
     )
-    connection_arn: Annotated[str, _pattern(_CONNECTION_ARN, "a CodeStar connection ARN",
+    connection_arn: Annotated[str, pattern(_CONNECTION_ARN, "a CodeStar connection ARN",
                                             "use arn:aws:codeconnections:<region>:<account>:connection/<id>")] = Field(
         description="CodeStar (CodeConnections) connection to the repository host."
     )

@@ -18,7 +18,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from . import compliance
-from .config import MANAGED_SECRET_KEYS, ServiceSecrets, Settings
+from .settings import MANAGED_SECRET_KEYS, ServiceSecrets, Settings
 
 PLACEHOLDER = "REPLACE_ME"
 

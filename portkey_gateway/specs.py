@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import container_env
-from .config import AutoscalingConfig, CircuitBreaker, DataServiceConfig, DeploymentConfiguration, GatewayConfig, Settings
+from .settings import AutoscalingConfig, CircuitBreaker, DataServiceConfig, DeploymentConfiguration, GatewayConfig, Settings
 
 CONTAINER_HEALTH = {"interval": 30, "timeout": 5, "retries": 3}  # Portkey's own ECS values
 LB_HEALTH_CHECK_GRACE_SECONDS = 150  # the module's grace period for a service behind a load balancer

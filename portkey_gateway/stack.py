@@ -8,9 +8,9 @@ from aws_cdk import CfnDeletionPolicy, CfnOutput, CfnResource, CustomResource, E
 from constructs import Construct
 
 from .components.deploy_guard import DeployGuard
-from .config import Settings
 from .gateway import PortkeyGateway
 from .secrets_stack import SecretArns, SecretsStack, apply_tags, managed_secrets, with_secret_arns
+from .settings import Settings
 
 # What outlives a failed first deploy (CloudFormation keeps it on rollback): it waits for the secrets check.
 _KEPT_ON_ROLLBACK = (CfnDeletionPolicy.RETAIN, CfnDeletionPolicy.SNAPSHOT)

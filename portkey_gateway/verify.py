@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from .config import Settings
 from .loader import ConfigError, load_config, resolve_config_path
+from .settings import Settings
 from .specs import GATEWAY_HEALTH_PATH, ingress_routes
 
 # Every call the checks make, as IAM actions: the caller (or the assumed role) needs them, and nothing more.

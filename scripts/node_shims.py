@@ -4,7 +4,6 @@ The wheel ships Node.js 24 but its own npm/npx launchers only work from their or
 call npm's CLI scripts directly. With these on PATH no system Node.js is needed.
 """
 
-import os
 import sys
 from pathlib import Path
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from portkey_gateway import settings_from_dict
-from portkey_gateway.config import NLB_DRAIN_LAG_SECONDS
+from portkey_gateway.settings import NLB_DRAIN_LAG_SECONDS
 from portkey_gateway.specs import ingress_routes
 
 from .conftest import (

@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from portkey_gateway import settings_from_dict, verify
-from portkey_gateway.config import Settings
 from portkey_gateway.loader import load_config
+from portkey_gateway.settings import Settings
 from portkey_gateway.specs import ingress_routes
 
 from .conftest import ROOT, ZONE, variant

@@ -12,7 +12,7 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 from .network import Network, no_default_egress
 
 HTTPS_PORT = 443

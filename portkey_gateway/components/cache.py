@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 from ..specs import REDIS_PORT, redis_spec
 from .service import EcsService, ServicePlatform
 

@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ..config import InstanceRefresh, Settings
+from ..settings import InstanceRefresh, Settings
 from .network import Network
 from .teardown import InstanceRelease
 
@@ -27,13 +27,14 @@ ECS_AGENT_SETTINGS = ("ECS_ENABLE_CONTAINER_METADATA=true", "ECS_AWSVPC_BLOCK_IM
 
 class ComputeCluster(Construct):
     """Exposes `cluster` and `capacity_provider_name`; when created here also `auto_scaling_group`, `instance_role`,
-    `instance_release` (what lets the stack delete its instances) and `exec_log_group` (with ECS Exec on)."""
+    `instance_release` (what lets the stack delete its instances) and `exec_log_group` (with ECS Exec on).
+    `cluster` passes an ECS cluster the caller owns (with `create_cluster: false`, instead of `cluster_name`)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
-                 notifications: sns.ITopic | None):
+                 notifications: sns.ITopic | None, cluster: ecs.ICluster | None = None):
         super().__init__(scope, construct_id)
         if not settings.create_cluster:
-            self.cluster = ecs.Cluster.from_cluster_attributes(
+            self.cluster = cluster or ecs.Cluster.from_cluster_attributes(
                 self, "Cluster", cluster_name=settings.cluster_name, vpc=network.vpc, has_ec2_capacity=True
             )
             self.capacity_provider_name = settings.capacity_provider_name

@@ -16,7 +16,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 

@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 from .function import function_role
 from .service import EcsService
 

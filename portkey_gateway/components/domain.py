@@ -1,9 +1,12 @@
 """A custom domain for the gateway: a DNS-validated ACM certificate and alias records, in an existing public zone.
 
-The zone is named by id and name, so synthesis makes no lookup. DNS validation needs the zone to be public.
+The zone is named by id and name (or passed as an object), so synthesis makes no lookup. DNS validation needs the zone
+to be public.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import jsii
 from aws_cdk import aws_certificatemanager as acm
@@ -11,7 +14,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 
 
 @jsii.implements(route53.IAliasRecordTarget)
@@ -30,17 +33,21 @@ class _LoadBalancerAlias:
 
 
 class GatewayDomain(Construct):
-    """Exposes `certificate`, `zone` and `hosts` (served listener -> host name); `point_at` adds the records."""
+    """Exposes `certificate`, `zone` and `hosts` (served listener -> host name); `point_at` adds the records.
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+    `zone` passes a hosted zone the caller owns (instead of the zone's id and name), `certificate` one that covers
+    the hosts (instead of a DNS-validated certificate created here)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 zone: Optional[route53.IHostedZone] = None, certificate: Optional[acm.ICertificate] = None):
         super().__init__(scope, construct_id)
         domain = settings.custom_domain
         self.hosts = settings.domain_hosts
-        self.zone = route53.HostedZone.from_hosted_zone_attributes(
+        self.zone = zone or route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=domain.hosted_zone_id, zone_name=domain.hosted_zone_name
         )
         names = list(dict.fromkeys(self.hosts.values()))
-        self.certificate = acm.Certificate(
+        self.certificate = certificate or acm.Certificate(
             self,
             "Certificate",
             domain_name=names[0],

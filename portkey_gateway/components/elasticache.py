@@ -14,7 +14,7 @@ from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from ..config import CREATED_CACHE_PORT, Settings
+from ..settings import CREATED_CACHE_PORT, Settings
 from ..container_env import CacheConnection
 from .network import Network, no_default_egress
 from .service import EcsService, admit

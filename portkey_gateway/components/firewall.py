@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 from .service import retention_days
 
 REDACTED_HEADERS = ("authorization", "x-portkey-api-key", "x-portkey-virtual-key")

@@ -28,7 +28,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ..config import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, Settings
+from ..settings import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, Settings
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
 from .deploy_guard import DeployGuard
 from .network import Network, no_default_egress

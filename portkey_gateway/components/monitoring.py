@@ -25,7 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 

@@ -1,22 +1,35 @@
-"""The VPC: created with the module's subnet layout, or imported from ids with no lookups."""
+"""The VPC: created with the module's subnet layout, imported from ids with no lookups, or the caller's own."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 
 
 class Network(Construct):
     """Exposes `vpc`, `private_subnets` / `public_subnets` (selections) and their ids, and `nat_public_ips`
-    (the NAT gateways' addresses when the VPC is created here; unknown, so empty, for an existing VPC)."""
+    (the NAT gateways' addresses when the VPC is created here; unknown, so empty, for an existing VPC).
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+    `vpc` passes a VPC the caller owns instead (no VPC is created, no id is needed): the tasks, the cache, the
+    endpoints and an internal load balancer go into `task_subnets` (default: its private subnets with egress), an
+    internet-facing load balancer into `load_balancer_subnets` (default: its public subnets)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, vpc: Optional[ec2.IVpc] = None,
+                 task_subnets: Optional[ec2.SubnetSelection] = None,
+                 load_balancer_subnets: Optional[ec2.SubnetSelection] = None):
         super().__init__(scope, construct_id)
-        if settings.create_new_vpc:
+        if vpc is not None:
+            self.vpc = vpc
+            private = select(vpc, task_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS))
+            public = (select(vpc, load_balancer_subnets) if load_balancer_subnets else
+                      list(vpc.public_subnets))  # none in a private-only VPC: an internal load balancer needs none
+        elif settings.create_new_vpc:
             self.vpc = self._new_vpc(settings)
             private = self.vpc.private_subnets
             public = self.vpc.public_subnets
@@ -28,7 +41,8 @@ class Network(Construct):
             public = self._import_subnets("Public", settings.public_subnet_ids, settings.azs)
         self.private_subnets = ec2.SubnetSelection(subnets=private)
         self.public_subnets = ec2.SubnetSelection(subnets=public)
-        self.nat_public_ips = [eip.attr_public_ip for eip in (s.node.try_find_child("EIP") for s in public) if eip]
+        self.nat_public_ips = ([eip.attr_public_ip for eip in (s.node.try_find_child("EIP") for s in public) if eip]
+                               if vpc is None else [])
         self.private_subnet_ids = [s.subnet_id for s in private]
         self.public_subnet_ids = [s.subnet_id for s in public]
 
@@ -63,6 +77,15 @@ class Network(Construct):
             ec2.Subnet.from_subnet_attributes(self, f"{kind}Subnet{i}", subnet_id=subnet_id, availability_zone=azs[i % len(azs)])
             for i, subnet_id in enumerate(ids)
         ]
+
+
+def select(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[ec2.ISubnet]:
+    """The subnets a selection picks in `vpc` (CDK's own selection rules)."""
+    return vpc.select_subnets(
+        availability_zones=selection.availability_zones, one_per_az=selection.one_per_az,
+        subnet_filters=selection.subnet_filters, subnet_group_name=selection.subnet_group_name,
+        subnet_type=selection.subnet_type, subnets=selection.subnets,
+    ).subnets
 
 
 def no_default_egress(group: ec2.SecurityGroup) -> None:

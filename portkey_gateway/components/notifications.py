@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from ..config import Settings
+from ..settings import Settings
 
 
 class OperationsTopic(Construct):

@@ -17,7 +17,7 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as elbv2_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ..config import LB_IDLE_RANGE, Settings
+from ..settings import LB_IDLE_RANGE, Settings
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
 from .service import EcsService, admit

@@ -6,8 +6,8 @@ Every Portkey service (gateway, built-in Redis, data service) is built here, so 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Token
 from aws_cdk import aws_ec2 as ec2
@@ -19,7 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from ..config import LOG_RETENTION_DAYS, AutoscalingConfig, DeploymentConfiguration
+from ..settings import LOG_RETENTION_DAYS, AutoscalingConfig, DeploymentConfiguration
 from ..specs import CONTAINER_HEALTH, ServiceSpec
 
 _SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")  # Secrets Manager appends "-" and six random characters to names
@@ -39,6 +39,11 @@ class ServicePlatform:
     docker_credentials_arn: str
     arm64_only: bool  # the capacity is ours and Graviton; an existing cluster may run other architectures
     depends_on: tuple = ()  # constructs the services must wait for (the cluster's capacity-provider association)
+    # Secrets the caller passed as objects, by their ARN token: granted through the object (its KMS key included).
+    secret_objects: Mapping[str, secretsmanager.ISecret] = field(default_factory=dict)
+
+    def secret(self, scope: Construct, construct_id: str, arn: str, reader: iam.IRole) -> secretsmanager.ISecret:
+        return self.secret_objects.get(arn) or import_secret(scope, construct_id, arn, reader)
 
 
 def import_secret(scope: Construct, construct_id: str, arn: str, reader: iam.IRole) -> secretsmanager.ISecret:
@@ -110,9 +115,9 @@ class EcsService(Construct):
             self.task_definition.node.default_child.add_property_override(
                 "RuntimePlatform", {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
             )
-        credentials = (import_secret(self, "DockerCredentials", platform.docker_credentials_arn, execution_role)
+        credentials = (platform.secret(self, "DockerCredentials", platform.docker_credentials_arn, execution_role)
                        if spec.private_image else None)
-        secrets = {arn: import_secret(self, f"Secret{i}", arn, execution_role)
+        secrets = {arn: platform.secret(self, f"Secret{i}", arn, execution_role)
                    for i, arn in enumerate(dict.fromkeys(spec.secrets.values()))}
         self.container = self.task_definition.add_container(
             "Container",

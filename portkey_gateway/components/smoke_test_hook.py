@@ -15,7 +15,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ..config import SMOKE_RETRY_PAUSE_SECONDS, Settings
+from ..settings import SMOKE_RETRY_PAUSE_SECONDS, Settings
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
@@ -87,7 +87,7 @@ class SmokeTestHook(Construct):
             self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Secrets Manager")
 
         checks = len(config["checks"])
-        # The settings keep this within Lambda's 900 s (config.MAX_SECONDS_PER_CHECK).
+        # The settings keep this within Lambda's 900 s (settings.deployments.MAX_SECONDS_PER_CHECK).
         budget = checks * hook.attempts * (hook.request_timeout_seconds + SMOKE_RETRY_PAUSE_SECONDS) + SECRET_FETCH_SECONDS + 10
         parts = python_function(
             self, code="smoke_test",

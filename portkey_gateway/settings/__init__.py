@@ -1,0 +1,59 @@
+"""Settings: the Terraform module's input variables as typed, validated, immutable pydantic models.
+
+Field names, nesting and defaults are the module's (`terraform/ecs/variables.tf`, v2.0.0 plus the v2.0.1/v3.0.0
+additions), so a tfvars file reads almost verbatim as YAML. Every rule that the module lacks, or that it states but
+does not enforce, is a validator whose message names the field and the fix. One module per area holds that area's
+fields (as mixins of `Settings`), its cross-field rules and the values derived from them; this one puts them together.
+Rules and derived values run on the whole `Settings`, so they may read other areas' fields. Nothing here imports CDK.
+"""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, model_validator
+
+from .base import LOG_RETENTION_DAYS, FieldProblem, Name, Region, SettingsModel, nested_model, pattern
+from .cache import CREATED_CACHE_PORT, REMOVED_VARIABLES, CacheSettings, CreatedCache, RedisConfiguration
+from .cluster import ClusterSettings, InstanceRefresh
+from .deployments import (SMOKE_RETRY_PAUSE_SECONDS, CanaryConfiguration, CircuitBreaker, DeploymentAlarms,
+                          DeploymentConfiguration, DeploymentSettings, LifecycleHook, LinearConfiguration, SmokeRequest)
+from .edge import CustomDomain, EdgeSettings, WebFirewall
+from .ingress import (LB_IDLE_RANGE, NLB_DRAIN_LAG_SECONDS, TLS_POLICIES, AlbRoutingConfiguration, IngressSettings,
+                      StreamingTimeouts, TimeoutChain)
+from .network import NetworkSettings
+from .operations import Monitoring, OperationsSettings
+from .private_connectivity import (PORTKEY_CONTROL_PLANE_CIDRS, ControlPlanePrivateLink, InboundPrivateLink,
+                                   PrivateConnectivitySettings)
+from .project import MANAGED_SECRET_KEYS, ImageRef, ImageSettings, ProjectSettings, ServiceEnvironment, ServiceSecrets
+from .services import (AutoscalingConfig, BedrockAccess, DataServiceConfig, GatewayConfig, GatewaySettings,
+                       ObjectStorage, ServiceSettings, TaskAccessSettings)
+
+__all__ = [
+    "CREATED_CACHE_PORT", "LB_IDLE_RANGE", "LOG_RETENTION_DAYS", "MANAGED_SECRET_KEYS", "NLB_DRAIN_LAG_SECONDS",
+    "PORTKEY_CONTROL_PLANE_CIDRS", "REMOVED_VARIABLES", "SMOKE_RETRY_PAUSE_SECONDS", "TLS_POLICIES",
+    "AlbRoutingConfiguration", "AutoscalingConfig", "BedrockAccess", "CanaryConfiguration", "CircuitBreaker",
+    "ControlPlanePrivateLink", "CreatedCache", "CustomDomain", "DataServiceConfig", "DeploymentAlarms",
+    "DeploymentConfiguration", "FieldProblem", "GatewayConfig", "ImageRef", "InboundPrivateLink", "InstanceRefresh",
+    "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "ObjectStorage", "RedisConfiguration", "Region",
+    "ServiceEnvironment", "ServiceSecrets", "Settings", "SettingsModel", "SmokeRequest", "StreamingTimeouts",
+    "TimeoutChain", "WebFirewall", "nested_model", "pattern",
+]
+
+
+# Pydantic orders the fields base by base, from the last base to the first: the areas are listed backwards so that the
+# fields keep the module's order (the schema, the README table, and which of several errors comes first).
+class Settings(PrivateConnectivitySettings, OperationsSettings, EdgeSettings, IngressSettings, TaskAccessSettings,
+               CacheSettings, ServiceSettings, DeploymentSettings, GatewaySettings, ImageSettings, ClusterSettings,
+               NetworkSettings, ProjectSettings):
+    """One deployment of the Portkey hybrid data plane: the Terraform module's variables, plus what CDK needs."""
+
+    model_config = ConfigDict(title="PortkeyGatewaySettings")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        """The areas' cross-field rules, in a fixed order: of several mistakes, the same one is reported first."""
+        for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
+                      self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
+                      self._deployment_alarms, self._autoscaling, self._capacity, self._images, self._services,
+                      self._cache_auth, self._private_networking, self._monitoring):
+            check()
+        return self

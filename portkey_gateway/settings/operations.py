@@ -1,0 +1,90 @@
+"""Operations settings: the dashboard, the alarms and who they notify, log retention, redeploys on secret changes."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import FieldProblem, Percent, RetentionDays, SettingsModel, in_range, pattern
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_CACHE_NODE_ID = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
+
+
+class Monitoring(SettingsModel):
+    """Day-2 observability: a CloudWatch dashboard, and alarms on the signals that mean users are hurting, which
+    notify the operations SNS topic. The gateway's two health alarms (thresholds in gateway_deployment_alarms) are the
+    same alarms ECS watches during deployments."""
+
+    dashboard: bool = Field(True, description="A CloudWatch dashboard of the environment (<project>-<env>).")
+    alarms: bool = Field(True, description="Alarms that notify the operations SNS topic.")
+    alarm_emails: list[Annotated[str, pattern(_EMAIL, "an email address", "use e.g. oncall@example.com")]] = Field(
+        default_factory=list, description="Email subscriptions to the operations topic: alarms and ECS events (with alarms on), Auto Scaling events (a cluster created here); each address must confirm."
+    )
+    lb_5xx_percent: float = Field(
+        5, gt=0, le=100, description="Alarm when this share (%) of requests gets a 5xx from the ALB itself (502/503/504 "
+                                     "without a target's answer)."
+    )
+    task_shortfall_minutes: Annotated[int, in_range(1, 60)] = Field(
+        10, description="Alarm when a service runs fewer tasks than desired for this long."
+    )
+    capacity_shortfall_minutes: Annotated[int, in_range(1, 60)] = Field(
+        15, description="Alarm when tasks wait this long for instances (capacity-provider reservation above 100 %)."
+    )
+    certificate_expiry_days: Annotated[int, in_range(1, 365)] = Field(
+        30, description="Alarm when the listener's certificate expires within this many days (an imported one does not renew)."
+    )
+    cache_node_ids: list[Annotated[str, pattern(_CACHE_NODE_ID, "an ElastiCache node id",
+                                                "use a node's id (CacheClusterId), e.g. portkey-cache-0001-001")]] = Field(
+        default_factory=list, description="Nodes of an existing ElastiCache to show and watch; a cache created here is watched without this."
+    )
+    cache_memory_percent: Percent = Field(90, description="Alarm when a cache node uses this much of its memory (%).")
+    cache_cpu_percent: Percent = Field(90, description="Alarm when a cache node's engine CPU stays above this (%).")
+
+
+class OperationsSettings(SettingsModel):
+    """Day-2 operations."""
+
+    log_retention_days: RetentionDays = Field(
+        30, description="Retention of the services' log groups (days); the module hard-coded 14 (gateway, data service) and 7 (Redis)."
+    )
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Dashboard and alarms to the operations topic.")
+    redeploy_on_secret_change: bool = Field(
+        True, description="Redeploy the services that read a secret when its current version changes (rotation or a put)."
+    )
+
+    def _monitoring(self) -> None:
+        """Thresholds for alarms that will not exist are refused, so a setting never silently does nothing."""
+        monitoring = self.monitoring
+        if monitoring.alarm_emails and not (monitoring.alarms or self.create_cluster):
+            raise FieldProblem("monitoring.alarm_emails", "there is no operations topic to subscribe to (no alarms, "
+                               "and the cluster is not created here)", "set monitoring.alarms: true, or remove them")
+        if not monitoring.alarms:
+            for name in ("lb_5xx_percent", "task_shortfall_minutes", "capacity_shortfall_minutes",
+                         "certificate_expiry_days", "cache_memory_percent", "cache_cpu_percent"):
+                # cache_node_ids also draws the dashboard's cache section, so it is allowed without alarms
+                if monitoring.changed(name):
+                    raise FieldProblem(f"monitoring.{name}", "is only used by the alarms, which are off",
+                                       "set monitoring.alarms: true, or remove it")
+            return
+        redis = self.redis_configuration
+        if monitoring.cache_node_ids and (redis.redis_type != "aws-elastic-cache" or redis.create):
+            raise FieldProblem("monitoring.cache_node_ids", "names the nodes of an existing ElastiCache, and there is none "
+                               "(a cache created here is watched without it)", "remove it")
+        if monitoring.cache_node_ids and not (monitoring.dashboard or monitoring.alarms):
+            raise FieldProblem("monitoring.cache_node_ids", "is only used by the dashboard and the alarms, which are off",
+                               "turn one on, or remove it")
+        watched_cache = bool(redis.create or monitoring.cache_node_ids)
+        alb = self.create_lb and self.lb_type == "application"
+        rules = (("lb_5xx_percent", alb, "there is no ALB (an NLB sees TCP, not HTTP status codes)", "remove it"),
+                 ("capacity_shortfall_minutes", self.create_cluster, "the capacity provider is not created here",
+                  "remove it, or set create_cluster: true"),
+                 ("certificate_expiry_days", self.create_lb and bool(self.tls_certificate_arn or self.custom_domain),
+                  "there is no TLS listener", "remove it, or set tls_certificate_arn (or custom_domain)"),
+                 ("cache_memory_percent", watched_cache, "no cache is watched", "remove it, or list cache_node_ids"),
+                 ("cache_cpu_percent", watched_cache, "no cache is watched", "remove it, or list cache_node_ids"))
+        for name, applies, problem, fix in rules:
+            if monitoring.changed(name) and not applies:
+                raise FieldProblem(f"monitoring.{name}", problem, fix)

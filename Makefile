@@ -9,6 +9,7 @@
 #   make schema            regenerate config/schema.json and the README field table
 #   make bench             synth times per example, the floor, and the test-suite wall time
 #   make cost ENV=prod     estimated monthly cost of an environment's stacks, resource by resource (synthesizes first)
+#   make prices REGION=eu-west-1  rebuild portkey_gateway/prices.yaml from the AWS Price List (needs the internet)
 #   make diagram ENV=prod  the architecture picture of an environment, docs/architecture-<env>.png (synthesizes first)
 #   make pipeline-deploy   deploy the delivery pipeline of config/pipeline.yaml once (then pushes deploy)
 
@@ -26,7 +27,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
-.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost diagram
+.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost prices diagram
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -79,6 +80,10 @@ bench: install
 # COST_ARGS changes the usage assumptions, e.g. COST_ARGS="--traffic-gb 500 --log-gb 20".
 cost: synth
 	$(PY) -m portkey_gateway.cost cdk.out $(COST_ARGS)
+
+# The price table from the AWS Price List's public offer files (no credentials; needs the internet), for REGION.
+prices: install
+	$(PY) -m portkey_gateway.price_list --region $(or $(REGION),us-east-1) -o portkey_gateway/prices.yaml
 
 # docs/architecture-<env or config name>.png, or OUT=path.
 diagram: synth

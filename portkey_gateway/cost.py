@@ -139,6 +139,14 @@ SHAPE: dict = {
 }
 
 
+# Where the figures come from (optional: a table without it was compiled by hand). `make prices` writes kind
+# aws-price-list with the region, the day it fetched and each offer file's publication date, and `skus`: per dotted
+# figure name, the offer file and SKU.offerTermCode.rateCode it came from (see price_list.py).
+PROVENANCE_KINDS = ("compiled", "aws-price-list")
+PRICE_LIST_SHAPE: dict = {"region": str, "fetched": date, "offers": {}}
+SECTIONS = tuple(name for name, kind in SHAPE.items() if isinstance(kind, dict))
+
+
 def load_prices(path: Path = PRICES) -> dict:
     """The price table, checked against SHAPE; EstimateError (one line) for a missing, unreadable or short one."""
     path = Path(path)
@@ -151,7 +159,8 @@ def load_prices(path: Path = PRICES) -> dict:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise EstimateError(f"{path} is not valid YAML: {problem}{f' at line {mark.line + 1}' if mark else ''}") \
             from None
-    problems = list(_misshapen(prices, SHAPE)) if isinstance(prices, dict) else ["a mapping at the top"]
+    problems = [*_misshapen(prices, SHAPE), *_unsourced(prices)] if isinstance(prices, dict) \
+        else ["a mapping at the top"]
     if problems:
         raise EstimateError(f"{path} is not a complete price table: needs {', '.join(problems)}")
     return prices
@@ -168,6 +177,39 @@ def _misshapen(table: dict, shape: dict, prefix: str = "") -> Iterable[str]:
                 yield from _misshapen(value, kind, f"{name}.")
         elif not isinstance(value, kind) or isinstance(value, bool):
             yield f"{name} ({KIND_NAMES[kind]})"
+
+
+def _unsourced(prices: dict) -> Iterable[str]:
+    """What a table's provenance lacks, when it has one."""
+    provenance = prices.get("provenance")
+    if provenance is None:
+        return
+    if not isinstance(provenance, dict):
+        yield "provenance (a table)"
+        return
+    if provenance.get("kind") not in PROVENANCE_KINDS:
+        yield f"provenance.kind ({' or '.join(PROVENANCE_KINDS)})"
+    elif provenance["kind"] == "aws-price-list":
+        yield from _misshapen(provenance, PRICE_LIST_SHAPE, "provenance.")
+        offers = provenance.get("offers")
+        if isinstance(offers, dict) and not (offers and all(isinstance(day, str) for day in offers.values())):
+            yield "provenance.offers (each offer file's publication date)"
+        if provenance.get("region") != prices.get("region"):
+            yield "provenance.region (the table's region)"
+        if not isinstance(prices.get("skus"), dict):
+            yield "skus (a table)"
+
+
+def provenance_line(prices: dict) -> str:
+    """Where the figures come from, in one line: the AWS Price List and its dates, or a warning that they do not."""
+    provenance = prices.get("provenance") or {}
+    if provenance.get("kind") == "aws-price-list":
+        days = sorted({str(published)[:10] for published in provenance["offers"].values()})
+        published = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        return (f"Prices: AWS Price List, {provenance['region']}, published {published} "
+                f"(fetched {provenance['fetched']})")
+    return (f"Prices: compiled {prices['compiled']}, not verified against the AWS Price List: run make prices "
+            f"REGION={prices['region']}")
 
 
 def covers(resource_type: str) -> bool:
@@ -434,7 +476,8 @@ def region_warning(stacks: list[Stack], prices: dict) -> Optional[str]:
     if not others:
         return None
     return (f"WARNING: the price table is for {prices['region']}, the stacks are in {', '.join(others)}: the figures "
-            f"below are {prices['region']}'s. Add the region's prices to portkey_gateway/prices.yaml.")
+            f"below are {prices['region']}'s. Rebuild portkey_gateway/prices.yaml for the stacks' region: make prices "
+            f"REGION={others[0]}.")
 
 
 def render(stacks: list[Stack], result: Estimate, prices: dict, usage: Usage) -> str:
@@ -442,7 +485,7 @@ def render(stacks: list[Stack], result: Estimate, prices: dict, usage: Usage) ->
     label = prices["region"] + (" prices" if warning else "")
     out = [warning] if warning else []
     out += [f"Estimated monthly cost of {', '.join(stack.name for stack in stacks)} ({label}, {HOURS} hours a month)",
-            "Usage assumptions, for the lines marked *:"]
+            provenance_line(prices), "Usage assumptions, for the lines marked *:"]
     out += [f"  --{f.name.replace('_', '-')} {getattr(usage, f.name):g}: {f.metadata['help']}" for f in fields(Usage)]
     width = max([len(line.item) + 2 for line in result.lines] + [40])
     row = f"{{:<{width + 2}}}{{:>10}}  {{:<24}}{{:>12}}"
@@ -460,10 +503,10 @@ def render(stacks: list[Stack], result: Estimate, prices: dict, usage: Usage) ->
     out += [f"Note: {note}" for note in result.notes]
     out += ["Not included: data transfer (internet, cross-AZ, cross-region), API requests (KMS, Secrets Manager), "
             "ElastiCache backups beyond the free amount, free tiers, taxes.",
-            f"Prices: {prices['region']}, {prices['currency']}, on-demand, compiled {prices['compiled']} in "
+            f"Price table: {prices['region']}, {prices['currency']}, on-demand, compiled {prices['compiled']} in "
             f"portkey_gateway/prices.yaml. {prices['note']}",
             "Pages to verify them against:"]
-    out += [f"  {section}: {table['source']}" for section, table in prices.items() if isinstance(table, dict)]
+    out += [f"  {section}: {prices[section]['source']}" for section in SECTIONS]
     return "\n".join(out)
 
 

@@ -146,7 +146,8 @@ def test_price_table_names_its_region_date_and_a_source_for_each_section():
     assert (PRICES["region"], PRICES["currency"]) == ("us-east-1", "USD")
     assert isinstance(PRICES["compiled"], date) and PRICES["compiled"] <= date.today()
     assert "not re-checked" in PRICES["note"] and "verify" in PRICES["note"]
-    sections = {name: table for name, table in PRICES.items() if isinstance(table, dict)}
+    sections = {name: table for name, table in PRICES.items() if isinstance(table, dict) and name != "provenance"}
+    assert PRICES["provenance"] == {"kind": "compiled"}  # not from the AWS Price List: make cost says so
     assert {"ec2", "ebs", "vpc", "privatelink", "elb", "elasticache", "secrets_manager", "kms", "waf",
             "cloudwatch"} <= set(sections)
     assert all(table["source"].startswith("https://aws.amazon.com/") for table in sections.values())
@@ -371,7 +372,9 @@ def test_cli_prints_the_estimate_of_a_synthesized_assembly_with_its_total():
     assert nat_data.split()[-1] == "45.00"  # 1000 GB at 0.045
     assert "  --traffic-gb 1000: GB a month through the NAT gateways, all together" in rows
     assert "portkey-gateway-prod (us-east-1, 730 hours a month)" in run.stdout
-    assert f"Prices: us-east-1, USD, on-demand, compiled {PRICES['compiled']} in portkey_gateway/prices.yaml. " \
+    assert rows[1] == (f"Prices: compiled {PRICES['compiled']}, not verified against the AWS Price List: run make "
+                       "prices REGION=us-east-1")
+    assert f"Price table: us-east-1, USD, on-demand, compiled {PRICES['compiled']} in portkey_gateway/prices.yaml. " \
            f"{PRICES['note']}" in rows
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, App, Stack, Validations
 from aws_cdk import aws_codebuild as codebuild
-from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -132,7 +131,7 @@ def acknowledge_findings(gateway: "PortkeyGateway") -> None:
                 reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible "
                           "in VPC flow logs (on for a VPC created here)")
             acknowledge(ingress.load_balancer, "AwsSolutions-ELB2", reason)
-        elif isinstance(ingress.access_logs_bucket, s3.Bucket):
+        elif ingress.created_access_logs_bucket:
             acknowledge(ingress.access_logs_bucket, "AwsSolutions-S1",
                          "This bucket is the sink for the load balancer's access logs; logging access to it into another "
                          "bucket would need a sink of its own. It is private, TLS-only and versioned")

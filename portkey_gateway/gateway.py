@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Mapping, Optional
+
 from aws_cdk import Annotations, Aws, Duration
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
@@ -26,6 +34,7 @@ from .components.service import EcsService, ServicePlatform
 from .components.secret_redeploy import SecretChangeRedeploy, secret_readers
 from .components.smoke_test_hook import SmokeTestHook
 from .container_env import CacheConnection, configured_cache
+from .own_resources import OwnResources, with_own_resources
 from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec
 
 LOG_STORE_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the module's gateway policy: write logs, read them back
@@ -37,25 +46,46 @@ BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream
 class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
-    Public attributes for wiring into other stacks: `network`, `compute`, `gateway`, `load_balancer` (None without
-    `create_lb`), and, None unless configured: `operations_topic` (with a created cluster or alarms), `data_service`,
-    `cache` (the built-in Redis), `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms` (the
-    gateway's health alarms), `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`,
-    `secret_redeploy`, `monitoring`.
+    Bring your own or we create one: `vpc` (with `task_subnets` and `load_balancer_subnets` to choose its subnets),
+    `cluster`, `certificate`, `domain_zone`, `docker_credentials`, `secrets` (service -> variable -> secret) and
+    `access_logs_bucket` replace the matching ids and ARNs of the settings (`own_resources.py`); any id or ARN setting
+    also takes a CDK token.
+
+    Public attributes for wiring into other stacks: `connections` (clients of the load balancer:
+    `gateway.connections.allow_default_port_from(peer)`), `url` (the gateway's), `network`, `compute`, `gateway`,
+    `load_balancer` (None without `create_lb`), `alarms` and `dashboard` (where they exist), and, None unless
+    configured: `operations_topic` (with a created cluster or alarms), `data_service`, `cache` (the built-in Redis),
+    `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms` (the gateway's health alarms),
+    `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`, `secret_redeploy`, `monitoring`.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, vpc: Optional[ec2.IVpc] = None,
+                 task_subnets: Optional[ec2.SubnetSelection] = None,
+                 load_balancer_subnets: Optional[ec2.SubnetSelection] = None, cluster: Optional[ecs.ICluster] = None,
+                 certificate: Optional[acm.ICertificate] = None, domain_zone: Optional[route53.IHostedZone] = None,
+                 docker_credentials: Optional[secretsmanager.ISecret] = None,
+                 secrets: Optional[Mapping[str, Mapping[str, secretsmanager.ISecret]]] = None,
+                 access_logs_bucket: Optional[s3.IBucket] = None):
         super().__init__(scope, construct_id)
+        own = OwnResources(vpc=vpc, task_subnets=task_subnets, load_balancer_subnets=load_balancer_subnets,
+                           cluster=cluster, certificate=certificate, domain_zone=domain_zone,
+                           docker_credentials=docker_credentials, secrets=secrets or {},
+                           access_logs_bucket=access_logs_bucket)
+        if own != OwnResources() or settings.rules_deferred:
+            settings = with_own_resources(settings, own)
         if settings.managed_secrets and not settings.docker_cred_secret_arn:
             raise ValueError("managed_secrets: pass settings with the secrets stack's ARNs "
                              "(secrets_stack.with_secret_arns(settings, SecretsStack(...).arns)), or use GatewayStack")
+        for note in settings.unchecked:
+            Annotations.of(self).add_info(note)
         self.settings = settings
-        self.network = Network(self, "Network", settings=settings)
+        self.network = Network(self, "Network", settings=settings, vpc=vpc, task_subnets=task_subnets,
+                               load_balancer_subnets=load_balancer_subnets)
         self.operations_topic = OperationsTopic(self, "Operations", settings=settings) \
             if settings.create_cluster or settings.monitoring.alarms else None
         self.compute = ComputeCluster(
             self, "Compute", settings=settings, network=self.network,
-            notifications=self.operations_topic.topic if self.operations_topic else None,
+            notifications=self.operations_topic.topic if self.operations_topic else None, cluster=cluster,
         )
         # Named per stack: the module's fixed "portkey" namespace collides when two stacks share an account.
         namespace = servicediscovery.HttpNamespace(
@@ -73,6 +103,7 @@ class PortkeyGateway(Construct):
             arm64_only=settings.create_cluster,
             # Services must not be created before (or deleted after) the capacity provider's association.
             depends_on=(self.compute.cluster,) if settings.create_cluster else (),
+            secret_objects=own.secret_objects(),
         )
         connection = self._cache(settings, platform)
         self.data_service = None
@@ -110,13 +141,14 @@ class PortkeyGateway(Construct):
         self.aws_endpoints = AwsEndpoints(self, "AwsEndpoints", settings=settings, network=self.network) \
             if settings.aws_private_endpoints else None
 
-        self.domain = GatewayDomain(self, "Domain", settings=settings) if settings.custom_domain else None
+        self.domain = GatewayDomain(self, "Domain", settings=settings, zone=domain_zone,
+                                    certificate=certificate) if settings.custom_domain else None
         self.load_balancer = self.firewall = self.deployment_alarms = self.smoke_test_hook = self.endpoint_service = None
         if settings.create_lb:
             certificate_arn = self.domain.certificate.certificate_arn if self.domain else settings.tls_certificate_arn
             self.load_balancer = GatewayLoadBalancer(
                 self, "Ingress", settings=settings, network=self.network, gateway=self.gateway,
-                certificate_arn=certificate_arn or None,
+                certificate_arn=certificate_arn or None, access_logs_bucket=access_logs_bucket,
             )
             if self.domain:
                 self.domain.point_at(self.load_balancer.load_balancer)
@@ -142,7 +174,29 @@ class PortkeyGateway(Construct):
                 functions={"secret-change-redeploy": self.secret_redeploy.function} if self.secret_redeploy else {},
             )
         self._check_capacity(settings)
+        self._surface(settings)
         compliance.acknowledge_findings(self)
+
+    def _surface(self, settings: Settings) -> None:
+        """What a CDK app wires to, as aws_ecs_patterns offers it: `connections` (the load balancer's clients, or
+        the gateway tasks' without one), `url`, `alarms` and `dashboard`."""
+        ingress = self.load_balancer
+        if ingress:
+            self.connections = ec2.Connections(security_groups=[ingress.security_group],
+                                               default_port=ec2.Port.tcp(ingress.listener_port))
+            route = ingress.routes[0]
+            scheme = "https" if ingress.certificate_arn else "http"
+            host = route.host or ingress.load_balancer.load_balancer_dns_name
+            self.url = settings.public_urls.get(route.name) or f"{scheme}://{host}{route.path_prefix or ''}"
+        else:
+            port = self.gateway.spec.ports[0].port
+            self.connections = ec2.Connections(security_groups=[self.gateway.security_group],
+                                               default_port=ec2.Port.tcp(port))
+            self.url = None  # no load balancer: Service Connect clients call http://gateway:<port>
+        self.alarms = list(self.monitoring.alarms) if self.monitoring else []
+        if self.deployment_alarms:
+            self.alarms += [alarm for alarm in self.deployment_alarms.alarms if alarm not in self.alarms]
+        self.dashboard = self.monitoring.dashboard if self.monitoring else None
 
     def _cache(self, settings: Settings, platform: ServicePlatform) -> CacheConnection:
         """The cache store: the built-in Redis service, a Valkey cache created here, or an existing ElastiCache.

@@ -180,21 +180,46 @@ def test_the_package_builds_with_its_lambda_code(tmp_path):
     assert "portkey_gateway/components/private_link.py" in names and "portkey_gateway/pipeline.py" in names
 
 
-def test_a_consumer_app_puts_the_construct_next_to_its_own_resources():
+def test_a_consumer_app_hands_the_construct_its_own_vpc_and_secrets():
+    """A team's app (examples/consumer_app) that owns its VPC and secrets: passed as objects, they are used as they
+    are, the services land in the team's chosen subnets, and no second VPC or secret is made."""
     spec = importlib.util.spec_from_file_location("consumer_app", ROOT / "examples" / "consumer_app" / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     app = App(context=CLI_CONTEXT)
-    stack = module.build(app)
+    stack = module.build(app)  # with the security checks on: a finding would fail synthesis
     template = app.synth().get_stack_by_name(stack.stack_name).template
+    resources = template["Resources"]
+    (vpc_id,) = resources_of(template, "AWS::EC2::VPC")  # the team's, and no other
+    assert "Gateway" not in vpc_id
+    apps = {k for k, v in resources_of(template, "AWS::EC2::Subnet").items() if "appsSubnet" in k}
+    assert len(apps) == 2
+    services = [v["Properties"] for v in resources_of(template, "AWS::ECS::Service").values()]
+    assert len(services) == 2  # the gateway and its Redis, inside the team's stack
+    for service in services:
+        subnets = service["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+        assert {s["Ref"] for s in subnets} == apps  # the "apps" group the team selected, not "data" nor "edge"
+    group = next(v["Properties"] for v in resources_of(template, "AWS::AutoScaling::AutoScalingGroup").values())
+    assert {s["Ref"] for s in group["VPCZoneIdentifier"]} == apps
+    lb = next(v["Properties"] for v in resources_of(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values())
+    assert {s["Ref"] for s in lb["Subnets"]} == apps  # internal: beside the tasks
+    # The team's two secrets, by reference: read by the execution role, named in the task definition.
+    secrets = resources_of(template, "AWS::SecretsManager::Secret")
+    assert set(secrets) == {k for k in resources if k.startswith(("DockerHub", "PortkeyClientAuth"))
+                            and resources[k]["Type"] == "AWS::SecretsManager::Secret"} and len(secrets) == 2
+    gateway = next(c for t in resources_of(template, "AWS::ECS::TaskDefinition").values()
+                   for c in t["Properties"]["ContainerDefinitions"] if c["Name"] == "gateway")
+    docker_id = next(k for k in secrets if k.startswith("DockerHub"))
+    client_id = next(k for k in secrets if k.startswith("PortkeyClientAuth"))
+    assert gateway["RepositoryCredentials"]["CredentialsParameter"] == {"Ref": docker_id}
+    assert {json.dumps(s["ValueFrom"]).count(client_id) for s in gateway["Secrets"]} == {1}
     queue_policy = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources_of(template, "AWS::IAM::Policy").values()
                     if any("sqs:SendMessage" in json.dumps(s) for s in p["Properties"]["PolicyDocument"]["Statement"])]
     assert queue_policy, "the gateway task role may send to the team's queue"
     ingress = [r["Properties"] for r in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
                if r["Properties"].get("Description") == "team services"]
-    assert len(ingress) == 1 and ingress[0]["FromPort"] == 80
-    assert {"GatewayEndpoint", "JobsQueueUrl"} <= set(template["Outputs"])
-    assert len(resources_of(template, "AWS::ECS::Service")) == 2  # the gateway and its Redis, inside the team's stack
+    assert len(ingress) == 1 and ingress[0]["FromPort"] == 80  # connections.allow_default_port_from
+    assert {"GatewayUrl", "JobsQueueUrl"} <= set(template["Outputs"])
     assert len(resources_of(template, "AWS::SQS::Queue")) == 2
 
 

@@ -29,6 +29,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..settings import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, Settings
+from ..compliance import acknowledge
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
 from .deploy_guard import DeployGuard
 from .network import Network, no_default_egress
@@ -51,7 +52,7 @@ class GatewayLoadBalancer(Construct):
     `test_listener`, `test_port`, `alternate_target_groups`, `test_rules` (ALB) and `traffic_shift_role`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network, gateway: EcsService,
-                 certificate_arn: Optional[str]):
+                 certificate_arn: Optional[str], access_logs_bucket: Optional[s3.IBucket] = None):
         super().__init__(scope, construct_id)
         self.settings = settings
         self.routes = ingress_routes(settings)
@@ -71,6 +72,10 @@ class GatewayLoadBalancer(Construct):
         for cidr in settings.lb_ingress_cidrs:
             for port in client_ports:
                 self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients in {cidr}")
+            if Token.is_unresolved(cidr):
+                acknowledge(self.security_group, "AwsSolutions-EC23", (
+                    "Admits the clients' CIDR, a deploy-time value (the CIDR of the VPC passed to the construct, or a "
+                    "token in allowed_lb_cidrs) the rule cannot evaluate, on the listener ports only"))
         if settings.allow_control_plane_ips and "0.0.0.0/0" not in settings.lb_ingress_cidrs:
             for cidr in PORTKEY_CONTROL_PLANE_CIDRS:
                 self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(self.listener_port),
@@ -99,7 +104,7 @@ class GatewayLoadBalancer(Construct):
                     False if settings.inbound_private_link.enabled else None),
             )
 
-        self.access_logs_bucket = self._access_logs() if settings.enable_lb_access_logs else None
+        self.access_logs_bucket = self._access_logs(access_logs_bucket) if settings.enable_lb_access_logs else None
         self.target_groups = {route.name: self._target_group(route, network.vpc, "Targets") for route in self.routes}
         self.alternate_target_groups = {route.name: self._target_group(route, network.vpc, "AlternateTargets")
                                         for route in self.routes} if self.shifts_traffic else {}
@@ -315,10 +320,14 @@ class GatewayLoadBalancer(Construct):
     def _ssl_policy(self) -> Optional[elbv2.SslPolicy]:
         return getattr(elbv2.SslPolicy, TLS_POLICIES[self.settings.lb_ssl_policy]) if self.certificate_arn else None
 
-    def _access_logs(self) -> s3.IBucket:
-        """The named bucket (its owner keeps its policy), or a created one that ELB can write to."""
+    def _access_logs(self, given: Optional[s3.IBucket]) -> s3.IBucket:
+        """The caller's bucket, or the named one (their owner keeps its policy), or a created one ELB can write to.
+        `created_access_logs_bucket` says which."""
         settings = self.settings
-        if settings.lb_access_logs_bucket:
+        self.created_access_logs_bucket = False
+        if given is not None:
+            bucket = given
+        elif settings.lb_access_logs_bucket:
             bucket = s3.Bucket.from_bucket_name(self, "AccessLogs", settings.lb_access_logs_bucket)
         else:
             days = settings.lb_access_logs_expiration_days
@@ -337,6 +346,7 @@ class GatewayLoadBalancer(Construct):
                 )],
                 removal_policy=RemovalPolicy.RETAIN,
             )
+            self.created_access_logs_bucket = True
         # Adds the region's ELB log-delivery principal (account or service) to a created bucket's policy.
         self.load_balancer.log_access_logs(bucket, prefix=settings.lb_access_logs_prefix or None)
         return bucket

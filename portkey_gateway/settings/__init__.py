@@ -9,9 +9,9 @@ Rules and derived values run on the whole `Settings`, so they may read other are
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
-from .base import LOG_RETENTION_DAYS, FieldProblem, Name, Region, SettingsModel, nested_model, pattern
+from .base import LOG_RETENTION_DAYS, FieldProblem, Name, Region, SettingsModel, is_token, nested_model, pattern
 from .cache import CREATED_CACHE_PORT, REMOVED_VARIABLES, CacheSettings, CreatedCache, RedisConfiguration
 from .cluster import ClusterSettings, InstanceRefresh
 from .deployments import (SMOKE_RETRY_PAUSE_SECONDS, CanaryConfiguration, CircuitBreaker, DeploymentAlarms,
@@ -35,7 +35,7 @@ __all__ = [
     "DeploymentConfiguration", "FieldProblem", "GatewayConfig", "ImageRef", "InboundPrivateLink", "InstanceRefresh",
     "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "ObjectStorage", "RedisConfiguration", "Region",
     "ServiceEnvironment", "ServiceSecrets", "Settings", "SettingsModel", "SmokeRequest", "StreamingTimeouts",
-    "TimeoutChain", "WebFirewall", "nested_model", "pattern",
+    "TimeoutChain", "WebFirewall", "is_token", "nested_model", "pattern",
 ]
 
 
@@ -48,12 +48,44 @@ class Settings(PrivateConnectivitySettings, OperationsSettings, EdgeSettings, In
 
     model_config = ConfigDict(title="PortkeyGatewaySettings")
 
+    _rules_deferred: bool = PrivateAttr(False)
+
+    @classmethod
+    def _keyword_context(cls) -> dict:
+        """Built with keyword arguments, every value is checked at once, and the rules across fields wait for
+        `PortkeyGateway`, which runs them with the CDK objects it is given (a VPC, a cluster, secrets, ...) in place
+        of the ids they replace, with the same one-line errors."""
+        return {"defer_rules": True}
+
+    @property
+    def rules_deferred(self) -> bool:
+        """Built with keyword arguments: the rules across fields have not run yet (`PortkeyGateway` runs them)."""
+        return self._rules_deferred
+
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self, info: ValidationInfo) -> "Settings":
         """The areas' cross-field rules, in a fixed order: of several mistakes, the same one is reported first."""
+        if (info.context or {}).get("defer_rules"):
+            self._rules_deferred = True
+            return self
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
                       self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
                       self._deployment_alarms, self._autoscaling, self._capacity, self._images, self._services,
                       self._cache_auth, self._private_networking, self._monitoring):
             check()
         return self
+
+    @property
+    def unchecked(self) -> list[str]:
+        """What a deploy-time value (a CDK token) keeps the rules from checking before synthesis, a sentence each;
+        the construct reports them, so that a token never passes a comparison silently."""
+        notes = []
+        if is_token(self.tls_certificate_arn):
+            notes.append(f"tls_certificate_arn is known only at deploy: that the certificate is in {self.aws_region} "
+                         "(ACM certificates are regional) is checked by CloudFormation, not here")
+        secrets = [self.docker_cred_secret_arn, *(arn for service in (self.secrets.gateway, self.secrets.data_service)
+                                                 for arn in service.values())] if self.secrets else []
+        if self.redeploy_on_secret_change and any(is_token(arn) for arn in secrets):
+            notes.append(f"a secret ARN is known only at deploy: that each secret is in {self.aws_region} of this account "
+                         "(where the secret-change redeploy hears of new values) is not checked here")
+        return notes

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 
 class FieldProblem(ValueError):
@@ -30,8 +30,18 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 
 
+def is_token(value: Any) -> bool:
+    """A CDK token (`${Token[...]}` in a string, `#{Token[...]}` in a list): a value known only at deploy time, such
+    as the id of a VPC or the ARN of a secret the caller's own stack creates. The settings stay free of the CDK, so
+    they recognise the token's text, which is what the CDK documents it to be."""
+    return isinstance(value, str) and ("${Token[" in value or "#{Token[" in value)
+
+
 def pattern(regex: re.Pattern, what: str, fix: str, allow_empty: bool = False):
+    """A format check that a deploy-time value (a CDK token) passes: its format is CloudFormation's to check."""
     def check(value: str) -> str:
+        if is_token(value):
+            return value
         if not (allow_empty and value == "") and not regex.match(value):
             raise FieldProblem("", f"{value!r} is not {what}", fix)
         return value
@@ -58,6 +68,8 @@ def in_range(low: int, high: int):
 
 
 def _ipv4_network(value: str) -> str:
+    if is_token(value):
+        return value
     try:
         network = ipaddress.IPv4Network(value, strict=False)
     except ValueError:
@@ -94,10 +106,29 @@ def nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-class SettingsModel(BaseModel):
+class _KeywordErrors(type(BaseModel)):
+    """Built with keyword arguments in Python, a model is validated as YAML is and fails the same way: a ConfigError
+    with one line per problem, `<Model>: field: problem; fix`, never a pydantic traceback. (On the metaclass, not
+    `__init__`: pydantic calls an overridden `__init__` for nested models too, which would change their errors.)"""
+
+    def __call__(cls, **data: Any):
+        try:
+            return cls.model_validate(data, context=cls._keyword_context())
+        except ValidationError as error:
+            from ..loader import ConfigError, describe  # the loader is built on these models
+
+            raise ConfigError([f"{cls.__name__}: {describe(e, cls)}" for e in error.errors()]) from None
+
+
+class SettingsModel(BaseModel, metaclass=_KeywordErrors):
     """Unknown keys are errors, so a typo never silently does nothing; values are immutable once validated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    @classmethod
+    def _keyword_context(cls) -> dict | None:
+        """The validation context of a model built with keyword arguments (YAML and dicts go through the loader)."""
+        return None
 
     def changed(self, name: str) -> bool:
         """The field holds something other than its default (a setting that then must have an effect)."""

@@ -16,11 +16,11 @@ _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 class CustomDomain(SettingsModel):
     """Host names in a Route 53 public hosted zone: a DNS-validated ACM certificate and alias records to the LB."""
 
-    hosted_zone_id: Annotated[str, pattern(_HOSTED_ZONE_ID, "a Route 53 hosted zone id", "use the zone's id, e.g. Z0123456789ABCDEFGHIJ")] = Field(
-        description="Id of the public hosted zone (no lookup is made)."
+    hosted_zone_id: Optional[Annotated[str, pattern(_HOSTED_ZONE_ID, "a Route 53 hosted zone id", "use the zone's id, e.g. Z0123456789ABCDEFGHIJ")]] = Field(
+        None, description="Id of the public hosted zone (no lookup is made); or PortkeyGateway(domain_zone=...)."
     )
-    hosted_zone_name: Annotated[str, pattern(DNS_NAME, "a DNS zone name", "use the zone's name, e.g. example.com")] = Field(
-        description="Name of that zone."
+    hosted_zone_name: Optional[Annotated[str, pattern(DNS_NAME, "a DNS zone name", "use the zone's name, e.g. example.com")]] = Field(
+        None, description="Name of that zone; or PortkeyGateway(domain_zone=...)."
     )
     gateway_host: DnsName = Field("", description="AI gateway host; default: alb_routing_configuration.gateway_host.")
     mcp_host: DnsName = Field("", description="MCP gateway host; default: alb_routing_configuration.mcp_host.")
@@ -71,6 +71,11 @@ class EdgeSettings(SettingsModel):
     def _edge(self) -> None:
         domain = self.custom_domain
         if domain:
+            for name in ("hosted_zone_id", "hosted_zone_name"):
+                if not getattr(domain, name):
+                    raise FieldProblem(f"custom_domain.{name}", "is required: the public zone that holds the host names",
+                                       "set hosted_zone_id and hosted_zone_name, or pass the zone to PortkeyGateway "
+                                       "(domain_zone=)")
             if self.tls_certificate_arn:
                 raise FieldProblem("custom_domain", "creates its own certificate, so tls_certificate_arn would be a second one",
                                    "remove one of them")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import AfterValidator, Field
 
 from .base import (BUCKET_NAME, PARTITION_PATTERN, REGION_PATTERN, Cidr, DnsName, FieldProblem, SettingsModel, in_range,
-                   pattern)
+                   is_token, pattern)
 
 CERTIFICATE_ARN = re.compile(rf"^arn:{PARTITION_PATTERN}:acm:{REGION_PATTERN}:\d{{12}}:certificate/[0-9a-f-]+$")
 _PATH_PREFIX = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")
@@ -147,7 +147,7 @@ class IngressSettings(SettingsModel):
                                "unauthenticated /metrics (providers, error rates, spend) to allowed_lb_cidrs",
                                'set environment_variables.gateway.ENABLE_PROMETHEUS: "false", or use lb_type: application '
                                "(its rules keep the metrics paths inside)")
-        if self.tls_certificate_arn:
+        if self.tls_certificate_arn and not is_token(self.tls_certificate_arn):  # a token: see Settings.unchecked
             region = self.tls_certificate_arn.split(":")[3]
             if region != self.aws_region:
                 raise FieldProblem("tls_certificate_arn", f"is in {region}, but the load balancer is in {self.aws_region} "

@@ -15,7 +15,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from . import capacity, compliance
+from . import capacity
+from .compliance import acknowledge
 from .settings import Settings
 from .components.cache import Cache
 from .components.aws_endpoints import AwsEndpoints
@@ -104,17 +105,18 @@ class PortkeyGateway(Construct):
             # Services must not be created before (or deleted after) the capacity provider's association.
             depends_on=(self.compute.cluster,) if settings.create_cluster else (),
             secret_objects=own.secret_objects(),
+            exec_log_group=self.compute.exec_log_group, region=settings.aws_region, account=settings.aws_account,
         )
         connection = self._cache(settings, platform)
         self.data_service = None
         if settings.dataservice_config.enable_dataservice:
             self.data_service = EcsService(self, "DataService", spec=data_service_spec(settings, connection), platform=platform)
-            grant_bucket_objects(self.data_service.task_role, settings.object_storage.bucket_names, DATA_SERVICE_S3_ACTIONS)
+            grant_bucket_objects(self.data_service, settings.object_storage.bucket_names, DATA_SERVICE_S3_ACTIONS)
         self.gateway = EcsService(
             self, "Gateway", spec=gateway_spec(settings, connection), platform=platform,
             health_check_grace_period=Duration.seconds(LB_HEALTH_CHECK_GRACE_SECONDS) if settings.create_lb else None,
         )
-        grant_bucket_objects(self.gateway.task_role, settings.object_storage.bucket_names, LOG_STORE_ACTIONS)
+        grant_bucket_objects(self.gateway, settings.object_storage.bucket_names, LOG_STORE_ACTIONS)
         if settings.bedrock.enabled:
             grant_bedrock(self.gateway.task_role, settings)
         clients = [service for service in (self.gateway, self.data_service) if service]
@@ -175,7 +177,6 @@ class PortkeyGateway(Construct):
             )
         self._check_capacity(settings)
         self._surface(settings)
-        compliance.acknowledge_findings(self)
 
     def _surface(self, settings: Settings) -> None:
         """What a CDK app wires to, as aws_ecs_patterns offers it: `connections` (the load balancer's clients, or
@@ -251,15 +252,27 @@ def grant_bedrock(role: iam.IRole, settings: Settings) -> None:
     bedrock = settings.bedrock
     models = bedrock.model_arns or [f"arn:{Aws.PARTITION}:bedrock:{settings.aws_region}::foundation-model/*"]
     role.add_to_principal_policy(iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=models))
+    for arn in (a for a in bedrock.model_arns if "*" in a):
+        acknowledge(role, f"AwsSolutions-IAM5[Resource::{arn}]",
+                    "A listed foundation model in every region, as cross-region inference profiles route to it "
+                    "(bedrock.model_arns); invoke actions only, on that one model")
+    if not bedrock.model_arns:
+        acknowledge(role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:{settings.aws_region}::foundation-model/*]",
+                    "bedrock.model_arns is empty, so the operator chose every foundation model of the region; the grant "
+                    "is InvokeModel and InvokeModelWithResponseStream only, in that one region")
     if bedrock.assume_role_arns:
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=bedrock.assume_role_arns))
 
 
-def grant_bucket_objects(role: iam.IRole, buckets: list[str], actions: tuple[str, ...]) -> None:
+def grant_bucket_objects(service: EcsService, buckets: list[str], actions: tuple[str, ...]) -> None:
     """Object-level access to exactly the named buckets (no listing, no bucket configuration)."""
-    role.add_to_principal_policy(
+    service.task_role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=list(actions),
             resources=[f"arn:{Aws.PARTITION}:s3:::{bucket}/*" for bucket in buckets],
         )
     )
+    for bucket in buckets:
+        acknowledge(service.task_role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*]",
+                    f"The {service.spec.name} reads and writes objects under generated keys in {bucket}; access is "
+                    "limited to object actions on that one bucket's objects")

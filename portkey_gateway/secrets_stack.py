@@ -17,7 +17,7 @@ from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from . import compliance
+from .compliance import acknowledge
 from .settings import MANAGED_SECRET_KEYS, ServiceSecrets, Settings
 
 PLACEHOLDER = "REPLACE_ME"
@@ -48,7 +48,9 @@ class SecretsStack(Stack):
                 ),
                 removal_policy=RemovalPolicy.RETAIN,  # it holds credentials Portkey issued
             )
-            compliance.acknowledge_issued_secret(secrets[managed.name])
+            acknowledge(secrets[managed.name], "AwsSolutions-SMG4",
+                        "Credentials Portkey issues (registry login, client-auth key): rotation happens at Portkey, "
+                        "after which the new value is put here; Secrets Manager has no rotation function for them")
         self.docker_credentials = secrets["docker-credentials"]
         self.client_auth = secrets["clientauth-organizations"]
         self.arns = SecretArns(self.docker_credentials.secret_arn, self.client_auth.secret_arn)

@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..settings import InstanceRefresh, Settings
+from ..compliance import acknowledge
 from .network import Network
 from .teardown import InstanceRelease
 
@@ -66,6 +67,11 @@ class ComputeCluster(Construct):
             self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description="ECS container instances: register with the cluster and run tasks",
         )
+        for finding in ("AwsSolutions-IAM5[Action::ecs:Submit*]", "AwsSolutions-IAM5[Resource::*]"):
+            acknowledge(self.instance_role, finding, (
+                "CDK's ECS container-instance policy: ecs:Submit* and the Resource '*' actions (ecr:GetAuthorizationToken, "
+                "ecs:DiscoverPollEndpoint, ...) have no resource-level permissions; see 'Amazon ECS container instance "
+                "IAM role' in the ECS developer guide"))
         security_group = ec2.SecurityGroup(
             self, "InstanceSecurityGroup", vpc=network.vpc, allow_all_outbound=True,
             description="ECS container instances: no inbound; outbound for the ECS agent and image pulls",
@@ -105,6 +111,10 @@ class ComputeCluster(Construct):
             default_instance_warmup=Duration.seconds(refresh.instance_warmup) if refresh.enabled else None,
             group_metrics=[autoscaling.GroupMetrics.all()],  # free, 1-minute: the dashboard's instance counts
         )
+        acknowledge(self.auto_scaling_group, "Annotation::@aws-cdk/aws-autoscaling:desiredCapacitySet",
+                    "desired_asg_size is the initial size, as in the module; ECS managed scaling owns it afterwards. "
+                    "IgnoreUnmodifiedGroupSizeProperties makes CloudFormation re-apply it only when the configured "
+                    "value changes, and managed termination protection keeps instances that run tasks")
         if refresh.enabled:
             self.auto_scaling_group.node.default_child.add_property_override(
                 "InstanceMaintenancePolicy",

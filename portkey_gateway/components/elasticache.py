@@ -14,8 +14,9 @@ from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from ..settings import CREATED_CACHE_PORT, Settings
+from ..compliance import acknowledge
 from ..container_env import CacheConnection
+from ..settings import CREATED_CACHE_PORT, Settings
 from .network import Network, no_default_egress
 from .service import EcsService, admit
 
@@ -38,6 +39,10 @@ class ValkeyCache(Construct):
                 exclude_punctuation=True, password_length=AUTH_TOKEN_LENGTH,
             ),
         )  # deleted with the stack: a cache restored from the final snapshot takes a new token anyway
+        acknowledge(self.auth_secret, "AwsSolutions-SMG4",
+                    "An ElastiCache AUTH token cannot be rotated by a Secrets Manager rotation function alone: the cache "
+                    "must first accept both tokens (ModifyReplicationGroup, AuthTokenUpdateStrategy ROTATE), then every "
+                    "task must restart. The README describes the procedure")
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description=f"{settings.name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",
@@ -76,6 +81,10 @@ class ValkeyCache(Construct):
             snapshot_retention_limit=create.snapshot_retention_days,
             auto_minor_version_upgrade=True,
         )
+        if not self.multi_az:
+            acknowledge(self.replication_group, "AwsSolutions-AEC4",
+                        "The operator chose a single-AZ cache (redis_configuration.create.replicas: 0, or one AZ); any "
+                        "replica in a second AZ turns on multi-AZ with automatic failover")
         # Deleting the stack, or a change that replaces the cache, leaves a final snapshot.
         self.replication_group.cfn_options.deletion_policy = CfnDeletionPolicy.SNAPSHOT
         self.replication_group.cfn_options.update_replace_policy = CfnDeletionPolicy.SNAPSHOT

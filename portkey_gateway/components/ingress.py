@@ -141,6 +141,7 @@ class GatewayLoadBalancer(Construct):
                     '"false" if nothing scrapes it, or use lb_type: application, whose rules keep it inside.'))
 
         self.traffic_shift_role = self._traffic_shift_role() if self.shifts_traffic else None
+        self._acknowledge_findings()
         if self.traffic_shift_role:  # ECS registers the first tasks with it: its policy must exist before the service
             gateway.service.node.add_dependency(self.traffic_shift_role)
         for route in self.routes:
@@ -150,6 +151,29 @@ class GatewayLoadBalancer(Construct):
             if not self.is_application:  # an ALB target group opens these two rules itself when it is attached
                 self.security_group.add_egress_rule(gateway.security_group, ec2.Port.tcp(route.port), f"to {route.name} listener")
                 gateway.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(route.port), "from the load balancer")
+
+    def _acknowledge_findings(self) -> None:
+        if self.access_logs_bucket is None:
+            if self.is_application or self.certificate_arn:
+                reason = ("Access logging is the operator's choice (enable_lb_access_logs, off by default as in the "
+                          "Terraform module); turning it on creates an encrypted, TLS-only, retained log bucket")
+            else:
+                reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible "
+                          "in VPC flow logs (on for a VPC created here)")
+            acknowledge(self.load_balancer, "AwsSolutions-ELB2", reason)
+        elif self.created_access_logs_bucket:
+            acknowledge(self.access_logs_bucket, "AwsSolutions-S1",
+                        "This bucket is the sink for the load balancer's access logs; logging access to it into another "
+                        "bucket would need a sink of its own. It is private, TLS-only and versioned")
+        if self.traffic_shift_role is not None:
+            acknowledge(self.traffic_shift_role, "AwsSolutions-IAM5[Resource::*]",
+                        "elasticloadbalancing:Describe{Listeners,Rules,TargetGroups,TargetHealth} support no resource-level "
+                        "permissions (Service Authorization Reference); registering targets and modifying listeners and "
+                        "rules are limited to this deployment's own target groups, listeners and rules")
+        if "0.0.0.0/0" in self.settings.lb_ingress_cidrs:
+            acknowledge(self.security_group, "AwsSolutions-EC23",
+                        "An internet-facing gateway with allowed_lb_cidrs unset is open to the internet on its listener "
+                        "ports only, by design (the module's default); list allowed_lb_cidrs to narrow it")
 
     def groups_by_route(self) -> list[list[elbv2.ITargetGroup]]:
         """Per route, its target groups: the live one and, when traffic shifts, the alternate (the live revision

@@ -17,6 +17,7 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as elbv2_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ..compliance import acknowledge
 from ..settings import LB_IDLE_RANGE, Settings
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
@@ -61,6 +62,12 @@ class GatewayEndpointService(Construct):
         inbound = settings.inbound_private_link
         self.port = ingress.listener_port
         self.load_balancer = ingress.load_balancer if not ingress.is_application else self._nlb_in_front(settings, network, ingress)
+        if self.load_balancer is not ingress.load_balancer:
+            behind = ("the ALB behind it records every request" if ingress.access_logs_bucket is not None else
+                      "request logging belongs on the ALB behind it (enable_lb_access_logs, the operator's choice)")
+            acknowledge(self.load_balancer, "AwsSolutions-ELB2",
+                        f"This internal NLB only passes PrivateLink TCP through to the gateway's ALB; NLBs log TLS "
+                        f"listeners only, and {behind}")
         self.service = ec2.VpcEndpointService(
             self, "EndpointService",
             vpc_endpoint_service_load_balancers=[self.load_balancer],

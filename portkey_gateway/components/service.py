@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Token
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -20,6 +20,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from ..settings import LOG_RETENTION_DAYS, AutoscalingConfig, DeploymentConfiguration
+from ..compliance import acknowledge
 from ..specs import CONTAINER_HEALTH, ServiceSpec
 
 _SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")  # Secrets Manager appends "-" and six random characters to names
@@ -41,6 +42,9 @@ class ServicePlatform:
     depends_on: tuple = ()  # constructs the services must wait for (the cluster's capacity-provider association)
     # Secrets the caller passed as objects, by their ARN token: granted through the object (its KMS key included).
     secret_objects: Mapping[str, secretsmanager.ISecret] = field(default_factory=dict)
+    exec_log_group: Optional[logs.ILogGroup] = None  # where ECS Exec sessions are recorded (a cluster created here)
+    region: str = ""  # the deployment's, as written into the ARNs CDK renders
+    account: Optional[str] = None
 
     def secret(self, scope: Construct, construct_id: str, arn: str, reader: iam.IRole) -> secretsmanager.ISecret:
         return self.secret_objects.get(arn) or import_secret(scope, construct_id, arn, reader)
@@ -96,6 +100,11 @@ class EcsService(Construct):
                                         source_conditions=True)
         for i, arn in enumerate(spec.task_policy_arns):
             self.task_role.add_managed_policy(iam.ManagedPolicy.from_managed_policy_arn(self, f"TaskPolicy{i}", arn))
+            if ":iam::aws:policy/" in arn:
+                acknowledge(self.task_role, f"AwsSolutions-IAM4[Policy::{arn}]", "An AWS managed policy the operator "
+                            f"attached on purpose ({spec.name.replace('-', '_')}_task_role_policy_arns)")
+        if spec.execute_command:
+            self._acknowledge_exec(platform)
         execution_role = ecs_tasks_role(self, "ExecutionRole", f"{spec.name} task: image pull, secrets, logs",
                                         source_conditions=False)
         self.task_definition = ecs.TaskDefinition(
@@ -109,6 +118,10 @@ class EcsService(Construct):
             task_role=self.task_role,
             execution_role=execution_role,
         )
+        if spec.private_image:  # Portkey's applications
+            acknowledge(self.task_definition, "AwsSolutions-ECS2",
+                        "Plain environment holds non-secret settings only (ports, bucket names, cache URL); every "
+                        "credential is injected from Secrets Manager through the container's secrets")
         if platform.arm64_only:
             # ECS accepts a runtime platform on EC2 tasks (it then places them on arm64 instances only), but the CDK L2
             # allows it for Fargate alone. An image without an arm64 build then fails placement, not at start.
@@ -193,6 +206,20 @@ class EcsService(Construct):
         for dependency in platform.depends_on:
             self.service.node.add_dependency(dependency)
         self.scaling = self._autoscaling(spec.autoscaling) if autoscaled else None
+
+    def _acknowledge_exec(self, platform: ServicePlatform) -> None:
+        """ECS Exec's task-role statements, which CDK writes."""
+        acknowledge(self.task_role, "AwsSolutions-IAM5[Resource::*]",
+                    "ECS Exec (enable_execute_command, opt-in): ssmmessages:Create/Open Control/Data Channel and "
+                    "logs:DescribeLogGroups support no resource-level permissions (v3.0.0's scoped exec policy)")
+        if platform.exec_log_group is not None:
+            # CDK writes this ARN with the stack's partition and account as literals when they are known.
+            partition = "aws-cn" if platform.region.startswith("cn-") else (
+                "aws-us-gov" if platform.region.startswith("us-gov-") else "aws")
+            log_group_id = Stack.of(platform.exec_log_group).get_logical_id(platform.exec_log_group.node.default_child)
+            acknowledge(self.task_role, f"AwsSolutions-IAM5[Resource::arn:{partition}:logs:{platform.region}:"
+                        f"{platform.account or '<AWS::AccountId>'}:log-group:<{log_group_id}>:*]",
+                        "ECS Exec writes session logs as streams of the one exec log group; stream names are per session")
 
     def _autoscaling(self, config: AutoscalingConfig) -> ecs.ScalableTaskCount:
         """The module's target tracking on average CPU and memory; each policy can scale out, scale-in needs all."""

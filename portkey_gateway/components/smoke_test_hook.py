@@ -15,6 +15,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ..compliance import acknowledge
 from ..settings import SMOKE_RETRY_PAUSE_SECONDS, Settings
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
@@ -81,6 +82,11 @@ class SmokeTestHook(Construct):
                 for address in network.nat_public_ips:
                     ingress.allow_test_traffic_from(ec2.Peer.ipv4(f"{address}/32"), "from the smoke-test hook (NAT)")
                     self.nat_rules = True
+                if self.nat_rules:
+                    acknowledge(ingress.security_group, "AwsSolutions-EC23",
+                                "The rule cannot evaluate the smoke-test hook's /32 rules, built from the NAT gateways' "
+                                "Elastic IPs (CloudFormation references) on the test port; every other rule is a literal "
+                                "CIDR from allowed_lb_cidrs, none of them 0.0.0.0/0")
                 for cidr in hook.egress_cidrs:
                     ingress.allow_test_traffic_from(ec2.Peer.ipv4(cidr), f"from the smoke-test hook ({cidr})")
         if config["headers_secret_arn"]:
@@ -106,6 +112,9 @@ class SmokeTestHook(Construct):
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"]))
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
+                    "Lambda's VPC attachment (the actions of AWSLambdaVPCAccessExecutionRole): the network interfaces "
+                    "do not exist before Lambda creates them, and ec2:Describe* support no resource-level permissions")
         if config["headers_secret_arn"]:
             import_secret(self, "HeadersSecret", config["headers_secret_arn"], self.role).grant_read(self.role)
         # The function's ENIs need the VPC permissions before Lambda creates it.

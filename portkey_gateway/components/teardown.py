@@ -10,11 +10,12 @@ resource is deleted while its capacity provider lives on (a rolled-back update),
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CustomResource, Duration
+from aws_cdk import Aws, CustomResource, Duration, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
+from ..compliance import acknowledge
 from .function import python_function
 
 # What the function does to the one group (Auto Scaling supports resource-level permissions for these).
@@ -47,6 +48,16 @@ class InstanceRelease(Construct):
                        f"autoScalingGroupName/{name}"],
         ))
         self.role.add_to_policy(iam.PolicyStatement(actions=list(DESCRIBE_ACTIONS), resources=["*"]))
+        group_id = Stack.of(group).get_logical_id(group.node.default_child)
+        acknowledge(self.role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:"
+                    f"<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/<{group_id}>]",
+                    "The teardown function's actions on the cluster's one Auto Scaling group, named exactly; the '*' is "
+                    "the group's random id, which CloudFormation does not return")
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
+                    "autoscaling:DescribeAutoScalingGroups and DescribeLifecycleHooks support no resource-level "
+                    "permissions (Service Authorization Reference); ecs:DescribeCapacityProviders is called without "
+                    "names, to find whether any capacity provider still manages the group (the provider's name is "
+                    "generated). Read-only, and the function acts on its own group only")
         self.resource = CustomResource(
             self, "Resource", service_token=self.function.function_arn,
             resource_type="Custom::ReleaseInstanceProtection",

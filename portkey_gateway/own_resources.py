@@ -76,7 +76,13 @@ def with_own_resources(settings: Settings, own: OwnResources) -> Settings:
         elif settings.create_lb and not settings.internal_lb:
             problems.append(f"{SOURCE}: vpc: has no public subnets for the internet-facing load balancer; pass "
                             "load_balancer_subnets=, or set internal_lb: true")
-        data.setdefault("vpc_cidr", own.vpc.vpc_cidr_block)  # the default ingress of an internal load balancer
+        try:  # the default ingress of an internal load balancer
+            put("vpc_cidr", own.vpc.vpc_cidr_block, "vpc_cidr")
+        except RuntimeError:  # a VPC imported without its CIDR (jsii raises CDK's error as RuntimeError)
+            data.pop("vpc_cidr", None)
+            if settings.create_lb and settings.internal_lb and not settings.allowed_lb_cidrs:
+                problems.append(f"{SOURCE}: vpc: was imported without its CIDR, which an internal load balancer "
+                                "admits by default; import it with vpc_cidr_block, or set allowed_lb_cidrs")
     if own.cluster is not None:
         if settings.create_cluster:
             problems.append(f"{SOURCE}: create_cluster: is true, but a cluster was passed (cluster=); set "
@@ -100,6 +106,9 @@ def with_own_resources(settings: Settings, own: OwnResources) -> Settings:
         for variable, secret in variables.items():
             put(variable, secret.secret_arn, f"secrets.{service}.{variable}", given)
     if own.access_logs_bucket is not None:
+        if not settings.enable_lb_access_logs:
+            problems.append(f"{SOURCE}: access_logs_bucket: is only used when enable_lb_access_logs is true; set it, "
+                            "or pass no access_logs_bucket")
         put("lb_access_logs_bucket", own.access_logs_bucket.bucket_name, "lb_access_logs_bucket")
     if problems:
         raise ConfigError(problems)

@@ -102,7 +102,9 @@ class GatewayStage(Stage):
                          env=Environment(account=settings.aws_account or default_account, region=settings.aws_region))
         self.secrets_stack = add_secrets(self, settings) if settings.managed_secrets else None
         self.gateway_stack = add_environment(
-            self, settings, secrets_command=f"the pipeline's {settings.environment} stage deploys it; retry the stage")
+            self, settings, secrets_command=(
+                f"the pipeline's {settings.environment} stage deploys it; put the values in, delete the stack "
+                f"{settings.name_prefix} (a failed first create cannot be updated), then release the change again"))
         if self.secrets_stack:
             self.gateway_stack.add_dependency(self.secrets_stack)
 

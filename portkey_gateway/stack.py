@@ -27,7 +27,8 @@ class GatewayStack(Stack):
     With `managed_secrets`, the secrets stack (deployed before, on request) holds the credentials. This stack finds
     them by name through the deploy guard (`ManagedSecretsReady`), which fails the first deploy at once, before any
     task or retained resource exists, while a secret is missing or still holds its placeholder, and answers the
-    secrets' complete ARNs: the reference follows the secret, with no cross-stack output to go stale.
+    secrets' complete ARNs, looked up by name again whenever the secrets' definition changes (what could make
+    CloudFormation replace one), with no cross-stack output to go stale.
     `secrets_command` is how the message tells the operator to deploy the secrets stack."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,

@@ -277,9 +277,10 @@ def check(url: str, secretsmanager, responses: dict, properties: dict = SECRETS,
     real, stub = secretsmanager
     for secret in properties["Secrets"]:
         name = secret["Name"]
-        if responses.get(name) == "missing":
-            stub.add_client_error("describe_secret", "ResourceNotFoundException",
-                                  "Secrets Manager can't find the specified secret.", 400, expected_params={"SecretId": name})
+        if responses.get(name) in ("missing", "denied"):  # a missing secret may answer either, by IAM's evaluation
+            code = "ResourceNotFoundException" if responses[name] == "missing" else "AccessDeniedException"
+            stub.add_client_error("describe_secret", code, "not found or not authorized", 400,
+                                  expected_params={"SecretId": name})
         else:
             stub.add_response("describe_secret", responses.get(name, described(name)), {"SecretId": name})
     GUARD.handler(event(url, GUARD.SECRETS, properties, **extra), None, secretsmanager=real)
@@ -293,8 +294,9 @@ def test_filled_secrets_pass_and_give_their_full_arns(cloudformation, secretsman
     assert json.loads(capsys.readouterr().out.strip())["secrets"] == {DOCKER: "filled", CLIENT: "filled"}
 
 
-def test_a_missing_secret_says_to_deploy_the_secrets_stack_first(cloudformation, secretsmanager):
-    body = check(cloudformation, secretsmanager, {DOCKER: "missing"})
+@pytest.mark.parametrize("answer_of_aws", ["missing", "denied"])
+def test_a_missing_secret_says_to_deploy_the_secrets_stack_first(cloudformation, secretsmanager, answer_of_aws):
+    body = check(cloudformation, secretsmanager, {DOCKER: answer_of_aws})
     assert body["Status"] == "FAILED" and "Data" not in body
     assert body["Reason"] == (f"{DOCKER} does not exist: deploy the secrets stack first (make secrets ENV=prod), "
                               "put the real values in, then deploy again")
@@ -337,13 +339,13 @@ def test_an_update_keeps_the_physical_id(cloudformation, secretsmanager):
 
 def test_an_unexpected_error_fails_with_its_type(cloudformation, secretsmanager):
     real, stub = secretsmanager
-    stub.add_client_error("describe_secret", "AccessDeniedException", "not authorized to DescribeSecret", 400,
+    stub.add_client_error("describe_secret", "ThrottlingException", "Rate exceeded", 400,
                           expected_params={"SecretId": DOCKER})
     GUARD.handler(event(cloudformation, GUARD.SECRETS, SECRETS), None, secretsmanager=real)
     body = answer()
     assert body["Status"] == "FAILED" and "Data" not in body
-    assert body["Reason"] == ("ClientError: An error occurred (AccessDeniedException) when calling the DescribeSecret "
-                              "operation: not authorized to DescribeSecret")
+    assert body["Reason"] == ("ClientError: An error occurred (ThrottlingException) when calling the DescribeSecret "
+                              "operation: Rate exceeded")
 
 
 def test_malformed_properties_and_unknown_types_fail_instead_of_hanging(cloudformation, secretsmanager):

@@ -253,3 +253,24 @@ def test_a_custom_domain_in_the_callers_own_zone():
     with pytest.raises(ConfigError, match=r"^cfg.yaml: custom_domain.hosted_zone_id: is required: the public zone that "
                                           r"holds the host names; .*\(domain_zone=\)$"):
         settings_from_dict(variant(custom_domain={"gateway_host": "gateway.example.com"}), source="cfg.yaml")
+
+
+def test_a_vpc_and_a_cidr_of_its_own_are_refused_and_an_imported_vpc_needs_its_cidr():
+    stack = team_stack()
+    with pytest.raises(ConfigError, match=r"^PortkeyGateway: vpc_cidr: is given together with the object"):
+        PortkeyGateway(stack, "Gateway", settings=typed(vpc_cidr="192.168.0.0/16"), vpc=team_vpc(stack))
+    imported = ec2.Vpc.from_vpc_attributes(stack, "Imported", vpc_id="vpc-0123456789abcdef0", availability_zones=AZS,
+                                           private_subnet_ids=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"])
+    with pytest.raises(ConfigError, match=r"^PortkeyGateway: vpc: was imported without its CIDR"):
+        PortkeyGateway(stack, "Gateway2", settings=typed(), vpc=imported)
+
+
+def test_managed_secrets_work_with_keyword_settings_in_the_gateway_stack():
+    """The secrets check's ARNs are tokens in the settings the stack hands the construct: accepted as its own."""
+    from portkey_gateway import GatewayStack
+
+    settings = typed(create_new_vpc=True, vpc_cidr="10.30.0.0/16", managed_secrets=True, docker_cred_secret_arn=None,
+                     secrets=None)
+    stack = GatewayStack(App(context=CLI_CONTEXT), "S", settings=settings)
+    template = Template.from_stack(stack).to_json()
+    assert resources_of(template, "Custom::ManagedSecretsReady")

@@ -71,11 +71,12 @@ class DeployGuard(Construct):
                       secrets: Sequence[dict]) -> CustomResource:
         """Fails the deployment unless each secret ({Id, Name, Keys, Definition}) exists and holds a value put after
         its creation; answers `<Id>Arn` for each. Only DescribeSecret: the function never reads a secret value."""
+        prefix = f"arn:{Aws.PARTITION}:secretsmanager:{Aws.REGION}:{Aws.ACCOUNT_ID}:secret:"
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["secretsmanager:DescribeSecret"],
-            # By name: Secrets Manager appends six random characters to a secret's ARN.
-            resources=[f"arn:{Aws.PARTITION}:secretsmanager:{Aws.REGION}:{Aws.ACCOUNT_ID}:secret:{secret['Name']}-??????"
-                       for secret in secrets],
+            # By name: Secrets Manager appends six random characters to a secret's ARN; a secret that does not exist is
+            # authorized against the bare name, so that "not found", not "access denied", reaches the operator.
+            resources=[arn for secret in secrets for arn in (f"{prefix}{secret['Name']}-??????", f"{prefix}{secret['Name']}")],
         ))
         return self._resource(scope, construct_id, "Custom::ManagedSecretsReady", {
             "Environment": environment, "SecretsCommand": secrets_command, "Secrets": list(secrets),

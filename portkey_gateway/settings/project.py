@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
-from .base import FieldProblem, Name, Region, SecretArn, SettingsModel, pattern
+from .base import FieldProblem, Name, Region, SecretArn, SettingsModel, is_token, pattern
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -128,11 +128,11 @@ class ProjectSettings(SettingsModel):
         for name in STANDARD_TAGS:
             if name in self.tags:
                 raise FieldProblem(f"tags.{name}", "is set from the settings already", "remove it")
-        if self.managed_secrets:
-            if self.docker_cred_secret_arn:
+        if self.managed_secrets:  # a token is the secrets stack's own ARN, put in by the gateway stack's secrets check
+            if self.docker_cred_secret_arn and not is_token(self.docker_cred_secret_arn):
                 raise FieldProblem("docker_cred_secret_arn", "comes from the secrets stack with managed_secrets", "remove it")
             for service in ("gateway", "data_service"):
-                given = set(getattr(self.secrets, service)) if self.secrets else set()
+                given = {k for k, v in getattr(self.secrets, service).items() if not is_token(v)} if self.secrets else set()
                 for key in sorted(given & set(MANAGED_SECRET_KEYS["clientauth-organizations"])):
                     alias = ServiceSecrets.model_fields[service].alias or service
                     raise FieldProblem(f"secrets.{alias}.{key}", "comes from the secrets stack with managed_secrets",

@@ -137,7 +137,8 @@ def secrets_ready(properties: dict, secretsmanager) -> tuple[dict, list[str], di
         try:
             described = secretsmanager.describe_secret(SecretId=name)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            # A secret that does not exist may also answer AccessDenied: the role names the secrets by name.
+            if error.response.get("Error", {}).get("Code") not in ("ResourceNotFoundException", "AccessDeniedException"):
                 raise
             states[name] = "missing"
             problems.append(f"{name} does not exist: deploy the secrets stack first ({properties['SecretsCommand']}), "

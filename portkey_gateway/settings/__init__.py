@@ -83,8 +83,9 @@ class Settings(PrivateConnectivitySettings, OperationsSettings, EdgeSettings, In
         if is_token(self.tls_certificate_arn):
             notes.append(f"tls_certificate_arn is known only at deploy: that the certificate is in {self.aws_region} "
                          "(ACM certificates are regional) is checked by CloudFormation, not here")
+        # Managed secrets come from this environment's own secrets stack: same account and region by construction.
         secrets = [self.docker_cred_secret_arn, *(arn for service in (self.secrets.gateway, self.secrets.data_service)
-                                                 for arn in service.values())] if self.secrets else []
+                                                 for arn in service.values())] if self.secrets and not self.managed_secrets else []
         if self.redeploy_on_secret_change and any(is_token(arn) for arn in secrets):
             notes.append(f"a secret ARN is known only at deploy: that each secret is in {self.aws_region} of this account "
                          "(where the secret-change redeploy hears of new values) is not checked here")

@@ -34,7 +34,8 @@ from .specs import GATEWAY_HEALTH_PATH, ingress_routes
 # Every call the checks make, as IAM actions: the caller (or the assumed role) needs them, and nothing more.
 REQUIRED_ACTIONS = (
     "cloudformation:DescribeStacks", "cloudformation:ListStackResources", "ecs:DescribeServices",
-    "ecs:ListServiceDeployments", "elasticloadbalancing:DescribeTargetHealth", "cloudwatch:DescribeAlarms",
+    "ecs:ListServiceDeployments", "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeListeners", "cloudwatch:DescribeAlarms",
 )
 ASSUME_ROLE_ACTIONS = ("sts:AssumeRole",)  # the caller's, with --role-arn
 ROLE_SESSION_NAME = "portkey-gateway-verify"
@@ -269,15 +270,33 @@ def check_target_groups(report: Report, elbv2, services: list[dict], settings: S
     if not attached:
         report.add(SKIP, "no service is behind a load balancer" + ("" if settings.create_lb else " (create_lb: false)"))
     for service, lb in attached:
-        alternate = (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+        advanced = lb.get("advancedConfiguration") or {}
+        traffic = production_weights(elbv2, advanced["productionListenerRule"]) \
+            if advanced.get("productionListenerRule") else None
         health = {arn: elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-                  for arn in (lb["targetGroupArn"], alternate) if arn}
+                  for arn in (lb["targetGroupArn"], advanced.get("alternateTargetGroupArn")) if arn}
         port = lb.get("containerPort")
-        report.item(routes.get(port, f"{service['serviceName']}:{port}"), *route_findings(health))
+        report.item(routes.get(port, f"{service['serviceName']}:{port}"), *route_findings(health, traffic))
 
 
-def route_findings(health: dict[str, list[dict]]) -> tuple[list[str], list[str], str]:
-    """(problems, warnings, what is fine) of one route, from the target health of its groups (primary first)."""
+def production_weights(elbv2, pointer: str) -> dict[str, int]:
+    """Target group -> share of production traffic, as the rule (ALB) or listener (NLB) ECS shifts forwards it now."""
+    if ":listener-rule/" in pointer:
+        actions = elbv2.describe_rules(RuleArns=[pointer])["Rules"][0]["Actions"]
+    else:
+        actions = elbv2.describe_listeners(ListenerArns=[pointer])["Listeners"][0]["DefaultActions"]
+    weights: dict[str, int] = {}
+    for action in (a for a in actions if a.get("Type") == "forward"):
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or [{"TargetGroupArn": action["TargetGroupArn"]}]
+        for group in groups:
+            weights[group["TargetGroupArn"]] = weights.get(group["TargetGroupArn"], 0) + group.get("Weight", 1)
+    return weights
+
+
+def route_findings(health: dict[str, list[dict]], traffic: Optional[dict[str, int]] = None) -> tuple[list[str], list[str], str]:
+    """(problems, warnings, what is fine) of one route, from the target health of its groups (primary first) and,
+    with a traffic-shifting strategy, the production weights: a group that gets traffic must have healthy targets
+    (after a stack update reset the rule to an empty group, aws-cdk 36649, nothing else would show it)."""
     def state(target):
         return target["TargetHealth"]["State"]
 
@@ -287,10 +306,16 @@ def route_findings(health: dict[str, list[dict]]) -> tuple[list[str], list[str],
 
     healthy = {arn: sum(state(t) in LIVE_TARGET_STATES for t in targets) for arn, targets in health.items()}
     live = max(health, key=lambda arn: (healthy[arn], bool(health[arn])))  # the primary when neither has targets
+    if traffic:
+        live = max(health, key=lambda arn: traffic.get(arn, 0))
     problems = [f"{named(t)} in {group_name(arn)}" for arn, targets in health.items() for t in targets
                 if state(t) in FAILED_TARGET_STATES]
     if not sum(healthy.values()):
         problems.insert(0, "no healthy target: traffic to this route fails")
+    elif traffic:
+        problems[:0] = [f"production traffic (weight {share}) goes to {group_name(arn)}, which has no healthy target: "
+                        "run one more deployment (aws ecs update-service --force-new-deployment) to move the tasks there"
+                        for arn, share in traffic.items() if share and arn in health and not healthy[arn]]
     warnings = [f"{named(t)} in {group_name(live)}" for t in health[live]
                 if state(t) not in LIVE_TARGET_STATES | FAILED_TARGET_STATES]
     fine = f"{healthy[live]} healthy in {group_name(live)}"

@@ -31,6 +31,8 @@ from .conftest import ROOT, ZONE, variant
 
 PROD = load_config(ROOT / "config" / "prod.yaml")  # managed secrets, blue/green, an internet-facing ALB, TLS, host routing
 DEV = load_config(ROOT / "config" / "dev.yaml")  # an internal NLB without TLS, rolling, the built-in Redis
+NLB_BLUE_GREEN_FILE = ROOT / "tests" / "fixtures" / "verify" / "nlb-blue-green.yaml"
+NLB_BLUE_GREEN = load_config(NLB_BLUE_GREEN_FILE)
 REGION = "us-east-1"
 WHEN = datetime(2025, 6, 1, tzinfo=timezone.utc)
 LB_DNS = "portkey-gateway-1234567890.us-east-1.elb.amazonaws.com"
@@ -121,6 +123,7 @@ class World:
     alarms: dict[str, str]
     outputs: dict[str, str]
     unfinished: dict[str, list[dict]] = field(default_factory=dict)
+    weights: dict[str, dict[str, int]] = field(default_factory=dict)  # production rule -> group -> weight
 
     def service(self, name: str) -> dict:
         return next(s for s in self.services if s["serviceName"] == name)
@@ -158,11 +161,23 @@ class World:
              {"serviceDeployments": self.unfinished.get(s["serviceName"], [])}) for s in self.services]
 
     def _target_calls(self) -> list[tuple]:
-        groups = [arn for s in self.services for lb in s["loadBalancers"]
-                  for arn in (lb["targetGroupArn"], lb.get("advancedConfiguration", {}).get("alternateTargetGroupArn"))
-                  if arn]
-        return [("elbv2", "describe_target_health", {"TargetGroupArn": arn}, {"TargetHealthDescriptions": self.health[arn]})
-                for arn in groups]
+        calls = []
+        for lb in (lb for s in self.services for lb in s["loadBalancers"]):
+            advanced = lb.get("advancedConfiguration", {})
+            rule = advanced.get("productionListenerRule")
+            if rule and ":listener-rule/" in rule:  # an ALB rule, as ECS writes it: a weighted forward over both groups
+                groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in self.weights[rule].items()]
+                calls.append(("elbv2", "describe_rules", {"RuleArns": [rule]}, {"Rules": [
+                    {"RuleArn": rule, "Priority": "100", "IsDefault": False, "Conditions": [],
+                     "Actions": [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]}]}))
+            elif rule:  # an NLB listener: a forward to the one live group
+                live = max(self.weights[rule], key=self.weights[rule].get)
+                calls.append(("elbv2", "describe_listeners", {"ListenerArns": [rule]}, {"Listeners": [
+                    {"ListenerArn": rule, "Port": 443, "DefaultActions": [{"Type": "forward", "TargetGroupArn": live}]}]}))
+            calls += [("elbv2", "describe_target_health", {"TargetGroupArn": arn},
+                       {"TargetHealthDescriptions": self.health[arn]})
+                      for arn in (lb["targetGroupArn"], advanced.get("alternateTargetGroupArn")) if arn]
+        return calls
 
     def _alarm_calls(self) -> list[tuple]:
         alarms = [{"AlarmName": alarm, "StateValue": state, "StateReason": f"{alarm} reason"}
@@ -194,6 +209,7 @@ def healthy(settings: Settings) -> World:
     balancers = [{"targetGroupArn": group_arn(f"{route.name}-blue"), "containerName": "gateway",
                   "containerPort": route.port,
                   **({"advancedConfiguration": {"alternateTargetGroupArn": group_arn(f"{route.name}-green"),
+                                                "productionListenerRule": rule_arn(route.name, settings.lb_type),
                                                 "roleArn": "arn:aws:iam::123456789012:role/shift"}} if shifts else {})}
                  for route in ingress_routes(settings)] if settings.create_lb else []
     services = [service(settings, "gateway", count, balancers)]
@@ -210,7 +226,17 @@ def healthy(settings: Settings) -> World:
     alarms = {f"{prefix}-gateway-no-healthy-targets": "OK", f"{prefix}-gateway-tasks-below-desired": "OK",
               f"{prefix}-capacity-shortfall": "INSUFFICIENT_DATA"}
     outputs = {"VpcId": "vpc-0123456789abcdef0", **({"LoadBalancerDnsName": LB_DNS} if settings.create_lb else {})}
-    return World(settings, stacks, services, health, alarms, outputs)
+    weights = {rule_arn(route.name, settings.lb_type): {group_arn(f"{route.name}-blue"): 100,
+                                                        group_arn(f"{route.name}-green"): 0}
+               for route in ingress_routes(settings)} if shifts and settings.create_lb else {}
+    return World(settings, stacks, services, health, alarms, outputs, weights=weights)
+
+
+def rule_arn(route: str, lb_type: str) -> str:
+    """What ECS shifts: a production listener rule on an ALB, the production listener itself on an NLB."""
+    if lb_type == "network":
+        return f"arn:aws:elasticloadbalancing:{REGION}:123456789012:listener/net/gw/0123456789abcdef/{route}"
+    return f"arn:aws:elasticloadbalancing:{REGION}:123456789012:listener-rule/app/gw/0123456789abcdef/1111111111111111/{route}"
 
 
 def answering(status: int):
@@ -275,7 +301,10 @@ def test_the_declared_actions_are_exactly_the_calls_made(capsys):
     aws = FakeAws([_assume_role()] + world.calls())
     assert verify.main(["--env", "prod", "--role-arn", ROLE], session=aws, get=answering(200)) == 0
     aws.assert_all_asked()
-    assert aws.actions == set(verify.REQUIRED_ACTIONS + verify.ASSUME_ROLE_ACTIONS)
+    nlb = FakeAws(healthy(NLB_BLUE_GREEN).calls())  # the production listener, where an ALB has a rule
+    assert verify.main(["--config", str(NLB_BLUE_GREEN_FILE)], session=nlb, get=answering(200)) == 0
+    nlb.assert_all_asked()
+    assert aws.actions | nlb.actions == set(verify.REQUIRED_ACTIONS + verify.ASSUME_ROLE_ACTIONS)
     assert len(verify.REQUIRED_ACTIONS) == len(set(verify.REQUIRED_ACTIONS))
 
 
@@ -645,3 +674,22 @@ def test_a_role_that_cannot_be_assumed_says_what_it_needs():
                         "AssumeRole")
     assert verify.aws_problem(error) == ("AssumeRole refused: AccessDenied: not authorized to perform: sts:AssumeRole "
                                          "(the caller needs sts:AssumeRole on the role, and the role must trust the caller)")
+
+
+def test_production_traffic_on_a_group_without_tasks_is_caught(capsys):
+    """aws-cdk 36649's outage: the rule sends production traffic to the group the tasks left (healthy targets exist,
+    only in the other group). Target health alone looks fine; the weights show it."""
+    world = healthy(PROD)
+    for rule, groups in world.weights.items():
+        blue, green = groups
+        world.weights[rule] = {blue: 0, green: 100}  # traffic on green, tasks in blue
+    code, out, _ = run(world, capsys)
+    assert code == 1
+    assert "production traffic (weight 100) goes to gateway-green" in line(out, "FAIL", "gateway route")
+    assert "force-new-deployment" in line(out, "FAIL", "gateway route")
+
+
+def test_an_nlb_blue_green_route_reads_its_production_listener(capsys):
+    world = healthy(NLB_BLUE_GREEN)
+    code, out, _ = run(world, capsys, "--no-http")
+    assert code == 0 and "healthy in gateway-blue" in line(out, "OK", "gateway route")

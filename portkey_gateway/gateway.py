@@ -36,7 +36,7 @@ from .components.secret_redeploy import SecretChangeRedeploy, secret_readers
 from .components.smoke_test_hook import SmokeTestHook
 from .container_env import CacheConnection, configured_cache
 from .own_resources import OwnResources, with_own_resources
-from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec
+from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec, redis_spec
 
 LOG_STORE_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the module's gateway policy: write logs, read them back
 # The module's (v3.0.0) data-service policy: exports and fine-tune files are also deleted and uploaded in parts.
@@ -82,7 +82,8 @@ class PortkeyGateway(Construct):
         self.settings = settings
         self.network = Network(self, "Network", settings=settings, vpc=vpc, task_subnets=task_subnets,
                                load_balancer_subnets=load_balancer_subnets)
-        self.operations_topic = OperationsTopic(self, "Operations", settings=settings) \
+        self.operations_topic = OperationsTopic(self, "Operations", name_prefix=settings.name_prefix,
+                                                alarm_emails=settings.monitoring.alarm_emails) \
             if settings.create_cluster or settings.monitoring.alarms else None
         self.compute = ComputeCluster(
             self, "Compute", settings=settings, network=self.network,
@@ -143,8 +144,8 @@ class PortkeyGateway(Construct):
         self.aws_endpoints = AwsEndpoints(self, "AwsEndpoints", settings=settings, network=self.network) \
             if settings.aws_private_endpoints else None
 
-        self.domain = GatewayDomain(self, "Domain", settings=settings, zone=domain_zone,
-                                    certificate=certificate) if settings.custom_domain else None
+        self.domain = GatewayDomain(self, "Domain", domain=settings.custom_domain, hosts=settings.domain_hosts,
+                                    zone=domain_zone, certificate=certificate) if settings.custom_domain else None
         self.load_balancer = self.firewall = self.deployment_alarms = self.smoke_test_hook = self.endpoint_service = None
         if settings.create_lb:
             certificate_arn = self.domain.certificate.certificate_arn if self.domain else settings.tls_certificate_arn
@@ -156,7 +157,8 @@ class PortkeyGateway(Construct):
                 self.domain.point_at(self.load_balancer.load_balancer)
             if settings.waf.enabled:
                 self.firewall = GatewayFirewall(
-                    self, "Firewall", settings=settings, load_balancer=self.load_balancer.load_balancer
+                    self, "Firewall", waf=settings.waf, name_prefix=settings.name_prefix,
+                    load_balancer=self.load_balancer.load_balancer
                 )
             self._release_safety(settings)
             if settings.inbound_private_link.enabled:
@@ -165,7 +167,8 @@ class PortkeyGateway(Construct):
         self.monitoring = None
         if settings.monitoring.dashboard or settings.monitoring.alarms:
             self.monitoring = Monitoring(
-                self, "Monitoring", settings=settings,
+                self, "Monitoring", config=settings.monitoring, health_config=settings.gateway_deployment_alarms,
+                name_prefix=settings.name_prefix, region=settings.aws_region,
                 topic=self.operations_topic.topic if self.operations_topic else None,
                 cluster=self.compute.cluster, services=[*clients, *([self.cache.redis] if self.cache else [])],
                 ingress=self.load_balancer,
@@ -205,12 +208,14 @@ class PortkeyGateway(Construct):
         self.cache = self.elasticache = self.cache_access = None
         redis = settings.redis_configuration
         if redis.redis_type == "redis":
-            self.cache = self.cache_access = Cache(self, "Cache", settings=settings, platform=platform)
+            self.cache = self.cache_access = Cache(self, "Cache", spec=redis_spec(settings), platform=platform)
         elif redis.create:
-            self.elasticache = self.cache_access = ValkeyCache(self, "ElastiCache", settings=settings, network=self.network)
+            self.elasticache = self.cache_access = ValkeyCache(
+                self, "ElastiCache", redis=redis, name_prefix=settings.name_prefix, az_count=settings.az_count,
+                network=self.network)
             return self.elasticache.connection
         elif redis.security_group_id:
-            self.cache_access = ExistingCacheAccess(self, "ExistingCache", settings=settings)
+            self.cache_access = ExistingCacheAccess(self, "ExistingCache", redis=redis)
         return configured_cache(settings)
 
     def _connect_gateway_and_data_service(self, settings: Settings) -> None:
@@ -220,7 +225,7 @@ class PortkeyGateway(Construct):
         for port in gateway.spec.ports:
             gateway.allow_from(data_service, port.port)
         gateway.service.node.add_dependency(data_service.service)
-        self.discovery_refresh = DiscoveryRefresh(self, "DiscoveryRefresh", settings=settings, gateway=gateway,
+        self.discovery_refresh = DiscoveryRefresh(self, "DiscoveryRefresh", name_prefix=settings.name_prefix, gateway=gateway,
                                                   data_service=data_service)
 
     def _release_safety(self, settings: Settings) -> None:
@@ -231,7 +236,8 @@ class PortkeyGateway(Construct):
             self.gateway.scale_on_requests([*ingress.target_groups.values(), *ingress.alternate_target_groups.values()],
                                            settings.gateway_autoscaling)
         if settings.gateway_deployment_alarms.enabled or settings.monitoring.alarms:
-            self.deployment_alarms = DeploymentAlarms(self, "DeploymentAlarms", settings=settings, ingress=ingress,
+            self.deployment_alarms = DeploymentAlarms(self, "DeploymentAlarms", config=settings.gateway_deployment_alarms,
+                                                      name_prefix=settings.name_prefix, ingress=ingress,
                                                       gateway=self.gateway)
         if settings.gateway_lifecycle_hook.enable_lifecycle_hook:
             self.smoke_test_hook = SmokeTestHook(self, "SmokeTestHook", settings=settings, network=self.network,

@@ -228,7 +228,8 @@ def test_domain_uses_a_given_zone_and_certificate():
     zone = route53.PublicHostedZone(stack, "Zone", zone_name="team.example.com")
     certificate = acm.Certificate.from_certificate_arn(stack, "Cert", CERTIFICATE)
     settings = settings_from_dict(variant(custom_domain={**ZONE, "gateway_host": "gateway.example.com"}))
-    domain = GatewayDomain(stack, "Domain", settings=settings, zone=zone, certificate=certificate)
+    domain = GatewayDomain(stack, "Domain", domain=settings.custom_domain, hosts=settings.domain_hosts, zone=zone,
+                           certificate=certificate)
     assert domain.zone is zone and domain.certificate is certificate
     assert not resources_of(Template.from_stack(stack).to_json(), "AWS::CertificateManager::Certificate")
 

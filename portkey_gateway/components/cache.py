@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from ..settings import Settings
-from ..specs import REDIS_PORT, redis_spec
+from ..specs import REDIS_PORT, ServiceSpec
 from .service import EcsService, ServicePlatform
 
 
 class Cache(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, platform: ServicePlatform):
+    """Exposes `redis`, the service `spec` (`specs.redis_spec`) describes."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: ServiceSpec, platform: ServicePlatform):
         super().__init__(scope, construct_id)
-        self.redis = EcsService(self, "Redis", spec=redis_spec(settings), platform=platform)
+        self.redis = EcsService(self, "Redis", spec=spec, platform=platform)
 
     def allow_from(self, client: EcsService) -> None:
         """Admit `client`'s tasks on the Redis port."""

@@ -16,7 +16,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from ..settings import Settings
+from ..settings import DeploymentAlarms as DeploymentAlarmsConfig
 from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 
@@ -26,11 +26,10 @@ PERIOD = Duration.minutes(1)
 class DeploymentAlarms(Construct):
     """Exposes `alarms` (unhealthy targets; on an ALB also the target 5xx share)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, ingress: GatewayLoadBalancer,
-                 gateway: EcsService):
-        """Attaches the alarms to the gateway's deployments when `gateway_deployment_alarms.enabled`."""
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentAlarmsConfig, name_prefix: str,
+                 ingress: GatewayLoadBalancer, gateway: EcsService):
+        """Attaches the alarms to the gateway's deployments when `config.enabled`."""
         super().__init__(scope, construct_id)
-        config = settings.gateway_deployment_alarms
         routes = ingress.groups_by_route()
         # No FILL(): it would turn the latest minute, whose metrics have not arrived yet, into a healthy 0 and keep
         # the alarm from ever seeing `evaluation_minutes` bad minutes in a row. Gaps are simply not evaluated.
@@ -49,7 +48,7 @@ class DeploymentAlarms(Construct):
             period=PERIOD, label="Unhealthy gateway targets",
         )
         self.alarms = [unhealthy.create_alarm(
-            self, "UnhealthyTargets", alarm_name=f"{settings.name_prefix}-gateway-unhealthy-targets",
+            self, "UnhealthyTargets", alarm_name=f"{name_prefix}-gateway-unhealthy-targets",
             alarm_description="Gateway targets failing the load balancer health check (during a deployment: rolls it back)",
             threshold=config.unhealthy_tasks,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, **common,
@@ -66,7 +65,7 @@ class DeploymentAlarms(Construct):
                 label="Gateway target 5xx (% of a target group's requests)",
             )
             self.alarms.append(share.create_alarm(
-                self, "Target5xx", alarm_name=f"{settings.name_prefix}-gateway-target-5xx",
+                self, "Target5xx", alarm_name=f"{name_prefix}-gateway-target-5xx",
                 alarm_description=f"More than {config.target_5xx_percent:g} % of a gateway target group's requests "
                                   "answered 5xx by the tasks (during a deployment: rolls it back)",
                 threshold=config.target_5xx_percent,

@@ -13,7 +13,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from ..settings import Settings
 from .function import function_role
 from .service import EcsService
 
@@ -23,7 +22,7 @@ LOG_RETENTION_DAYS = 30
 class DiscoveryRefresh(Construct):
     """Exposes `role` (the provider function's, shared by the stack's AwsCustomResources) and `log_group`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, gateway: EcsService,
+    def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, gateway: EcsService,
                  data_service: EcsService):
         super().__init__(scope, construct_id)
         service = data_service.service
@@ -38,7 +37,7 @@ class DiscoveryRefresh(Construct):
                 service="ECS", action="updateService",
                 parameters={"cluster": service.cluster.cluster_name, "service": service.service_name,
                             "forceNewDeployment": True},
-                physical_resource_id=cr.PhysicalResourceId.of(f"{settings.name_prefix}-data-service-discovery-refresh"),
+                physical_resource_id=cr.PhysicalResourceId.of(f"{name_prefix}-data-service-discovery-refresh"),
             ),
             policy=cr.AwsCustomResourcePolicy.from_statements([
                 iam.PolicyStatement(actions=["ecs:UpdateService"], resources=[service.service_arn]),

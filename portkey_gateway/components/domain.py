@@ -6,7 +6,7 @@ to be public.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import jsii
 from aws_cdk import aws_certificatemanager as acm
@@ -14,7 +14,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from ..settings import Settings
+from ..settings import CustomDomain
 
 
 @jsii.implements(route53.IAliasRecordTarget)
@@ -33,16 +33,16 @@ class _LoadBalancerAlias:
 
 
 class GatewayDomain(Construct):
-    """Exposes `certificate`, `zone` and `hosts` (served listener -> host name); `point_at` adds the records.
+    """Exposes `certificate`, `zone` and `hosts` (served listener -> host name, `Settings.domain_hosts`); `point_at`
+    adds the records.
 
     `zone` passes a hosted zone the caller owns (instead of the zone's id and name), `certificate` one that covers
     the hosts (instead of a DNS-validated certificate created here)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+    def __init__(self, scope: Construct, construct_id: str, *, domain: CustomDomain, hosts: Mapping[str, str],
                  zone: Optional[route53.IHostedZone] = None, certificate: Optional[acm.ICertificate] = None):
         super().__init__(scope, construct_id)
-        domain = settings.custom_domain
-        self.hosts = settings.domain_hosts
+        self.hosts = dict(hosts)
         self.zone = zone or route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=domain.hosted_zone_id, zone_name=domain.hosted_zone_name
         )

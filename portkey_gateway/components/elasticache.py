@@ -16,7 +16,7 @@ from constructs import Construct
 
 from ..compliance import acknowledge
 from ..container_env import CacheConnection
-from ..settings import CREATED_CACHE_PORT, Settings
+from ..settings import CREATED_CACHE_PORT, RedisConfiguration
 from .network import Network, no_default_egress
 from .service import EcsService, admit
 
@@ -28,12 +28,12 @@ class ValkeyCache(Construct):
     """Exposes `connection` (for the containers), `security_group`, `replication_group`, `auth_secret`, `multi_az`,
     `node_ids`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
+    def __init__(self, scope: Construct, construct_id: str, *, redis: RedisConfiguration, name_prefix: str,
+                 az_count: int, network: Network):
         super().__init__(scope, construct_id)
-        redis = settings.redis_configuration
         create, cluster = redis.create, redis.mode == "cluster"
         self.auth_secret = secretsmanager.Secret(
-            self, "AuthToken", description=f"AUTH token of the {settings.name_prefix} cache (JSON key REDIS_PASSWORD)",
+            self, "AuthToken", description=f"AUTH token of the {name_prefix} cache (JSON key REDIS_PASSWORD)",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}", generate_string_key="REDIS_PASSWORD",
                 exclude_punctuation=True, password_length=AUTH_TOKEN_LENGTH,
@@ -45,24 +45,24 @@ class ValkeyCache(Construct):
                     "task must restart. The README describes the procedure")
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
-            description=f"{settings.name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",
+            description=f"{name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",
         )
         no_default_egress(self.security_group)
         subnets = elasticache.CfnSubnetGroup(
-            self, "Subnets", description=f"{settings.name_prefix} cache: private subnets",
+            self, "Subnets", description=f"{name_prefix} cache: private subnets",
             subnet_ids=network.private_subnet_ids,
         )
         parameters = elasticache.CfnParameterGroup(
-            self, "Parameters", description=f"{settings.name_prefix} cache: {EVICTION_POLICY} eviction",
+            self, "Parameters", description=f"{name_prefix} cache: {EVICTION_POLICY} eviction",
             cache_parameter_group_family=f"valkey{create.engine_version.split('.')[0]}",
             properties={"maxmemory-policy": EVICTION_POLICY, **({"cluster-enabled": "yes"} if cluster else {})},
         )
         # Cluster mode requires automatic failover (even without replicas); multi-AZ needs a replica in another AZ.
-        self.multi_az = create.replicas >= 1 and settings.az_count > 1
+        self.multi_az = create.replicas >= 1 and az_count > 1
         failover = cluster or create.replicas >= 1
         self.replication_group = elasticache.CfnReplicationGroup(
             self, "ReplicationGroup",
-            replication_group_description=f"Portkey gateway cache ({settings.name_prefix})",
+            replication_group_description=f"Portkey gateway cache ({name_prefix})",
             engine="valkey",
             engine_version=create.engine_version,
             cache_node_type=create.node_type,
@@ -109,9 +109,8 @@ class ValkeyCache(Construct):
 class ExistingCacheAccess(Construct):
     """Opens an existing ElastiCache's security group to the Portkey services (the module leaves this manual)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+    def __init__(self, scope: Construct, construct_id: str, *, redis: RedisConfiguration):
         super().__init__(scope, construct_id)
-        redis = settings.redis_configuration
         self.port = redis.port
         self.security_group = ec2.SecurityGroup.from_security_group_id(self, "SecurityGroup", redis.security_group_id)
 

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from ..settings import Settings
+from ..settings import WebFirewall
 from .service import retention_days
 
 REDACTED_HEADERS = ("authorization", "x-portkey-api-key", "x-portkey-virtual-key")
@@ -46,10 +46,10 @@ def _managed_rule_group(name: str, priority: int, counted: tuple[str, ...] = ())
 class GatewayFirewall(Construct):
     """Exposes `web_acl` and `log_group`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+    def __init__(self, scope: Construct, construct_id: str, *, waf: WebFirewall, name_prefix: str,
                  load_balancer: elbv2.ApplicationLoadBalancer):
         super().__init__(scope, construct_id)
-        prefix = settings.name_prefix
+        prefix = name_prefix
         self.web_acl = _Acl(
             self,
             "WebAcl",
@@ -63,12 +63,12 @@ class GatewayFirewall(Construct):
                     priority=0,
                     action=_Acl.RuleActionProperty(block={}),
                     statement=_Acl.StatementProperty(rate_based_statement=_Acl.RateBasedStatementProperty(
-                        limit=settings.waf.rate_limit_per_ip, aggregate_key_type="IP", evaluation_window_sec=300,
+                        limit=waf.rate_limit_per_ip, aggregate_key_type="IP", evaluation_window_sec=300,
                     )),
                     visibility_config=_visibility("RateLimitPerIp"),
                 ),
                 _managed_rule_group("AWSManagedRulesAmazonIpReputationList", 1),
-                _managed_rule_group("AWSManagedRulesCommonRuleSet", 2, tuple(settings.waf.count_only_rules)),
+                _managed_rule_group("AWSManagedRulesCommonRuleSet", 2, tuple(waf.count_only_rules)),
                 _managed_rule_group("AWSManagedRulesKnownBadInputsRuleSet", 3),
             ],
         )
@@ -79,7 +79,7 @@ class GatewayFirewall(Construct):
         log_group_name = f"aws-waf-logs-{prefix}"
         self.log_group = logs.LogGroup(
             self, "Logs", log_group_name=log_group_name,
-            retention=retention_days(settings.waf.log_retention_days), removal_policy=RemovalPolicy.RETAIN,
+            retention=retention_days(waf.log_retention_days), removal_policy=RemovalPolicy.RETAIN,
         )
         log_group_arn = Stack.of(self).format_arn(  # WAF wants the ARN without the ":*" that GetAtt Arn carries
             service="logs", resource="log-group", resource_name=log_group_name, arn_format=ArnFormat.COLON_RESOURCE_NAME

@@ -25,7 +25,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ..settings import Settings
+from ..settings import DeploymentAlarms as DeploymentAlarmsConfig
+from ..settings import Monitoring as MonitoringConfig
 from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 
@@ -39,14 +40,14 @@ class Monitoring(Construct):
     """Exposes `dashboard` (None when off), `alarms` (every alarm that notifies the topic, incl. `health_alarms`) and
     `service_events` (the rule passing ECS's warnings and errors on; None without alarms)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, topic: Optional[sns.ITopic],
+    def __init__(self, scope: Construct, construct_id: str, *, config: MonitoringConfig,
+                 health_config: DeploymentAlarmsConfig, name_prefix: str, region: str, topic: Optional[sns.ITopic],
                  cluster: ecs.ICluster, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                  health_alarms: list[cloudwatch.Alarm], capacity_provider_name: Optional[str],
                  auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache_nodes: list[str],
                  functions: dict[str, lambda_.IFunction]):
         super().__init__(scope, construct_id)
-        self.settings = settings
-        self.config = settings.monitoring
+        self.config, self.health_config, self.name_prefix, self.region = config, health_config, name_prefix, region
         self.cluster_name = cluster.cluster_name
         self.alarms: list[cloudwatch.Alarm] = []
         self.service_events = None
@@ -82,7 +83,7 @@ class Monitoring(Construct):
         """Fires when the condition holds for `minutes` minutes in a row; missing data (nothing running, nothing sent)
         is not a problem."""
         self.alarms.append(metric.create_alarm(
-            self, construct_id, alarm_name=f"{self.settings.name_prefix}-{name}", alarm_description=description,
+            self, construct_id, alarm_name=f"{self.name_prefix}-{name}", alarm_description=description,
             threshold=threshold, comparison_operator=operator, evaluation_periods=minutes, datapoints_to_alarm=minutes,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         ))
@@ -90,7 +91,7 @@ class Monitoring(Construct):
     def _lb_5xx_alarm(self, ingress: GatewayLoadBalancer) -> None:
         """Errors the ALB makes itself (502/503/504 with no target answer: dead or draining targets, timeouts)."""
         lb = ingress.load_balancer.metrics
-        minimum = self.settings.gateway_deployment_alarms.minimum_requests
+        minimum = self.health_config.minimum_requests
         # RequestCount leaves out requests rejected before a target was chosen (a 503 with no target left): they are
         # exactly the ALB-made 5xx, so they are added back, or an outage would read as no traffic.
         share = cloudwatch.MathExpression(
@@ -101,7 +102,7 @@ class Monitoring(Construct):
         self._alarm(share, "LoadBalancer5xx", "lb-5xx",
                     f"More than {self.config.lb_5xx_percent:g} % of requests answered 5xx by the load balancer itself "
                     "(no target answered: targets failing, draining or timing out)",
-                    self.config.lb_5xx_percent, self.settings.gateway_deployment_alarms.evaluation_minutes)
+                    self.config.lb_5xx_percent, self.health_config.evaluation_minutes)
 
     def _no_healthy_targets_alarm(self, ingress: GatewayLoadBalancer) -> None:
         """A route with no healthy target at all (every task gone): nothing is unhealthy then, and an ALB counts the
@@ -113,7 +114,7 @@ class Monitoring(Construct):
             per_route.append(f"SUM([{', '.join(ids)}])")  # a task serves its route from either colour's group
         healthy = cloudwatch.MathExpression(expression=f"MIN([{', '.join(per_route)}])", using_metrics=metrics,
                                             period=MINUTE, label="Healthy gateway targets (worst route)")
-        minutes = self.settings.gateway_deployment_alarms.evaluation_minutes
+        minutes = self.health_config.evaluation_minutes
         self._alarm(healthy, "NoHealthyTargets", "gateway-no-healthy-targets",
                     f"A gateway route has had no healthy target for {minutes} minutes: every request to it fails",
                     1, minutes, operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
@@ -185,7 +186,7 @@ class Monitoring(Construct):
         field = events.EventField.from_path
         rule = events.Rule(
             self, "ServiceEvents",
-            description=f"ECS warnings and errors of the {self.settings.name_prefix} services, to the operations topic",
+            description=f"ECS warnings and errors of the {self.name_prefix} services, to the operations topic",
             event_pattern=events.EventPattern(
                 source=["aws.ecs"], detail_type=["ECS Service Action", "ECS Deployment State Change"],
                 resources=[service.service.service_arn for service in services],
@@ -193,7 +194,7 @@ class Monitoring(Construct):
             ),
         )
         rule.add_target(_TopicTarget(topic, events.RuleTargetInput.from_text(
-            f"{self.settings.name_prefix}: {field('$.detail.eventName')} ({field('$.detail.eventType')}) "
+            f"{self.name_prefix}: {field('$.detail.eventName')} ({field('$.detail.eventType')}) "
             f"on {field('$.resources[0]')} at {field('$.time')}. {field('$.detail.reason')} {field('$.detail.reasons')}"
         )))
         # Only this rule may publish (CDK's SnsTopic target would let any rule of any account publish).
@@ -212,11 +213,11 @@ class Monitoring(Construct):
             self, "Facade",
             dashboard_factory=monitoring.DefaultDashboardFactory(
                 # Dashboard names are global to the account: the region keeps two regions' environments apart.
-                self, "Dashboards", dashboard_name_prefix=f"{self.settings.name_prefix}-{self.settings.aws_region}",
+                self, "Dashboards", dashboard_name_prefix=f"{self.name_prefix}-{self.region}",
                 create_dashboard=True, create_summary_dashboard=False, create_alarm_dashboard=False,
             ),
         )
-        facade.add_large_header(f"Portkey gateway: {self.settings.name_prefix}")
+        facade.add_large_header(f"Portkey gateway: {self.name_prefix}")
         if alarms:
             facade.add_widget(cloudwatch.AlarmStatusWidget(alarms=alarms, title="Alarms", width=24,
                                                            height=max(2, 1 + (len(alarms) + 3) // 4)))

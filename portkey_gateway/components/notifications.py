@@ -7,6 +7,8 @@ AWS-managed SNS key; the key and the topic admit exactly those publishers (and o
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,16 +16,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from ..settings import Settings
-
 
 class OperationsTopic(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings):
+    def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, alarm_emails: Sequence[str] = ()):
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
             "Key",
-            description=f"Encrypts the {settings.name_prefix} operations topic",
+            description=f"Encrypts the {name_prefix} operations topic",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -59,11 +59,11 @@ class OperationsTopic(Construct):
             actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"],
         ))
         self.topic = sns.Topic(
-            self, "Topic", display_name=f"{settings.name_prefix} operations", master_key=self.key, enforce_ssl=True
+            self, "Topic", display_name=f"{name_prefix} operations", master_key=self.key, enforce_ssl=True
         )
         self.topic.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowCloudWatchAlarmsToPublish", principals=[cloudwatch], actions=["sns:Publish"],
             resources=[self.topic.topic_arn], conditions=alarms_of_this_account,
         ))
-        for email in settings.monitoring.alarm_emails:
+        for email in alarm_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

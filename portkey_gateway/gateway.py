@@ -141,7 +141,8 @@ class PortkeyGateway(Construct):
                                                                network=self.network)
             for client in clients:
                 self.control_plane_endpoint.allow_from(client)
-        self.aws_endpoints = AwsEndpoints(self, "AwsEndpoints", settings=settings, network=self.network) \
+        self.aws_endpoints = AwsEndpoints(self, "AwsEndpoints", network=self.network, vpc_cidr=settings.vpc_cidr,
+                                          ecr=settings.pulls_from_ecr, bedrock=settings.bedrock.enabled) \
             if settings.aws_private_endpoints else None
 
         self.domain = GatewayDomain(self, "Domain", domain=settings.custom_domain, hosts=settings.domain_hosts,

@@ -127,9 +127,8 @@ def test_aws_endpoints_keep_api_traffic_off_the_nat(templates):
 
 def test_ecr_endpoints_only_when_an_image_comes_from_ecr():
     from portkey_gateway import settings_from_dict
-    from portkey_gateway.components.aws_endpoints import uses_ecr
 
     from .conftest import variant
-    assert not uses_ecr(settings_from_dict(variant(aws_private_endpoints=True)))
+    assert not settings_from_dict(variant(aws_private_endpoints=True)).pulls_from_ecr
     mirrored = {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/portkey/gateway", "tag": "2.16.0"}
-    assert uses_ecr(settings_from_dict(variant(aws_private_endpoints=True, gateway_image=mirrored)))
+    assert settings_from_dict(variant(aws_private_endpoints=True, gateway_image=mirrored)).pulls_from_ecr

@@ -12,7 +12,6 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from ..settings import Settings
 from .network import Network, no_default_egress
 
 HTTPS_PORT = 443
@@ -33,17 +32,19 @@ class AwsEndpoints(Construct):
     """Exposes `interface_endpoints` (name -> endpoint), `s3` (the gateway endpoint) and `security_group`. Only for a
     VPC created here (an existing VPC may have its own endpoints, whose private DNS would conflict)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
+    def __init__(self, scope: Construct, construct_id: str, *, network: Network, vpc_cidr: str, ecr: bool,
+                 bedrock: bool):
+        """`ecr`: an image is pulled from ECR (`Settings.pulls_from_ecr`); `bedrock`: the gateway calls Bedrock."""
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
-            description=f"AWS API endpoints: HTTPS from {settings.vpc_cidr}",
+            description=f"AWS API endpoints: HTTPS from {vpc_cidr}",
         )
         no_default_egress(self.security_group)
-        self.security_group.add_ingress_rule(ec2.Peer.ipv4(settings.vpc_cidr), ec2.Port.tcp(HTTPS_PORT), "HTTPS from the VPC")
+        self.security_group.add_ingress_rule(ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(HTTPS_PORT), "HTTPS from the VPC")
         services = {name: service for name, service in _INTERFACE_SERVICES.items()
-                    if not name.startswith("Ecr") or uses_ecr(settings)}
-        if settings.bedrock.enabled:
+                    if not name.startswith("Ecr") or ecr}
+        if bedrock:
             services["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME
         self.interface_endpoints = {
             name: ec2.InterfaceVpcEndpoint(
@@ -55,9 +56,3 @@ class AwsEndpoints(Construct):
         self.s3 = ec2.GatewayVpcEndpoint(
             self, "S3", vpc=network.vpc, service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[network.private_subnets],
         )
-
-
-def uses_ecr(settings: Settings) -> bool:
-    """ECR endpoints serve only images pulled from ECR (the Portkey images come from Docker Hub)."""
-    images = [settings.gateway_image, settings.data_service_image, settings.redis_image]
-    return any(".dkr.ecr." in image.reference for image in images)

@@ -179,6 +179,12 @@ class ImageSettings(SettingsModel):
     )
     allow_latest_tag: bool = Field(False, description="Allow the moving tag `latest` in an environment named prod or production.")
 
+    @property
+    def pulls_from_ecr(self) -> bool:
+        """An image comes from ECR (the Portkey images come from Docker Hub): the ECR endpoints serve only that."""
+        images = [self.gateway_image, self.data_service_image, self.redis_image]
+        return any(".dkr.ecr." in image.reference for image in images)
+
     def _images(self) -> None:
         """The images this environment runs, pinned in production."""
         if self.environment in PRODUCTION_ENVIRONMENTS and not self.allow_latest_tag:

@@ -137,8 +137,9 @@ class PortkeyGateway(Construct):
             self._connect_gateway_and_data_service(settings)
         self.control_plane_endpoint = None
         if settings.control_plane_private_link.enabled:
-            self.control_plane_endpoint = ControlPlaneEndpoint(self, "ControlPlaneEndpoint", settings=settings,
-                                                               network=self.network)
+            self.control_plane_endpoint = ControlPlaneEndpoint(
+                self, "ControlPlaneEndpoint", link=settings.control_plane_private_link, region=settings.aws_region,
+                network=self.network)
             for client in clients:
                 self.control_plane_endpoint.allow_from(client)
         self.aws_endpoints = AwsEndpoints(self, "AwsEndpoints", network=self.network, vpc_cidr=settings.vpc_cidr,
@@ -163,8 +164,9 @@ class PortkeyGateway(Construct):
                 )
             self._release_safety(settings)
             if settings.inbound_private_link.enabled:
-                self.endpoint_service = GatewayEndpointService(self, "EndpointService", settings=settings,
-                                                               network=self.network, ingress=self.load_balancer)
+                self.endpoint_service = GatewayEndpointService(
+                    self, "EndpointService", inbound=settings.inbound_private_link, region=settings.aws_region,
+                    deletion_protection=settings.lb_deletion_protection, network=self.network, ingress=self.load_balancer)
         self.monitoring = None
         if settings.monitoring.dashboard or settings.monitoring.alarms:
             self.monitoring = Monitoring(

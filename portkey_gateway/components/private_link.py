@@ -18,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ..compliance import acknowledge
-from ..settings import LB_IDLE_RANGE, Settings
+from ..settings import LB_IDLE_RANGE, ControlPlanePrivateLink, InboundPrivateLink
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
 from .service import EcsService, admit
@@ -30,9 +30,9 @@ NLB_MIN_IDLE_SECONDS = LB_IDLE_RANGE["network"][0]
 class ControlPlaneEndpoint(Construct):
     """Exposes `endpoint` and `security_group`; `allow_from(service)` admits a service's tasks on 443."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network):
+    def __init__(self, scope: Construct, construct_id: str, *, link: ControlPlanePrivateLink, region: str,
+                 network: Network):
         super().__init__(scope, construct_id)
-        link = settings.control_plane_private_link
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="Portkey control-plane endpoint: HTTPS from the gateway and data-service tasks only",
@@ -45,7 +45,7 @@ class ControlPlaneEndpoint(Construct):
             subnets=network.private_subnets,
             security_groups=[self.security_group],
             open=False,  # only the rules below, not the whole VPC
-            service_region=link.service_region if link.service_region != settings.aws_region else None,
+            service_region=link.service_region if link.service_region != region else None,
         )
 
     def allow_from(self, client: EcsService) -> None:
@@ -56,12 +56,13 @@ class GatewayEndpointService(Construct):
     """Exposes `service` (the VPC endpoint service), `load_balancer` (the NLB it fronts: the gateway's, or one
     created in front of its ALB) and `port` (what Portkey connects to)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
+    def __init__(self, scope: Construct, construct_id: str, *, inbound: InboundPrivateLink, region: str,
+                 deletion_protection: bool, network: Network,
                  ingress: GatewayLoadBalancer):
         super().__init__(scope, construct_id)
-        inbound = settings.inbound_private_link
         self.port = ingress.listener_port
-        self.load_balancer = ingress.load_balancer if not ingress.is_application else self._nlb_in_front(settings, network, ingress)
+        self.load_balancer = (ingress.load_balancer if not ingress.is_application
+                              else self._nlb_in_front(deletion_protection, network, ingress))
         if self.load_balancer is not ingress.load_balancer:
             behind = ("the ALB behind it records every request" if ingress.access_logs_bucket is not None else
                       "request logging belongs on the ALB behind it (enable_lb_access_logs, the operator's choice)")
@@ -75,13 +76,14 @@ class GatewayEndpointService(Construct):
             allowed_principals=[iam.ArnPrincipal(arn) for arn in inbound.allowed_principals],
             supported_ip_address_types=[ec2.IpAddressType.IPV4],
             # Portkey's control plane connects from its own region: a consumer elsewhere needs cross-region access.
-            allowed_regions=[inbound.consumer_region] if inbound.consumer_region != settings.aws_region else None,
+            allowed_regions=[inbound.consumer_region] if inbound.consumer_region != region else None,
         )
         if inbound.private_dns_name:
             # Not on the L2; its L1 child carries the construct's own id.
             self.service.node.find_child("EndpointService").private_dns_name = inbound.private_dns_name
 
-    def _nlb_in_front(self, settings: Settings, network: Network, ingress: GatewayLoadBalancer) -> elbv2.NetworkLoadBalancer:
+    def _nlb_in_front(self, deletion_protection: bool, network: Network,
+                      ingress: GatewayLoadBalancer) -> elbv2.NetworkLoadBalancer:
         """An internal NLB that forwards TCP to the ALB's production listener (TLS still ends at the ALB)."""
         security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
@@ -90,7 +92,7 @@ class GatewayEndpointService(Construct):
         no_default_egress(security_group)
         load_balancer = elbv2.NetworkLoadBalancer(
             self, "LoadBalancer", vpc=network.vpc, internet_facing=False, vpc_subnets=network.private_subnets,
-            security_groups=[security_group], cross_zone_enabled=True, deletion_protection=settings.lb_deletion_protection,
+            security_groups=[security_group], cross_zone_enabled=True, deletion_protection=deletion_protection,
             # PrivateLink traffic is governed by the endpoint service (allowed principals, acceptance): its source
             # addresses are Portkey's endpoint, which no CIDR rule here could name.
             enforce_security_group_inbound_rules_on_private_link_traffic=False,

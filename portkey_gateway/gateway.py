@@ -243,8 +243,10 @@ class PortkeyGateway(Construct):
                                                       name_prefix=settings.name_prefix, ingress=ingress,
                                                       gateway=self.gateway)
         if settings.gateway_lifecycle_hook.enable_lifecycle_hook:
-            self.smoke_test_hook = SmokeTestHook(self, "SmokeTestHook", settings=settings, network=self.network,
-                                                 ingress=ingress, gateway=self.gateway)
+            self.smoke_test_hook = SmokeTestHook(
+                self, "SmokeTestHook", hook=settings.gateway_lifecycle_hook, name_prefix=settings.name_prefix,
+                server_name=next(iter(settings.domain_hosts.values()), None), network=self.network, ingress=ingress,
+                gateway=self.gateway)
 
     def _check_capacity(self, settings: Settings) -> None:
         """Tasks that cannot be placed wait in PROVISIONING without failing anything: say so at synth.

@@ -56,6 +56,8 @@ class GatewayLoadBalancer(Construct):
         super().__init__(scope, construct_id)
         self.settings = settings
         self.routes = ingress_routes(settings)
+        self.internet_facing = not settings.internal_lb
+        self.client_cidrs = settings.lb_ingress_cidrs  # who may connect (allowed_lb_cidrs, or the module's default)
         self.is_application = settings.lb_type == "application"
         self.certificate_arn = certificate_arn
         self.listener_port = HTTPS_PORT if certificate_arn else HTTP_PORT

@@ -8,6 +8,8 @@ secret only).
 
 from __future__ import annotations
 
+from typing import Optional
+
 import json
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
@@ -16,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ..compliance import acknowledge
-from ..settings import SMOKE_RETRY_PAUSE_SECONDS, Settings
+from ..settings import SMOKE_RETRY_PAUSE_SECONDS, LifecycleHook
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
@@ -29,9 +31,9 @@ VPC_ACCESS_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfac
                       "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
 
 
-def smoke_test_config(settings: Settings, ingress: GatewayLoadBalancer) -> dict:
-    """What the function checks: every route's health path, then the optional request on the first route."""
-    hook = settings.gateway_lifecycle_hook
+def smoke_test_config(hook: LifecycleHook, server_name: Optional[str], ingress: GatewayLoadBalancer) -> dict:
+    """What the function checks: every route's health path, then the optional request on the first route.
+    `server_name`: the custom domain's first host, on the certificate, for checks without a routing host (NLB)."""
     checks = [
         {"name": f"{route.name} health", "method": "GET", "path": f"{route.path_prefix or ''}{GATEWAY_HEALTH_PATH}",
          "host": route.host, "expected_status": 200}
@@ -43,11 +45,10 @@ def smoke_test_config(settings: Settings, ingress: GatewayLoadBalancer) -> dict:
         checks.append({"name": f"{route.name} request", "method": request.method, "path": f"{route.path_prefix or ''}{request.path}",
                        "host": route.host, "headers": request.headers, "body": request.body,
                        "expected_status": request.expected_status})
-    domain_host = next(iter(settings.domain_hosts.values()), None)
     return {
         "scheme": "https" if ingress.certificate_arn else "http",
         "port": ingress.test_port,
-        "server_name": domain_host,  # for checks without a routing host (NLB): the custom domain's name is on the certificate
+        "server_name": server_name,
         "timeout": hook.request_timeout_seconds,
         "attempts": hook.attempts,
         "pause": SMOKE_RETRY_PAUSE_SECONDS,
@@ -60,11 +61,10 @@ class SmokeTestHook(Construct):
     """Exposes `function`, `role` (the function's), `invoke_role` (ECS's), `log_group`, `security_group`, and
     `nat_rules` (True when the test listener admits the NAT gateways' addresses)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
-                 ingress: GatewayLoadBalancer, gateway: EcsService):
+    def __init__(self, scope: Construct, construct_id: str, *, hook: LifecycleHook, name_prefix: str,
+                 server_name: Optional[str], network: Network, ingress: GatewayLoadBalancer, gateway: EcsService):
         super().__init__(scope, construct_id)
-        hook = settings.gateway_lifecycle_hook
-        config = smoke_test_config(settings, ingress)
+        config = smoke_test_config(hook, server_name, ingress)
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description="Gateway smoke-test hook: to the load balancer test listener only",
@@ -73,11 +73,11 @@ class SmokeTestHook(Construct):
         self.security_group.add_egress_rule(ingress.security_group, ec2.Port.tcp(ingress.test_port), "to the test listener")
         ingress.allow_test_traffic_from(self.security_group, "from the smoke-test hook")
         self.nat_rules = False
-        if not settings.internal_lb:
+        if ingress.internet_facing:
             # An internet-facing balancer resolves to public addresses: the hook arrives from the NAT gateways.
             self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(ingress.test_port),
                                                 "to the internet-facing test listener")
-            if "0.0.0.0/0" not in settings.lb_ingress_cidrs:
+            if "0.0.0.0/0" not in ingress.client_cidrs:
                 # A VPC created here: its NAT gateways' Elastic IPs; an existing one: the configured addresses.
                 for address in network.nat_public_ips:
                     ingress.allow_test_traffic_from(ec2.Peer.ipv4(f"{address}/32"), "from the smoke-test hook (NAT)")
@@ -101,7 +101,7 @@ class SmokeTestHook(Construct):
             role_description="Gateway smoke-test hook: logs, VPC network interfaces",
             timeout=Duration.seconds(budget),
             log_retention_days=hook.log_retention_days,
-            function_name=f"{settings.name_prefix}-smoke-test",
+            function_name=f"{name_prefix}-smoke-test",
             vpc=network.vpc,
             vpc_subnets=network.private_subnets,
             security_groups=[self.security_group],

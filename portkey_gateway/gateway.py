@@ -86,7 +86,8 @@ class PortkeyGateway(Construct):
                                                 alarm_emails=settings.monitoring.alarm_emails) \
             if settings.create_cluster or settings.monitoring.alarms else None
         self.compute = ComputeCluster(
-            self, "Compute", settings=settings, network=self.network,
+            self, "Compute", config=settings, name_prefix=settings.name_prefix,
+            execute_command=settings.uses_execute_command, network=self.network,
             notifications=self.operations_topic.topic if self.operations_topic else None, cluster=cluster,
         )
         # Named per stack: the module's fixed "portkey" namespace collides when two stacks share an account.

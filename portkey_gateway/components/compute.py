@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ..settings import InstanceRefresh, Settings
+from ..settings import ClusterSettings, InstanceRefresh
 from ..compliance import acknowledge
 from .network import Network
 from .teardown import InstanceRelease
@@ -31,14 +31,15 @@ class ComputeCluster(Construct):
     `instance_release` (what lets the stack delete its instances) and `exec_log_group` (with ECS Exec on).
     `cluster` passes an ECS cluster the caller owns (with `create_cluster: false`, instead of `cluster_name`)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network,
-                 notifications: sns.ITopic | None, cluster: ecs.ICluster | None = None):
+    def __init__(self, scope: Construct, construct_id: str, *, config: ClusterSettings, name_prefix: str,
+                 execute_command: bool, network: Network, notifications: sns.ITopic | None,
+                 cluster: ecs.ICluster | None = None):
         super().__init__(scope, construct_id)
-        if not settings.create_cluster:
+        if not config.create_cluster:
             self.cluster = cluster or ecs.Cluster.from_cluster_attributes(
-                self, "Cluster", cluster_name=settings.cluster_name, vpc=network.vpc, has_ec2_capacity=True
+                self, "Cluster", cluster_name=config.cluster_name, vpc=network.vpc, has_ec2_capacity=True
             )
-            self.capacity_provider_name = settings.capacity_provider_name
+            self.capacity_provider_name = config.capacity_provider_name
             self.auto_scaling_group = None
             self.instance_role = None
             self.exec_log_group = None
@@ -46,7 +47,7 @@ class ComputeCluster(Construct):
             return
 
         self.exec_log_group = None
-        if settings.uses_execute_command:
+        if execute_command:
             # ECS Exec sessions (commands and output) are recorded here (the module's exec log group was ignored, defect 11).
             # A generated name: the group is retained, so a fixed name would block turning ECS Exec off and on again.
             self.exec_log_group = logs.LogGroup(
@@ -56,7 +57,7 @@ class ComputeCluster(Construct):
             self,
             "Cluster",
             vpc=network.vpc,
-            cluster_name=f"{settings.name_prefix}-cluster",
+            cluster_name=f"{name_prefix}-cluster",
             container_insights_v2=ecs.ContainerInsights.ENABLED,
             execute_command_configuration=ecs.ExecuteCommandConfiguration(
                 logging=ecs.ExecuteCommandLogging.OVERRIDE,
@@ -82,7 +83,7 @@ class ComputeCluster(Construct):
             self,
             "LaunchTemplate",
             machine_image=ecs.EcsOptimizedImage.amazon_linux2023(hardware_type=ecs.AmiHardwareType.ARM),
-            instance_type=ec2.InstanceType(settings.instance_type),
+            instance_type=ec2.InstanceType(config.instance_type),
             role=self.instance_role,
             security_group=security_group,
             user_data=user_data,
@@ -96,18 +97,18 @@ class ComputeCluster(Construct):
                 )
             ],
         )
-        refresh = settings.instance_refresh
+        refresh = config.instance_refresh
         self.auto_scaling_group = autoscaling.AutoScalingGroup(
             self,
             "AutoScalingGroup",
             vpc=network.vpc,
             vpc_subnets=network.private_subnets,
             launch_template=launch_template,
-            min_capacity=settings.min_asg_size,
-            max_capacity=settings.max_asg_size,
-            desired_capacity=settings.desired_asg_size,
+            min_capacity=config.min_asg_size,
+            max_capacity=config.max_asg_size,
+            desired_capacity=config.desired_asg_size,
             notifications=[autoscaling.NotificationConfiguration(topic=notifications)] if notifications else None,
-            update_policy=rolling_update(refresh, settings.desired_asg_size, settings.max_asg_size),
+            update_policy=rolling_update(refresh, config.desired_asg_size, config.max_asg_size),
             default_instance_warmup=Duration.seconds(refresh.instance_warmup) if refresh.enabled else None,
             group_metrics=[autoscaling.GroupMetrics.all()],  # free, 1-minute: the dashboard's instance counts
         )
@@ -127,7 +128,7 @@ class ComputeCluster(Construct):
             enable_managed_scaling=True,
             enable_managed_termination_protection=True,
             enable_managed_draining=True,
-            target_capacity_percent=settings.target_capacity,
+            target_capacity_percent=config.target_capacity,
         )
         self.cluster.add_asg_capacity_provider(capacity_provider)
         self.cluster.add_default_capacity_provider_strategy(

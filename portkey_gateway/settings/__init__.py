@@ -30,7 +30,7 @@ from .services import (AutoscalingConfig, BedrockAccess, DataServiceConfig, Gate
 __all__ = [
     "CREATED_CACHE_PORT", "LB_IDLE_RANGE", "LOG_RETENTION_DAYS", "MANAGED_SECRET_KEYS", "NLB_DRAIN_LAG_SECONDS",
     "PORTKEY_CONTROL_PLANE_CIDRS", "REMOVED_VARIABLES", "SMOKE_RETRY_PAUSE_SECONDS", "TLS_POLICIES",
-    "AlbRoutingConfiguration", "AutoscalingConfig", "BedrockAccess", "CanaryConfiguration", "CircuitBreaker",
+    "AlbRoutingConfiguration", "AutoscalingConfig", "BedrockAccess", "CanaryConfiguration", "CircuitBreaker", "ClusterSettings",
     "ControlPlanePrivateLink", "CreatedCache", "CustomDomain", "DataServiceConfig", "DeploymentAlarms",
     "DeploymentConfiguration", "FieldProblem", "GatewayConfig", "ImageRef", "InboundPrivateLink", "InstanceRefresh",
     "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "ObjectStorage", "RedisConfiguration", "Region",

@@ -80,7 +80,8 @@ class PortkeyGateway(Construct):
         for note in settings.unchecked:
             Annotations.of(self).add_info(note)
         self.settings = settings
-        self.network = Network(self, "Network", settings=settings, vpc=vpc, task_subnets=task_subnets,
+        self.network = Network(self, "Network", config=settings, project=settings.project_name,
+                               environment=settings.environment, vpc=vpc, task_subnets=task_subnets,
                                load_balancer_subnets=load_balancer_subnets)
         self.operations_topic = OperationsTopic(self, "Operations", name_prefix=settings.name_prefix,
                                                 alarm_emails=settings.monitoring.alarm_emails) \

@@ -210,7 +210,7 @@ def test_tokens_pass_as_ids_and_arns_and_what_they_keep_unchecked_is_said():
 def test_network_uses_a_given_vpc_and_its_selected_subnets():
     stack = team_stack()
     vpc = team_vpc(stack)
-    network = Network(stack, "Network", settings=settings_from_dict(CONFIGS_DEV()), vpc=vpc,
+    network = Network(stack, "Network", config=settings_from_dict(CONFIGS_DEV()), project="team", environment="dev", vpc=vpc,
                       task_subnets=ec2.SubnetSelection(subnet_group_name="apps"))
     assert network.vpc is vpc and network.nat_public_ips == []
     assert [stack.resolve(i) for i in network.private_subnet_ids] == [stack.resolve(s.subnet_id) for s in

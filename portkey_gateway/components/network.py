@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..compliance import acknowledge
-from ..settings import Settings
+from ..settings import NetworkSettings
 
 
 class Network(Construct):
@@ -21,7 +21,8 @@ class Network(Construct):
     endpoints and an internal load balancer go into `task_subnets` (default: its private subnets with egress), an
     internet-facing load balancer into `load_balancer_subnets` (default: its public subnets)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, vpc: Optional[ec2.IVpc] = None,
+    def __init__(self, scope: Construct, construct_id: str, *, config: NetworkSettings, project: str, environment: str,
+                 vpc: Optional[ec2.IVpc] = None,
                  task_subnets: Optional[ec2.SubnetSelection] = None,
                  load_balancer_subnets: Optional[ec2.SubnetSelection] = None):
         super().__init__(scope, construct_id)
@@ -30,16 +31,16 @@ class Network(Construct):
             private = select(vpc, task_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS))
             public = (select(vpc, load_balancer_subnets) if load_balancer_subnets else
                       list(vpc.public_subnets))  # none in a private-only VPC: an internal load balancer needs none
-        elif settings.create_new_vpc:
-            self.vpc = self._new_vpc(settings)
+        elif config.create_new_vpc:
+            self.vpc = self._new_vpc(config, project, environment)
             private = self.vpc.private_subnets
             public = self.vpc.public_subnets
         else:
             self.vpc = ec2.Vpc.from_vpc_attributes(
-                self, "Vpc", vpc_id=settings.vpc_id, availability_zones=settings.azs, vpc_cidr_block=settings.vpc_cidr
+                self, "Vpc", vpc_id=config.vpc_id, availability_zones=config.azs, vpc_cidr_block=config.vpc_cidr
             )
-            private = self._import_subnets("Private", settings.private_subnet_ids, settings.azs)
-            public = self._import_subnets("Public", settings.public_subnet_ids, settings.azs)
+            private = self._import_subnets("Private", config.private_subnet_ids, config.azs)
+            public = self._import_subnets("Public", config.public_subnet_ids, config.azs)
         self.private_subnets = ec2.SubnetSelection(subnets=private)
         self.public_subnets = ec2.SubnetSelection(subnets=public)
         self.nat_public_ips = ([eip.attr_public_ip for eip in (s.node.try_find_child("EIP") for s in public) if eip]
@@ -47,23 +48,23 @@ class Network(Construct):
         self.private_subnet_ids = [s.subnet_id for s in private]
         self.public_subnet_ids = [s.subnet_id for s in public]
 
-    def _new_vpc(self, settings: Settings) -> ec2.Vpc:
+    def _new_vpc(self, config: NetworkSettings, project: str, environment: str) -> ec2.Vpc:
         """Public subnets first, then private, each a /+4 slice of vpc_cidr in AZ order (the module's `cidrsubnet`)."""
-        mask = int(settings.vpc_cidr.split("/")[1]) + 4
+        mask = int(config.vpc_cidr.split("/")[1]) + 4
         flow_logs = logs.LogGroup(
             self,
             "FlowLogs",
-            log_group_name=f"/vpc/{settings.project_name}/{settings.environment}/flow-logs",
+            log_group_name=f"/vpc/{project}/{environment}/flow-logs",
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=RemovalPolicy.RETAIN,
         )
         vpc = ec2.Vpc(
             self,
             "Vpc",
-            vpc_name=f"{settings.name_prefix}-vpc",
-            ip_addresses=ec2.IpAddresses.cidr(settings.vpc_cidr),
-            availability_zones=settings.azs,
-            nat_gateways=1 if settings.single_nat_gateway else settings.az_count,
+            vpc_name=f"{project}-{environment}-vpc",
+            ip_addresses=ec2.IpAddresses.cidr(config.vpc_cidr),
+            availability_zones=config.azs,
+            nat_gateways=1 if config.single_nat_gateway else config.az_count,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=mask,
                                         map_public_ip_on_launch=False),
@@ -73,7 +74,7 @@ class Network(Construct):
         )
         acknowledge(vpc, "CloudFormation-Validate::W3010",
                     "The AZs are configuration (availability_zones, or derived from the region): synthesis makes no "
-                    "lookups, so the same settings give the same template offline")
+                    "lookups, so the same config gives the same template offline")
         return vpc
 
     def _import_subnets(self, kind: str, ids: list[str], azs: list[str]) -> list[ec2.ISubnet]:

@@ -33,7 +33,7 @@ __all__ = [
     "AlbRoutingConfiguration", "AutoscalingConfig", "BedrockAccess", "CanaryConfiguration", "CircuitBreaker", "ClusterSettings",
     "ControlPlanePrivateLink", "CreatedCache", "CustomDomain", "DataServiceConfig", "DeploymentAlarms",
     "DeploymentConfiguration", "FieldProblem", "GatewayConfig", "ImageRef", "InboundPrivateLink", "InstanceRefresh",
-    "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "ObjectStorage", "RedisConfiguration", "Region",
+    "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "NetworkSettings", "ObjectStorage", "RedisConfiguration", "Region",
     "ServiceEnvironment", "ServiceSecrets", "Settings", "SettingsModel", "SmokeRequest", "StreamingTimeouts",
     "TimeoutChain", "WebFirewall", "is_token", "nested_model", "pattern",
 ]

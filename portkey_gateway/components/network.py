@@ -74,7 +74,7 @@ class Network(Construct):
         )
         acknowledge(vpc, "CloudFormation-Validate::W3010",
                     "The AZs are configuration (availability_zones, or derived from the region): synthesis makes no "
-                    "lookups, so the same config gives the same template offline")
+                    "lookups, so the same settings give the same template offline")
         return vpc
 
     def _import_subnets(self, kind: str, ids: list[str], azs: list[str]) -> list[ec2.ISubnet]:

@@ -115,7 +115,6 @@ class GatewayLoadBalancer(Construct):
             self, "Unrouted", vpc=network.vpc, port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.IP,
         ) if self.is_application else None
-        self.live_weights: dict[str, CustomResource] = {}  # rule or listener construct id -> its deploy-guard resource
         self._definitions = _TrackDefinitions()
         Aspects.of(self).add(self._definitions, priority=AspectPriority.DEFAULT)
         self.rules: dict[str, elbv2.ApplicationListenerRule] = {}
@@ -295,10 +294,8 @@ class GatewayLoadBalancer(Construct):
         traffic does not shift (ECS then never changes the rule)."""
         if alternate is None:
             return None
-        resource = DeployGuard.of(self).live_weights(self, f"{construct_id}LiveWeights", primary=primary,
-                                                     alternate=alternate, **where)
-        self.live_weights[construct_id] = resource
-        return resource
+        return DeployGuard.of(self).live_weights(self, f"{construct_id}LiveWeights", primary=primary,
+                                                 alternate=alternate, **where)
 
     def _forward(self, route: IngressRoute, weights) -> elbv2.ListenerAction:
         """With traffic shifting, a weighted forward over both groups (the shape ECS itself writes), with the weights

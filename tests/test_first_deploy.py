@@ -117,15 +117,14 @@ def v_depends(resource: dict) -> list[str]:
     return [depends] if isinstance(depends, str) else depends
 
 
-def test_the_secrets_check_follows_the_secrets_definition():
+def test_the_secrets_check_follows_the_secrets_definition(templates):
     """A change to how a secret is created (what could make CloudFormation replace it) runs the check again, which
     then answers the new ARN."""
-    def check_of(project: str) -> dict:
-        data = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
-        data["project_name"] = project
-        template, _ = synthesize(f"prod-{project}", data)
+    def check_of(template: dict) -> dict:
         return next(iter(resources_of(template, "Custom::ManagedSecretsReady").values()))["Properties"]
-    before, after = check_of("portkey-gateway"), check_of("portkey-ai")
+    data = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
+    data["project_name"] = "portkey-ai"
+    before, after = check_of(templates["config-prod"]), check_of(synthesize("prod-portkey-ai", data)[0])
     assert before["Secrets"] != after["Secrets"]
     assert after["Secrets"][0]["Definition"]["Name"] == "portkey-ai/prod/docker-credentials"
 

@@ -36,7 +36,7 @@ from .components.secret_redeploy import SecretChangeRedeploy, secret_readers
 from .components.smoke_test_hook import SmokeTestHook
 from .container_env import CacheConnection, configured_cache
 from .own_resources import OwnResources, with_own_resources
-from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec, redis_spec
+from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec, ingress_routes, redis_spec
 
 LOG_STORE_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the module's gateway policy: write logs, read them back
 # The module's (v3.0.0) data-service policy: exports and fine-tune files are also deleted and uploaded in parts.
@@ -154,8 +154,11 @@ class PortkeyGateway(Construct):
         if settings.create_lb:
             certificate_arn = self.domain.certificate.certificate_arn if self.domain else settings.tls_certificate_arn
             self.load_balancer = GatewayLoadBalancer(
-                self, "Ingress", settings=settings, network=self.network, gateway=self.gateway,
-                certificate_arn=certificate_arn or None, access_logs_bucket=access_logs_bucket,
+                self, "Ingress", config=settings, routes=ingress_routes(settings), network=self.network,
+                gateway=self.gateway, certificate_arn=certificate_arn or None,
+                shifts_traffic=settings.deployment_strategy != "ROLLING",
+                private_link_clients=settings.inbound_private_link.enabled,
+                admit_control_plane=settings.allow_control_plane_ips, access_logs_bucket=access_logs_bucket,
             )
             if self.domain:
                 self.domain.point_at(self.load_balancer.load_balancer)

@@ -275,3 +275,30 @@ def test_managed_secrets_work_with_keyword_settings_in_the_gateway_stack():
     stack = GatewayStack(App(context=CLI_CONTEXT), "S", settings=settings)
     template = Template.from_stack(stack).to_json()
     assert resources_of(template, "Custom::ManagedSecretsReady")
+
+
+def test_no_component_takes_the_whole_settings():
+    """A construct takes its area's settings and the siblings it wires to (EcsService + ServiceSpec is the pattern):
+    the composite `Settings` is known only to PortkeyGateway, which splits it."""
+    import importlib
+    import inspect
+    import pkgutil
+    import typing
+
+    from constructs import Construct
+
+    import portkey_gateway.components as components
+    from portkey_gateway.settings import Settings
+
+    checked = []
+    for module_info in pkgutil.iter_modules(components.__path__):
+        module = importlib.import_module(f"portkey_gateway.components.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or not issubclass(cls, Construct):
+                continue
+            hints = typing.get_type_hints(cls.__init__)
+            taking_all = [name for name, hint in hints.items()
+                          if hint is Settings or Settings in typing.get_args(hint)]
+            assert not taking_all, f"{cls.__name__}.__init__ takes the whole Settings as {taking_all}"
+            checked.append(cls.__name__)
+    assert {"GatewayLoadBalancer", "ComputeCluster", "Network", "EcsService", "Monitoring"} <= set(checked)

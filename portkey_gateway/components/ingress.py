@@ -16,7 +16,7 @@ never leave the VPC, go to a target group that has no targets (the ALB answers 5
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import jsii
 from aws_cdk import Annotations, AspectPriority, Aspects, CfnResource, CustomResource, Duration, IAspect, RemovalPolicy, Token
@@ -28,9 +28,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ..settings import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, Settings
+from ..settings import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, IngressSettings
 from ..compliance import acknowledge
-from ..specs import GATEWAY_HEALTH_PATH, IngressRoute, ingress_routes
+from ..specs import GATEWAY_HEALTH_PATH, IngressRoute
 from .deploy_guard import DeployGuard
 from .network import Network, no_default_egress
 from .service import EcsService
@@ -49,19 +49,24 @@ METRICS_RULE_PRIORITY = 1  # before every route (the module's: 100, 200)
 class GatewayLoadBalancer(Construct):
     """Exposes `load_balancer`, `listener` (production), `security_group`, `access_logs_bucket` (or None), and per
     route name ("gateway", "mcp") `target_groups` and, on an ALB, `rules`. With a traffic-shifting strategy also
-    `test_listener`, `test_port`, `alternate_target_groups`, `test_rules` (ALB) and `traffic_shift_role`."""
+    `test_listener`, `test_port`, `alternate_target_groups`, `test_rules` (ALB) and `traffic_shift_role`.
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, network: Network, gateway: EcsService,
-                 certificate_arn: Optional[str], access_logs_bucket: Optional[s3.IBucket] = None):
+    Takes the ingress settings, the routes to serve, whether deployments shift traffic (blue/green, canary, linear),
+    whether PrivateLink clients arrive through an endpoint service, and whether Portkey's control plane is admitted."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: IngressSettings, routes: Sequence[IngressRoute],
+                 network: Network, gateway: EcsService, certificate_arn: Optional[str], shifts_traffic: bool,
+                 private_link_clients: bool = False, admit_control_plane: bool = False,
+                 access_logs_bucket: Optional[s3.IBucket] = None):
         super().__init__(scope, construct_id)
-        self.settings = settings
-        self.routes = ingress_routes(settings)
-        self.internet_facing = not settings.internal_lb
-        self.client_cidrs = settings.lb_ingress_cidrs  # who may connect (allowed_lb_cidrs, or the module's default)
-        self.is_application = settings.lb_type == "application"
+        self.config = config
+        self.routes = tuple(routes)
+        self.internet_facing = not config.internal_lb
+        self.client_cidrs = config.lb_ingress_cidrs  # who may connect (allowed_lb_cidrs, or the module's default)
+        self.is_application = config.lb_type == "application"
         self.certificate_arn = certificate_arn
         self.listener_port = HTTPS_PORT if certificate_arn else HTTP_PORT
-        self.shifts_traffic = settings.deployment_strategy != "ROLLING"
+        self.shifts_traffic = shifts_traffic
         self.test_port = (TEST_HTTPS_PORT if certificate_arn else TEST_HTTP_PORT) if self.shifts_traffic else None
         client_ports = (HTTP_PORT, HTTPS_PORT) if self.is_application and certificate_arn else (self.listener_port,)
         client_ports += (self.test_port,) if self.test_port else ()
@@ -71,25 +76,25 @@ class GatewayLoadBalancer(Construct):
             description=f"Portkey gateway load balancer: TCP {', '.join(map(str, client_ports))} from allowed CIDRs",
         )
         no_default_egress(self.security_group)  # egress is only to the gateway tasks, added with the targets
-        for cidr in settings.lb_ingress_cidrs:
+        for cidr in self.client_cidrs:
             for port in client_ports:
                 self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients in {cidr}")
             if Token.is_unresolved(cidr):
                 acknowledge(self.security_group, "AwsSolutions-EC23", (
                     "Admits the clients' CIDR, a deploy-time value (the CIDR of the VPC passed to the construct, or a "
                     "token in allowed_lb_cidrs) the rule cannot evaluate, on the listener ports only"))
-        if settings.allow_control_plane_ips and "0.0.0.0/0" not in settings.lb_ingress_cidrs:
+        if admit_control_plane and "0.0.0.0/0" not in self.client_cidrs:
             for cidr in PORTKEY_CONTROL_PLANE_CIDRS:
                 self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(self.listener_port),
                                                      f"Portkey control plane {cidr}")
 
         placement = dict(
             vpc=network.vpc,
-            internet_facing=not settings.internal_lb,
-            vpc_subnets=network.private_subnets if settings.internal_lb else network.public_subnets,
-            deletion_protection=settings.lb_deletion_protection,
+            internet_facing=self.internet_facing,
+            vpc_subnets=network.public_subnets if self.internet_facing else network.private_subnets,
+            deletion_protection=config.lb_deletion_protection,
         )
-        self.timeouts = settings.timeout_chain
+        self.timeouts = config.timeout_chain
         idle_timeout = self.timeouts.lb_idle_timeout
         self.load_balancer: Union[elbv2.ApplicationLoadBalancer, elbv2.NetworkLoadBalancer]
         if self.is_application:
@@ -103,10 +108,10 @@ class GatewayLoadBalancer(Construct):
                 # With an endpoint service, PrivateLink traffic is governed by its allowed principals and acceptance:
                 # its source addresses are the consumer's endpoint, which no CIDR rule here could name.
                 enforce_security_group_inbound_rules_on_private_link_traffic=(
-                    False if settings.inbound_private_link.enabled else None),
+                    False if private_link_clients else None),
             )
 
-        self.access_logs_bucket = self._access_logs(access_logs_bucket) if settings.enable_lb_access_logs else None
+        self.access_logs_bucket = self._access_logs(access_logs_bucket) if config.enable_lb_access_logs else None
         self.target_groups = {route.name: self._target_group(route, network.vpc, "Targets") for route in self.routes}
         self.alternate_target_groups = {route.name: self._target_group(route, network.vpc, "AlternateTargets")
                                         for route in self.routes} if self.shifts_traffic else {}
@@ -135,7 +140,7 @@ class GatewayLoadBalancer(Construct):
             if self.test_port:
                 self.test_listener = self._network_listener("TestListener", self.test_port, self.alternate_target_groups,
                                                             self.target_groups)
-            if settings.nlb_exposes_metrics:  # an internet-facing one is refused by the settings
+            if config.nlb_exposes_metrics:  # an internet-facing one is refused by the settings
                 Annotations.of(self).add_warning_v2("portkey-gateway:metrics-on-nlb", (
                     "The NLB forwards every path, so the gateway's unauthenticated /metrics is reachable from "
                     "allowed_lb_cidrs (and PrivateLink clients). Set environment_variables.gateway.ENABLE_PROMETHEUS: "
@@ -171,7 +176,7 @@ class GatewayLoadBalancer(Construct):
                         "elasticloadbalancing:Describe{Listeners,Rules,TargetGroups,TargetHealth} support no resource-level "
                         "permissions (Service Authorization Reference); registering targets and modifying listeners and "
                         "rules are limited to this deployment's own target groups, listeners and rules")
-        if "0.0.0.0/0" in self.settings.lb_ingress_cidrs:
+        if "0.0.0.0/0" in self.client_cidrs:
             acknowledge(self.security_group, "AwsSolutions-EC23",
                         "An internet-facing gateway with allowed_lb_cidrs unset is open to the internet on its listener "
                         "ports only, by design (the module's default); list allowed_lb_cidrs to narrow it")
@@ -223,7 +228,7 @@ class GatewayLoadBalancer(Construct):
         return role
 
     def _target_group(self, route: IngressRoute, vpc: ec2.IVpc, kind: str) -> elbv2.ITargetGroup:
-        lb_type = self.settings.lb_type
+        lb_type = self.config.lb_type
         common = dict(
             vpc=vpc,
             port=route.port,
@@ -341,19 +346,19 @@ class GatewayLoadBalancer(Construct):
         return [elbv2.ListenerCertificate.from_arn(self.certificate_arn)] if self.certificate_arn else None
 
     def _ssl_policy(self) -> Optional[elbv2.SslPolicy]:
-        return getattr(elbv2.SslPolicy, TLS_POLICIES[self.settings.lb_ssl_policy]) if self.certificate_arn else None
+        return getattr(elbv2.SslPolicy, TLS_POLICIES[self.config.lb_ssl_policy]) if self.certificate_arn else None
 
     def _access_logs(self, given: Optional[s3.IBucket]) -> s3.IBucket:
         """The caller's bucket, or the named one (their owner keeps its policy), or a created one ELB can write to.
         `created_access_logs_bucket` says which."""
-        settings = self.settings
+        config = self.config
         self.created_access_logs_bucket = False
         if given is not None:
             bucket = given
-        elif settings.lb_access_logs_bucket:
-            bucket = s3.Bucket.from_bucket_name(self, "AccessLogs", settings.lb_access_logs_bucket)
+        elif config.lb_access_logs_bucket:
+            bucket = s3.Bucket.from_bucket_name(self, "AccessLogs", config.lb_access_logs_bucket)
         else:
-            days = settings.lb_access_logs_expiration_days
+            days = config.lb_access_logs_expiration_days
             bucket = s3.Bucket(
                 self,
                 "AccessLogs",
@@ -371,7 +376,7 @@ class GatewayLoadBalancer(Construct):
             )
             self.created_access_logs_bucket = True
         # Adds the region's ELB log-delivery principal (account or service) to a created bucket's policy.
-        self.load_balancer.log_access_logs(bucket, prefix=settings.lb_access_logs_prefix or None)
+        self.load_balancer.log_access_logs(bucket, prefix=config.lb_access_logs_prefix or None)
         return bucket
 
 

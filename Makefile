@@ -10,6 +10,7 @@
 #   make bench             synth times per example, the floor, and the test-suite wall time
 #   make cost ENV=prod     estimated monthly cost of an environment's stacks, resource by resource (synthesizes first)
 #   make prices REGION=eu-west-1  rebuild portkey_gateway/prices.yaml from the AWS Price List (needs the internet)
+#   make audit ENV=prod    checkov on an environment's synthesized stacks (its own pinned environment, .audit-venv)
 #   make diagram ENV=prod  the architecture picture of an environment, docs/architecture-<env>.png (synthesizes first)
 #   make pipeline-deploy   deploy the delivery pipeline of config/pipeline.yaml once (then pushes deploy)
 
@@ -27,7 +28,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
-.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost prices diagram
+.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost prices diagram audit
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -84,6 +85,16 @@ cost: synth
 # The price table from the AWS Price List's public offer files (no credentials; needs the internet), for REGION.
 prices: install
 	$(PY) -m portkey_gateway.price_list --region $(or $(REGION),us-east-1) -o portkey_gateway/prices.yaml
+
+# checkov in an environment of its own (its dependencies would conflict with the app's), every package pinned.
+AUDIT_VENV := .audit-venv
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install --quiet -r requirements-audit.txt
+	touch $@
+
+audit: install $(AUDIT_VENV)/.installed
+	$(PY) scripts/audit.py $(if $(CONFIG),--config $(CONFIG),--env $(ENV)) --checkov $(AUDIT_VENV)/bin/checkov
 
 # docs/architecture-<env or config name>.png, or OUT=path.
 diagram: synth

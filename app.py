@@ -15,14 +15,18 @@ from portkey_gateway.loader import ConfigError, load_config, resolve_config_path
 
 def main() -> None:
     app = App()
+    packs: list[str] = []
     try:
         if str(app.node.try_get_context("pipeline")).lower() == "true":
             from portkey_gateway.pipeline import PipelineStack, load_pipeline  # CDK Pipelines loads slowly: only here
 
             pipeline, environments = load_pipeline()
+            # Packs check every stack of an app, and the pipeline's own (CDK Pipelines') is not built for them: the
+            # pipeline's synth step runs `make test` first, which synthesizes each environment with its own packs.
             PipelineStack(app, f"{pipeline.project_name}-pipeline", pipeline=pipeline, environments=environments)
         else:
             settings = load_config(resolve_config_path(app.node.try_get_context("env"), app.node.try_get_context("config")))
+            packs = list(settings.security_checks)
             if str(app.node.try_get_context("secrets")).lower() == "true":
                 if not settings.managed_secrets:
                     raise ConfigError([f"-c secrets=true: {settings.name_prefix} has no secrets stack (managed_secrets "
@@ -33,7 +37,7 @@ def main() -> None:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    enable_checks(app)
+    enable_checks(app, packs)
     app.synth()
 
 

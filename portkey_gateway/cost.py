@@ -58,6 +58,11 @@ FREE = frozenset({
     # Notifications and events: an SNS topic with a few email notifications a month, and EventBridge rules on AWS
     # service events, cost nothing (or a cent).
     "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::Events::Rule",
+    # The dead-letter queue holds only failed events: a handful of requests, inside SQS's free tier (1M a month).
+    "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
+    # Secrets Manager bills per secret (priced) and per 10,000 API calls: a rotation a month is a few calls; the
+    # key's alias is free.
+    "AWS::SecretsManager::ResourcePolicy", "AWS::SecretsManager::RotationSchedule", "AWS::KMS::Alias",
     # Lambda: the smoke-test hook, the refresher and the custom-resource handlers run a few times a day or a deploy,
     # far inside the free tier (1M requests and 400,000 GB-seconds a month): negligible.
     "AWS::Lambda::Function", "AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig",

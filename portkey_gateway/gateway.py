@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from aws_cdk import Annotations, Aws, Duration
+from aws_cdk import Annotations, Aspects, Aws, Duration
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -19,12 +20,16 @@ from . import capacity
 from .compliance import acknowledge
 from .settings import Settings
 from .components.cache import Cache
+from .components.cache_token_rotation import CacheTokenRotation
 from .components.aws_endpoints import AwsEndpoints
 from .components.compute import ComputeCluster
+from .components.dead_letters import DeadLetters
 from .components.deployment_alarms import DeploymentAlarms
 from .components.discovery_refresh import DiscoveryRefresh
 from .components.domain import GatewayDomain
 from .components.elasticache import ExistingCacheAccess, ValkeyCache
+from .components.encryption import EncryptLogGroups, create_environment_key
+from .components.images import DockerHubCache, ImageSource
 from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
 from .components.monitoring import Monitoring
@@ -48,16 +53,17 @@ class PortkeyGateway(Construct):
     """Builds the network, cluster, services and load balancer that `settings` describes.
 
     Bring your own or we create one: `vpc` (with `task_subnets` and `load_balancer_subnets` to choose its subnets),
-    `cluster`, `certificate`, `domain_zone`, `docker_credentials`, `secrets` (service -> variable -> secret) and
-    `access_logs_bucket` replace the matching ids and ARNs of the settings (`own_resources.py`); any id or ARN setting
+    `cluster`, `certificate`, `domain_zone`, `docker_credentials`, `secrets` (service -> variable -> secret),
+    `access_logs_bucket` and `encryption_key` replace the matching ids and ARNs of the settings (`own_resources.py`); any id or ARN setting
     also takes a CDK token.
 
     Public attributes for wiring into other stacks: `connections` (clients of the load balancer:
     `gateway.connections.allow_default_port_from(peer)`), `url` (the gateway's), `network`, `compute`, `gateway`,
-    `load_balancer` (None without `create_lb`), `alarms` and `dashboard` (where they exist), and, None unless
+    `load_balancer` (None without `create_lb`), `encryption_key` (None without one), `alarms` and `dashboard` (where they exist), and, None unless
     configured: `operations_topic` (with a created cluster or alarms), `data_service`, `cache` (the built-in Redis),
     `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms` (the gateway's health alarms),
-    `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`, `secret_redeploy`, `monitoring`.
+    `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`, `secret_redeploy`, `monitoring`,
+    `dead_letters` (the queue of events and function runs that failed), `cache_token_rotation`, `docker_hub_cache`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, vpc: Optional[ec2.IVpc] = None,
@@ -66,12 +72,12 @@ class PortkeyGateway(Construct):
                  certificate: Optional[acm.ICertificate] = None, domain_zone: Optional[route53.IHostedZone] = None,
                  docker_credentials: Optional[secretsmanager.ISecret] = None,
                  secrets: Optional[Mapping[str, Mapping[str, secretsmanager.ISecret]]] = None,
-                 access_logs_bucket: Optional[s3.IBucket] = None):
+                 access_logs_bucket: Optional[s3.IBucket] = None, encryption_key: Optional[kms.IKey] = None):
         super().__init__(scope, construct_id)
         own = OwnResources(vpc=vpc, task_subnets=task_subnets, load_balancer_subnets=load_balancer_subnets,
                            cluster=cluster, certificate=certificate, domain_zone=domain_zone,
                            docker_credentials=docker_credentials, secrets=secrets or {},
-                           access_logs_bucket=access_logs_bucket)
+                           access_logs_bucket=access_logs_bucket, encryption_key=encryption_key)
         if own != OwnResources() or settings.rules_deferred:
             settings = with_own_resources(settings, own)
         if settings.managed_secrets and not settings.docker_cred_secret_arn:
@@ -80,6 +86,10 @@ class PortkeyGateway(Construct):
         for note in settings.unchecked:
             Annotations.of(self).add_info(note)
         self.settings = settings
+        self.encryption_key = encryption_key or self._environment_key(settings)
+        self.dead_letters: Optional[DeadLetters] = None
+        if self.encryption_key:
+            Aspects.of(self).add(EncryptLogGroups(self.encryption_key.key_arn))
         self.network = Network(self, "Network", config=settings, project=settings.project_name,
                                environment=settings.environment, vpc=vpc, task_subnets=task_subnets,
                                load_balancer_subnets=load_balancer_subnets)
@@ -91,6 +101,10 @@ class PortkeyGateway(Construct):
             execute_command=settings.uses_execute_command, network=self.network,
             notifications=self.operations_topic.topic if self.operations_topic else None, cluster=cluster,
         )
+        self.docker_hub_cache = DockerHubCache(
+            self, "DockerHubCache", prefix=settings.cache_prefix,
+            credentials_arn=settings.docker_hub_cache.credentials_secret_arn,
+            scan_on_push=settings.docker_hub_cache.scan_on_push) if settings.docker_hub_cache.enabled else None
         # Named per stack: the module's fixed "portkey" namespace collides when two stacks share an account.
         namespace = servicediscovery.HttpNamespace(
             self, "Namespace", name=settings.name_prefix, description=f"Service Connect for {settings.name_prefix}"
@@ -103,12 +117,15 @@ class PortkeyGateway(Construct):
             cluster=self.compute.cluster,
             capacity_provider_name=self.compute.capacity_provider_name,
             namespace=namespace,
-            docker_credentials_arn=settings.docker_cred_secret_arn,
+            images=ImageSource(settings.docker_cred_secret_arn, settings.cache_prefix),
             arm64_only=settings.create_cluster,
-            # Services must not be created before (or deleted after) the capacity provider's association.
-            depends_on=(self.compute.cluster,) if settings.create_cluster else (),
+            # Services must not be created before (or deleted after) the capacity provider's association, nor before
+            # the pull-through cache their images come through.
+            depends_on=(*((self.compute.cluster,) if settings.create_cluster else ()),
+                        *((self.docker_hub_cache.rule,) if self.docker_hub_cache else ())),
             secret_objects=own.secret_objects(),
             exec_log_group=self.compute.exec_log_group, region=settings.aws_region, account=settings.aws_account,
+            encryption_key=self.encryption_key,
         )
         connection = self._cache(settings, platform)
         self.data_service = None
@@ -132,8 +149,17 @@ class PortkeyGateway(Construct):
         if settings.redeploy_on_secret_change and secret_readers(clients):
             self.secret_redeploy = SecretChangeRedeploy(
                 self, "SecretChangeRedeploy", cluster_name=self.compute.cluster.cluster_name, services=clients,
-                region=settings.aws_region, account=settings.aws_account,
+                region=settings.aws_region, account=settings.aws_account, dead_letters=self._dead_letters(settings),
             )
+        self.cache_token_rotation = None
+        if self.elasticache and settings.redis_configuration.create.auth_token_rotation_days:
+            self.cache_token_rotation = CacheTokenRotation(
+                self, "CacheTokenRotation", secret=self.elasticache.auth_secret,
+                replication_group=self.elasticache.replication_group, cluster_name=self.compute.cluster.cluster_name,
+                service_names=[client.service.service_name for client in clients],
+                service_arns=[client.service.service_arn for client in clients],
+                rotation_days=settings.redis_configuration.create.auth_token_rotation_days,
+                dead_letters=self._dead_letters(settings), encryption_key=self.encryption_key)
         self.discovery_refresh = None
         if self.data_service:
             self._connect_gateway_and_data_service(settings)
@@ -185,6 +211,7 @@ class PortkeyGateway(Construct):
                 auto_scaling_group=self.compute.auto_scaling_group,
                 cache_nodes=self.elasticache.node_ids if self.elasticache else list(settings.monitoring.cache_node_ids),
                 functions={"secret-change-redeploy": self.secret_redeploy.function} if self.secret_redeploy else {},
+                dead_letters=self._dead_letters(settings) if settings.monitoring.alarms else None,
             )
         self._check_capacity(settings)
         self._surface(settings)
@@ -210,6 +237,22 @@ class PortkeyGateway(Construct):
             self.alarms += [alarm for alarm in self.deployment_alarms.alarms if alarm not in self.alarms]
         self.dashboard = self.monitoring.dashboard if self.monitoring else None
 
+    def _dead_letters(self, settings: Settings) -> DeadLetters:
+        """The one dead-letter queue of the gateway's rule targets and operations functions, made on first use."""
+        if self.dead_letters is None:
+            self.dead_letters = DeadLetters(self, "DeadLetters", name_prefix=settings.name_prefix,
+                                            alarm=settings.monitoring.alarms)
+        return self.dead_letters
+
+    def _environment_key(self, settings: Settings) -> Optional[kms.IKey]:
+        """`encryption_key`: none (AWS-managed keys), a key created here, or an existing key (a deploy-time value when
+        the secrets stack created it)."""
+        if not settings.encryption_key:
+            return None
+        if settings.creates_key:
+            return create_environment_key(self, "EncryptionKey", name_prefix=settings.name_prefix)
+        return kms.Key.from_key_arn(self, "EncryptionKey", settings.encryption_key)
+
     def _cache(self, settings: Settings, platform: ServicePlatform) -> CacheConnection:
         """The cache store: the built-in Redis service, a Valkey cache created here, or an existing ElastiCache.
         Sets `cache` (built-in), `elasticache` (created) and `cache_access` (whatever admits the clients)."""
@@ -220,7 +263,7 @@ class PortkeyGateway(Construct):
         elif redis.create:
             self.elasticache = self.cache_access = ValkeyCache(
                 self, "ElastiCache", redis=redis, name_prefix=settings.name_prefix, az_count=settings.az_count,
-                network=self.network)
+                network=self.network, encryption_key=self.encryption_key)
             return self.elasticache.connection
         elif redis.security_group_id:
             self.cache_access = ExistingCacheAccess(self, "ExistingCache", redis=redis)

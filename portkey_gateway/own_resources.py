@@ -1,7 +1,7 @@
 """The caller's own CDK objects, given to `PortkeyGateway` instead of ids, ARNs and names in the settings.
 
 "Bring your own or we create one", as aws_ecs_patterns does: a VPC, an ECS cluster, a certificate, a hosted zone,
-the Docker Hub credentials and the services' secrets, a bucket for access logs. Each object stands for settings the
+the Docker Hub credentials and the services' secrets, a bucket for access logs, a KMS key. Each object stands for settings the
 YAML would hold (`vpc` for `vpc_id`, the subnet ids and `vpc_cidr`; `cluster` for `cluster_name`; ...): it is written
 into them as deploy-time values (CDK tokens), and the settings are validated again, so every rule that holds for ids
 holds for objects, and giving both an object and its settings is a one-line error.
@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -40,6 +41,7 @@ class OwnResources:
     # service ("gateway", "data-service") -> environment variable -> the secret whose JSON holds that key
     secrets: Mapping[str, Mapping[str, secretsmanager.ISecret]] = field(default_factory=dict)
     access_logs_bucket: Optional[s3.IBucket] = None
+    encryption_key: Optional[kms.IKey] = None
 
     def secret_objects(self) -> dict[str, secretsmanager.ISecret]:
         """Every secret given as an object, by its ARN token (how the settings name it)."""
@@ -110,6 +112,8 @@ def with_own_resources(settings: Settings, own: OwnResources) -> Settings:
             problems.append(f"{SOURCE}: access_logs_bucket: is only used when enable_lb_access_logs is true; set it, "
                             "or pass no access_logs_bucket")
         put("lb_access_logs_bucket", own.access_logs_bucket.bucket_name, "lb_access_logs_bucket")
+    if own.encryption_key is not None:
+        put("encryption_key", own.encryption_key.key_arn, "encryption_key")
     if problems:
         raise ConfigError(problems)
     return validated(Settings, data, SOURCE)

@@ -2,7 +2,8 @@
 
 The Docker-credentials secret (`username`, `password`) and the client-auth secret (`PORTKEY_CLIENT_AUTH`,
 `ORGANISATIONS_TO_SYNC`), named `<project>/<environment>/...` as the module names them, encrypted with the
-Secrets Manager key the task execution roles can use. No secret value is in the template: each is created with a
+Secrets Manager key the task execution roles can use, or the environment's `encryption_key` (a created one lives
+here, in the stack deployed first, and the gateway stack finds it by its alias). No secret value is in the template: each is created with a
 placeholder (and a random value where a credential belongs) and filled in with `aws secretsmanager put-secret-value`.
 With `managed_secrets: true` the gateway stack finds them by name (`stack.GatewayStack`), so it is deployed on its
 own, before the gateway stack (`make secrets ENV=NAME`), and the values are put in before the first tasks start.
@@ -14,10 +15,12 @@ import json
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from .compliance import acknowledge
+from .compliance import acknowledge, acknowledge_in_packs
+from .components.encryption import create_environment_key
 from .settings import MANAGED_SECRET_KEYS, ServiceSecrets, Settings
 
 PLACEHOLDER = "REPLACE_ME"
@@ -27,15 +30,23 @@ PLACEHOLDER = "REPLACE_ME"
 class SecretArns:
     docker_credentials: str
     client_auth: str
+    docker_hub_cache: str | None = None  # with `docker_hub_cache.enabled`
 
 
 class SecretsStack(Stack):
-    """Exposes `docker_credentials`, `client_auth` (the secrets) and `arns`."""
+    """Exposes `docker_credentials`, `client_auth`, `docker_hub_cache` (the secrets; the last None without the cache),
+    `arns` and `encryption_key` (None without one)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
         super().__init__(scope, construct_id, env=Environment(account=settings.aws_account, region=settings.aws_region),
                          description=f"Portkey AI Gateway secrets ({settings.name_prefix})", **kwargs)
         apply_tags(self, settings)
+        self.encryption_key: kms.IKey | None = None
+        if settings.key_in_secrets_stack:
+            self.encryption_key = create_environment_key(self, "EncryptionKey", name_prefix=settings.name_prefix,
+                                                         pull_through_cache=settings.docker_hub_cache.enabled)
+        elif settings.encryption_key:
+            self.encryption_key = kms.Key.from_key_arn(self, "EncryptionKey", settings.encryption_key)
         secrets = {}
         for managed in managed_secrets(settings):
             secrets[managed.name] = secretsmanager.Secret(
@@ -46,14 +57,18 @@ class SecretsStack(Stack):
                     secret_string_template=json.dumps({managed.placeholder_key: PLACEHOLDER}),
                     generate_string_key=managed.generated_key, exclude_punctuation=True,
                 ),
+                encryption_key=self.encryption_key,
                 removal_policy=RemovalPolicy.RETAIN,  # it holds credentials Portkey issued
             )
-            acknowledge(secrets[managed.name], "AwsSolutions-SMG4",
-                        "Credentials Portkey issues (registry login, client-auth key): rotation happens at Portkey, "
-                        "after which the new value is put here; Secrets Manager has no rotation function for them")
+            issued = ("Credentials Portkey issues (registry login, client-auth key): rotation happens at Portkey, "
+                      "after which the new value is put here; Secrets Manager has no rotation function for them")
+            acknowledge(secrets[managed.name], "AwsSolutions-SMG4", issued)
+            acknowledge_in_packs(secrets[managed.name], "SecretsManagerRotationEnabled", issued)
         self.docker_credentials = secrets["docker-credentials"]
         self.client_auth = secrets["clientauth-organizations"]
-        self.arns = SecretArns(self.docker_credentials.secret_arn, self.client_auth.secret_arn)
+        self.docker_hub_cache = secrets.get("docker-hub-cache")
+        self.arns = SecretArns(self.docker_credentials.secret_arn, self.client_auth.secret_arn,
+                               self.docker_hub_cache.secret_arn if self.docker_hub_cache else None)
         CfnOutput(self, "DockerCredentialsSecretArn", value=self.docker_credentials.secret_arn)
         CfnOutput(self, "ClientOrgSecretNameArn", value=self.client_auth.secret_arn)
 
@@ -83,14 +98,18 @@ class ManagedSecret:
 
 
 def managed_secrets(settings: Settings) -> tuple[ManagedSecret, ...]:
-    """The two secrets `managed_secrets` creates (the module's cloudformation/secrets.yaml)."""
+    """The two secrets `managed_secrets` creates (the module's cloudformation/secrets.yaml), and with the Docker Hub
+    cache its login, named under ecr-pullthroughcache/ as ECR requires."""
     found = []
-    for name, (placeholder_key, generated_key) in (
-        ("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]),
-        ("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"]))),
-    ):
+    names = [("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]),
+             ("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"])))]
+    if settings.docker_hub_cache.enabled:
+        names.append(("docker-hub-cache", MANAGED_SECRET_KEYS["docker-hub-cache"]))
+    for name, (placeholder_key, generated_key) in names:
+        secret_name = (f"ecr-pullthroughcache/{settings.name_prefix}" if name == "docker-hub-cache"
+                       else f"{settings.project_name}/{settings.environment}/{name}")
         found.append(ManagedSecret(
-            name=name, secret_name=f"{settings.project_name}/{settings.environment}/{name}",
+            name=name, secret_name=secret_name,
             placeholder_key=placeholder_key, generated_key=generated_key,
             description=f"Portkey {name} for {settings.name_prefix}: replace the placeholder values "
                         "(aws secretsmanager put-secret-value)",
@@ -111,4 +130,8 @@ def with_secret_arns(settings: Settings, arns: SecretArns) -> Settings:
     given = settings.secrets or ServiceSecrets()
     data_service = {**given.data_service, **client_auth} if settings.dataservice_config.enable_dataservice else given.data_service
     secrets = ServiceSecrets.model_construct(gateway={**given.gateway, **client_auth}, data_service=data_service)
-    return settings.model_copy(update={"docker_cred_secret_arn": arns.docker_credentials, "secrets": secrets})
+    update = {"docker_cred_secret_arn": arns.docker_credentials, "secrets": secrets}
+    if arns.docker_hub_cache:
+        update["docker_hub_cache"] = settings.docker_hub_cache.model_copy(
+            update={"credentials_secret_arn": arns.docker_hub_cache})
+    return settings.model_copy(update=update)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import container_env
-from .settings import AutoscalingConfig, CircuitBreaker, DataServiceConfig, DeploymentConfiguration, GatewayConfig, Settings
+from .settings import AutoscalingConfig, CircuitBreaker, DataServiceConfig, DeploymentConfiguration, GatewayConfig, ImageRef, Settings
 
 CONTAINER_HEALTH = {"interval": 30, "timeout": 5, "retries": 3}  # Portkey's own ECS values
 LB_HEALTH_CHECK_GRACE_SECONDS = 150  # the module's grace period for a service behind a load balancer
@@ -33,8 +33,8 @@ class PortSpec:
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str  # container name, and part of resource names
-    image: str
-    private_image: bool  # pulled with the Docker credentials secret
+    image: ImageRef
+    private_image: bool  # a private Portkey image: from Docker Hub itself, pulled with the Docker credentials secret
     cpu: int
     memory: int
     ports: tuple[PortSpec, ...]
@@ -117,7 +117,7 @@ def gateway_spec(settings: Settings, cache: container_env.CacheConnection) -> Se
     return _portkey_application(
         settings, settings.gateway_config,
         name="gateway",
-        image=settings.gateway_image.reference,
+        image=settings.gateway_image,
         ports=ports,
         health_command=f"wget -qO- http://localhost:{health_port}{GATEWAY_HEALTH_PATH} || exit 1",
         circuit_breaker=settings.gateway_deployment_circuit_breaker,
@@ -136,7 +136,7 @@ def data_service_spec(settings: Settings, cache: container_env.CacheConnection) 
     return _portkey_application(
         settings, settings.dataservice_config,
         name="data-service",
-        image=settings.data_service_image.reference,
+        image=settings.data_service_image,
         ports=(PortSpec("data-service", port, "data-service"),),
         health_command=f"wget -qO- http://localhost:{port}{DATA_SERVICE_HEALTH_PATH} || exit 1",
         circuit_breaker=settings.dataservice_deployment_circuit_breaker,
@@ -151,7 +151,7 @@ def redis_spec(settings: Settings) -> ServiceSpec:
     redis = settings.redis_configuration
     return ServiceSpec(
         name="redis",
-        image=settings.redis_image.reference,
+        image=settings.redis_image,
         private_image=False,
         cpu=redis.cpu,
         memory=redis.memory,

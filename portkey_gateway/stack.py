@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import CfnDeletionPolicy, CfnOutput, CfnResource, CustomResource, Environment, Stack
+from aws_cdk import Aspects, CfnDeletionPolicy, CfnOutput, CfnResource, CustomResource, Environment, Stack
 from constructs import Construct
 
+from .compliance import acknowledge_in_packs, checkov_skip
 from .components.deploy_guard import DeployGuard
+from .components.encryption import EncryptLogGroups, key_alias
 from .gateway import PortkeyGateway
 from .secrets_stack import SecretArns, SecretsStack, apply_tags, managed_secrets, with_secret_arns
 from .settings import Settings
@@ -28,7 +30,8 @@ class GatewayStack(Stack):
     them by name through the deploy guard (`ManagedSecretsReady`), which fails the first deploy at once, before any
     task or retained resource exists, while a secret is missing or still holds its placeholder, and answers the
     secrets' complete ARNs, looked up by name again whenever the secrets' definition changes (what could make
-    CloudFormation replace one), with no cross-stack output to go stale.
+    CloudFormation replace one), with no cross-stack output to go stale. A key the secrets stack created
+    (`encryption_key: create`) is found the same way, by its alias.
     `secrets_command` is how the message tells the operator to deploy the secrets stack."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
@@ -41,14 +44,28 @@ class GatewayStack(Stack):
             **kwargs,
         )
         self.secrets_check: Optional[CustomResource] = None
+        key_from_the_guard = settings.key_in_secrets_stack  # its log group cannot be encrypted with what it finds
         if settings.managed_secrets:
             self.secrets_check = self._secrets_check(settings, secrets_command or default_secrets_command(settings))
             check = self.secrets_check
-            settings = with_secret_arns(settings, SecretArns(check.get_att_string("DockerCredentialsArn"),
-                                                             check.get_att_string("ClientauthOrganizationsArn")))
+            settings = with_secret_arns(settings, SecretArns(
+                check.get_att_string("DockerCredentialsArn"), check.get_att_string("ClientauthOrganizationsArn"),
+                check.get_att_string("DockerHubCacheArn") if settings.docker_hub_cache.enabled else None))
+            if settings.key_in_secrets_stack:
+                settings = settings.model_copy(update={"encryption_key": check.get_att_string("EncryptionKeyArn")})
         self._settings = settings
         apply_tags(self, settings)
         self.gateway = PortkeyGateway(self, "PortkeyGateway", settings=settings)
+        key = self.gateway.encryption_key
+        if key and not key_from_the_guard:
+            Aspects.of(self).add(EncryptLogGroups(key.key_arn))  # the deploy guard's log group too
+        elif key_from_the_guard:
+            reason = ("The deploy guard finds the environment's key (the secrets stack's) before anything can use it, so "
+                      "its own log group cannot wait for the key; it records resource names, weights and secret names, "
+                      "never a value, encrypted by CloudWatch Logs")
+            log_group = DeployGuard.of(self).log_group
+            acknowledge_in_packs(log_group, "CloudWatchLogGroupEncrypted", reason)
+            checkov_skip(log_group.node.default_child, "CKV_AWS_158", reason)
         if self.secrets_check:
             self._wait_for_the_secrets()
         self._outputs()
@@ -56,8 +73,9 @@ class GatewayStack(Stack):
     def _secrets_check(self, settings: Settings, command: str) -> CustomResource:
         secrets = [{"Id": managed.construct_id, "Name": managed.secret_name, "Keys": list(managed.keys),
                     "Definition": managed.definition()} for managed in managed_secrets(settings)]
-        return DeployGuard.of(self).secrets_ready(self, "ManagedSecretsReady", environment=settings.environment,
-                                                  secrets_command=command, secrets=secrets)
+        return DeployGuard.of(self).secrets_ready(
+            self, "ManagedSecretsReady", environment=settings.environment, secrets_command=command, secrets=secrets,
+            key_alias=key_alias(settings.name_prefix) if settings.key_in_secrets_stack else None)
 
     def _wait_for_the_secrets(self) -> None:
         """Every resource CloudFormation keeps after a failed create (named log groups, buckets, caches) waits for

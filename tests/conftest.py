@@ -198,7 +198,7 @@ def synthesize(name: str, data: dict | None = None) -> tuple[dict, object]:
     settings = settings_from_dict(data if data is not None else CONFIGS[name](), source=name, base_dir=ROOT / "examples")
     app = App(context=CLI_CONTEXT)
     stack = add_environment(app, settings)
-    enable_checks(app)
+    enable_checks(app, settings.security_checks)
     assembly = app.synth()
     result = (assembly.get_stack_by_name(stack.stack_name).template, assembly)
     if data is None:

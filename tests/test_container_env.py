@@ -144,7 +144,7 @@ def test_data_service_spec():
     settings = settings_from_dict(variant(**with_data_service(desired_task_count=2, cpu=512, memory=1024, enable_execute_command=True),
                                           data_service_task_role_policy_arns={"x": "arn:aws:iam::123456789012:policy/x"}))
     spec = data_service_spec(settings, configured_cache(settings))
-    assert (spec.name, spec.image, spec.private_image, spec.cpu, spec.memory, spec.desired_count) == (
+    assert (spec.name, spec.image.reference, spec.private_image, spec.cpu, spec.memory, spec.desired_count) == (
         "data-service", "docker.io/portkeyai/data-service:1.9.0", True, 512, 1024, 2)
     assert [(p.name, p.port, p.alias, p.app_protocol) for p in spec.ports] == [("data-service", 8081, "data-service", None)]
     assert spec.health_command == "wget -qO- http://localhost:8081/health || exit 1" and spec.health_start_period == 60

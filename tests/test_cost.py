@@ -32,6 +32,7 @@ PROD_LOG_GROUPS = {
     "PortkeyGatewayLogs": 30, "PortkeyGatewayDataServiceLogs": 30, "PortkeyGatewaySmokeTestHookLogs": 30,
     "PortkeyGatewayDiscoveryRefreshLogs": 30, "PortkeyGatewayComputeInstanceReleaseLogs": 90,
     "PortkeyGatewaySecretChangeRedeployLogs": 90, "DeployGuardLogs": 90,
+    "PortkeyGatewayCacheTokenRotationLogs": 90, "PortkeyGatewayCacheTokenRotationCompletionLogs": 90,
 }
 VENDED = 2
 # Its alarms (name without the stack prefix -> metrics billed): a metric-math alarm pays for each metric it reads.
@@ -45,6 +46,7 @@ PROD_ALARMS = {
     "capacity-shortfall": 1,
     "cache-memory": 3, "cache-cpu": 3,  # one metric per cache node
     "secret-change-redeploy-errors": 1,
+    "undelivered-events": 1,  # the dead-letter queue's visible messages
 }
 # Target tracking: CPU and memory (2 alarms each), requests per target on each of the two target groups with scale-in
 # disabled (1 each), and ECS managed scaling on the Auto Scaling group (2).
@@ -178,9 +180,9 @@ def test_prod_estimate_by_hand():
     expected = prod_by_hand(cost.Usage())
     assert {line.item: line.quantity for line in result.lines} == pytest.approx(
         {item: quantity for item, (quantity, _) in expected.items()})
-    # At --log-gb 5: seven standard groups take 35 GB, store 5 x (4 x 90 + 5 x 30) / 30 = 85 GB; S3 5 x 90 / 30 = 15.
+    # At --log-gb 5: nine standard groups take 45 GB, store 5 x (6 x 90 + 5 x 30) / 30 = 115 GB; S3 5 x 90 / 30 = 15.
     assert (line(result, "CloudWatch Logs storage (GB)").quantity, line(result, "S3 storage, log buckets (GB)").quantity,
-            line(result, "CloudWatch Logs ingestion (GB)").quantity) == pytest.approx((85, 15, 35))
+            line(result, "CloudWatch Logs ingestion (GB)").quantity) == pytest.approx((115, 15, 45))
     for found in result.lines:
         quantity, unit = expected[found.item]
         assert found.monthly == pytest.approx(quantity * unit), found.item
@@ -198,11 +200,11 @@ def test_prod_usage_lines_follow_the_assumptions():
     assert line(result, "Application Load Balancer capacity units").monthly == pytest.approx(2 * 0.008 * HOURS)
     assert line(result, "Network Load Balancer capacity units").monthly == pytest.approx(2 * 0.006 * HOURS)
     assert line(result, "WAF requests (millions)").monthly == pytest.approx(30 * 0.60)
-    # Seven standard log groups (gateway, data service, smoke test, instance release, secret-change redeploy,
-    # discovery refresh, deploy guard) and two vended ones (flow logs, WAF).
-    assert line(result, "CloudWatch Logs ingestion (GB)").quantity == 7 * 10
+    # Nine standard log groups (gateway, data service, smoke test, instance release, secret-change redeploy,
+    # discovery refresh, deploy guard, the cache token's rotation and completion) and two vended ones (flow logs, WAF).
+    assert line(result, "CloudWatch Logs ingestion (GB)").quantity == 9 * 10
     assert line(result, "Vended logs ingestion: VPC flow, WAF (GB)").quantity == 2 * 10
-    assert line(result, "CloudWatch Logs storage (GB)").quantity == pytest.approx(10 * (4 * 90 + 5 * 30) / 30)
+    assert line(result, "CloudWatch Logs storage (GB)").quantity == pytest.approx(10 * (6 * 90 + 5 * 30) / 30)
     assert line(result, "S3 storage, log buckets (GB)").quantity == pytest.approx(10 * 90 / 30)
 
 
@@ -218,8 +220,8 @@ def test_minimal_dev_by_hand():
         "KMS customer managed key": (1, 1.00),
         "CloudWatch dashboard": (1, 3.00),
         # Unhealthy and healthy targets 1 each, gateway and redis tasks below desired 2 each, capacity shortfall 1,
-        # redeploy errors 1.
-        "CloudWatch alarm metrics": (8, 0.10),
+        # redeploy errors 1, undelivered events 1.
+        "CloudWatch alarm metrics": (9, 0.10),
         "Alarms created by target tracking": (2, 0.10),  # ECS managed scaling on the group
     }
     # No usage lines at zero traffic; secrets are named by ARN; the built-in Redis runs on the instances.

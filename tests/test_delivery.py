@@ -220,7 +220,9 @@ def test_a_consumer_app_hands_the_construct_its_own_vpc_and_secrets():
                if r["Properties"].get("Description") == "team services"]
     assert len(ingress) == 1 and ingress[0]["FromPort"] == 80  # connections.allow_default_port_from
     assert {"GatewayUrl", "JobsQueueUrl"} <= set(template["Outputs"])
-    assert len(resources_of(template, "AWS::SQS::Queue")) == 2
+    queues = resources_of(template, "AWS::SQS::Queue")
+    # The team's queue and its redrive queue, and the gateway's dead letters (its secret-change redeploy's events).
+    assert len(queues) == 3 and len([key for key in queues if key.startswith("GatewayDeadLetters")]) == 1
 
 
 def test_generated_settings_match_yaml_validation():

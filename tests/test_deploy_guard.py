@@ -362,3 +362,80 @@ def test_the_answer_reaches_cloudformation_with_every_field(cloudformation, secr
                     "StackId": "arn:aws:cloudformation:us-east-1:1:stack/gw/1", "RequestId": "r1",
                     "LogicalResourceId": "Guard",
                     "Data": {"DockerCredentialsArn": arn(DOCKER), "ClientAuthArn": arn(CLIENT)}}
+
+
+# --- the environment's key, created by the secrets stack -------------------------------------------------------------
+
+
+ALIAS = "alias/portkey-gateway-prod"
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{KEY_ID}"
+WITH_KEY = {**SECRETS, "EncryptionKeyAlias": ALIAS}
+
+
+@pytest.fixture
+def kms():
+    real = client("kms")
+    with Stubber(real) as stubber:
+        yield real, stubber
+        stubber.assert_no_pending_responses()
+
+
+def key_metadata(state: str = "Enabled") -> dict:
+    return {"KeyMetadata": {"KeyId": KEY_ID, "Arn": KEY_ARN, "KeyState": state, "AWSAccountId": ACCOUNT}}
+
+
+def check_with_key(url: str, secretsmanager, kms, key_answer, secret_keys: dict) -> dict:
+    """The guard with EncryptionKeyAlias: DescribeKey by the alias, then each secret (KmsKeyId as `secret_keys` say)."""
+    real_kms, kms_stub = kms
+    if isinstance(key_answer, str):
+        kms_stub.add_client_error("describe_key", key_answer, "no such alias", 400, expected_params={"KeyId": ALIAS})
+    else:
+        kms_stub.add_response("describe_key", key_answer, {"KeyId": ALIAS})
+    real, stub = secretsmanager
+    for secret in SECRETS["Secrets"]:
+        found = described(secret["Name"])
+        if secret_keys.get(secret["Name"]):
+            found["KmsKeyId"] = secret_keys[secret["Name"]]
+        stub.add_response("describe_secret", found, {"SecretId": secret["Name"]})
+    GUARD.handler(event(url, GUARD.SECRETS, WITH_KEY), None, secretsmanager=real, kms=real_kms)
+    return answer()
+
+
+@pytest.mark.parametrize("named_as", [KEY_ARN, KEY_ID, f"arn:aws:kms:us-east-1:{ACCOUNT}:{ALIAS}"])
+def test_the_key_is_found_by_its_alias_and_answered_with_its_arn(cloudformation, secretsmanager, kms, capsys, named_as):
+    """DescribeSecret names the key as it was given (id, ARN or alias ARN): each form is the same key."""
+    body = check_with_key(cloudformation, secretsmanager, kms, key_metadata(), {DOCKER: named_as, CLIENT: named_as})
+    assert body["Status"] == "SUCCESS"
+    assert body["Data"] == {"EncryptionKeyArn": KEY_ARN, "DockerCredentialsArn": arn(DOCKER), "ClientAuthArn": arn(CLIENT)}
+    assert json.loads(capsys.readouterr().out.strip())["key"] == KEY_ARN
+
+
+@pytest.mark.parametrize("code", ["NotFoundException", "AccessDeniedException"])
+def test_a_missing_key_says_to_deploy_the_secrets_stack_first(cloudformation, secretsmanager, kms, code):
+    body = check_with_key(cloudformation, secretsmanager, kms, code, {DOCKER: KEY_ARN, CLIENT: KEY_ARN})
+    assert body["Status"] == "FAILED" and "Data" not in body
+    assert body["Reason"] == f"the key {ALIAS} does not exist: deploy the secrets stack first (make secrets ENV=prod)"
+
+
+@pytest.mark.parametrize("state, fix", [
+    ("Disabled", f"aws kms enable-key --key-id {KEY_ID}"),
+    ("PendingDeletion", f"aws kms cancel-key-deletion --key-id {KEY_ID}, then aws kms enable-key --key-id {KEY_ID}"),
+])
+def test_a_key_that_cannot_be_used_says_how_to_make_it_usable(cloudformation, secretsmanager, kms, state, fix):
+    body = check_with_key(cloudformation, secretsmanager, kms, key_metadata(state), {DOCKER: KEY_ARN, CLIENT: KEY_ARN})
+    assert body["Status"] == "FAILED" and body["Reason"] == f"the key {ALIAS} is {state}: {fix}"
+
+
+def test_secrets_on_another_key_say_to_deploy_the_secrets_stack_again(cloudformation, secretsmanager, kms):
+    """A secrets stack deployed before the key was turned on: its secrets use aws/secretsmanager (no KmsKeyId)."""
+    body = check_with_key(cloudformation, secretsmanager, kms, key_metadata(), {CLIENT: KEY_ARN})
+    assert body["Status"] == "FAILED"
+    assert body["Reason"] == (f"{DOCKER} is not encrypted with {ALIAS}: deploy the secrets stack again "
+                              "(make secrets ENV=prod)")
+
+
+def test_without_an_alias_no_key_is_described(cloudformation, secretsmanager, kms):
+    """The kms fixture asserts that nothing was asked of it."""
+    body = check(cloudformation, secretsmanager, {})
+    assert body["Status"] == "SUCCESS" and "EncryptionKeyArn" not in body["Data"]

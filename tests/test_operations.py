@@ -121,7 +121,7 @@ def test_production_alarms_notify_the_operations_topic(templates):
         "gateway-target-5xx", "gateway-unhealthy-targets", "gateway-no-healthy-targets", "lb-5xx",
         "gateway-tasks-below-desired",
         "data-service-tasks-below-desired", "capacity-shortfall", "cache-memory", "cache-cpu",
-        "secret-change-redeploy-errors", "certificate-expiry")}
+        "secret-change-redeploy-errors", "certificate-expiry", "undelivered-events")}
     for alarm in found.values():
         assert alarm["AlarmActions"] == [topic_ref(t)] and alarm["OKActions"] == [topic_ref(t)]
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -367,18 +367,22 @@ def test_function_may_redeploy_only_the_services_that_read_secrets(templates):
     cache_secret = json.dumps({"Ref": logical_id(t, "AWS::SecretsManager::Secret", "ElastiCacheAuth")})
     assert by_secret[cache_secret] == [{"Fn::GetAtt": [gateway, "Name"]}, {"Fn::GetAtt": [data_service, "Name"]}]
     policy = t["Resources"][logical_id(t, "AWS::IAM::Policy", "SecretChangeRedeployRole")]["Properties"]["PolicyDocument"]
-    statements = {json.dumps(sorted(s["Action"])): s["Resource"] for s in policy["Statement"]}
+    statements = {json.dumps(sorted([s["Action"]] if isinstance(s["Action"], str) else s["Action"])): s["Resource"]
+                  for s in policy["Statement"]}
     resources = statements[json.dumps(["ecs:DescribeServices", "ecs:UpdateService"])]
     assert sorted(r["Ref"] for r in resources) == sorted([gateway, data_service])
     assert statements[json.dumps(["logs:CreateLogStream", "logs:PutLogEvents"])] == {
         "Fn::GetAtt": [logical_id(t, "AWS::Logs::LogGroup", "SecretChangeRedeployLogs"), "Arn"]}
-    assert len(statements) == 2
+    # A run that fails every retry goes to the dead letters.
+    assert statements[json.dumps(["sqs:SendMessage"])] == {"Fn::GetAtt": [logical_id(t, "AWS::SQS::Queue", "DeadLetters"), "Arn"]}
+    assert len(statements) == 3
 
 
 def test_a_failed_run_is_retried_twice_within_the_hour(templates):
     t = templates["config-staging"]
-    config = only(t, "AWS::Lambda::EventInvokeConfig")
     function = logical_id(t, "AWS::Lambda::Function", "SecretChangeRedeploy")
+    (config,) = [c["Properties"] for c in resources_of(t, "AWS::Lambda::EventInvokeConfig").values()
+                 if c["Properties"]["FunctionName"] == {"Ref": function}]
     assert (config["FunctionName"], config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (
         {"Ref": function}, 2, 3600)
 

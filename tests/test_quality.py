@@ -93,7 +93,8 @@ lb_access_logs_prefix alb_routing_configuration
 ADDED = {"aws_account", "availability_zones", "instance_refresh", "lb_ssl_policy", "lb_deletion_protection",
          "lb_access_logs_expiration_days", "timeouts", "custom_domain", "waf", "capacity_check", "eni_trunking", "gateway_deployment_alarms",
          "allow_latest_tag", "bedrock", "control_plane_private_link", "inbound_private_link", "allow_control_plane_ips",
-         "aws_private_endpoints", "managed_secrets", "tags", "log_retention_days", "monitoring", "redeploy_on_secret_change"}
+         "aws_private_endpoints", "managed_secrets", "tags", "log_retention_days", "monitoring", "redeploy_on_secret_change",
+         "encryption_key", "security_checks", "docker_hub_cache", "instance_session_manager"}
 
 
 def test_schema_covers_every_module_variable():

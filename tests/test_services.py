@@ -137,7 +137,7 @@ def test_created_valkey_cache(templates):
     assert (p["Engine"], p["EngineVersion"], p["CacheNodeType"], p["Port"]) == ("valkey", "8.0", "cache.r7g.large", 6380)
     assert (p["NumNodeGroups"], p["ReplicasPerNodeGroup"]) == (2, 1) and "NumCacheClusters" not in p
     assert p["AutomaticFailoverEnabled"] and p["MultiAZEnabled"]
-    assert p["AtRestEncryptionEnabled"] and p["TransitEncryptionEnabled"] and p["SnapshotRetentionLimit"] == 7
+    assert p["AtRestEncryptionEnabled"] and p["TransitEncryptionEnabled"] and p["SnapshotRetentionLimit"] == 15
     secret_id = logical_id(t, "AWS::SecretsManager::Secret", "ElastiCacheAuthToken")
     assert p["AuthToken"] == {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id}, ":SecretString:REDIS_PASSWORD::}}"]]}
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Snapshot"

@@ -14,16 +14,24 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from ..settings import ClusterSettings, InstanceRefresh
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_role_policy
 from .network import Network
 from .teardown import InstanceRelease
 
 ROOT_VOLUME_GIB = 30
+# The Terraform module v3.0.0's inline ecsInstanceSsmSessionManager policy (instead of AmazonSSMManagedInstanceCore).
+SESSION_MANAGER_ACTIONS = ("ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+                           "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+                           "ssmmessages:OpenDataChannel")
 # Appended to /etc/ecs/ecs.config; CDK adds ECS_CLUSTER. Tasks are awsvpc, so they never need the instance's IMDS.
-ECS_AGENT_SETTINGS = ("ECS_ENABLE_CONTAINER_METADATA=true", "ECS_AWSVPC_BLOCK_IMDS=true")
+# The awslogs driver writes with each task's execution role (granted its own log group), not the instance's: the
+# instance role then needs no CloudWatch Logs permission (ECS container agent configuration, ecs-agent README).
+ECS_AGENT_SETTINGS = ("ECS_ENABLE_CONTAINER_METADATA=true", "ECS_AWSVPC_BLOCK_IMDS=true",
+                      "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE=true")
 
 
 class ComputeCluster(Construct):
@@ -46,10 +54,11 @@ class ComputeCluster(Construct):
             self.instance_release = None
             return
 
-        self.exec_log_group = None
-        if execute_command:
-            # ECS Exec sessions (commands and output) are recorded here (the module's exec log group was ignored, defect 11).
-            # A generated name: the group is retained, so a fixed name would block turning ECS Exec off and on again.
+        self.exec_log_group = self.session_document = None
+        if execute_command or config.instance_session_manager:
+            # ECS Exec sessions and instance shells (commands and output) are recorded here (the module's exec log group
+            # was ignored, defect 11). A generated name: the group is retained, so a fixed name would block turning
+            # them off and on again.
             self.exec_log_group = logs.LogGroup(
                 self, "ExecLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN,
             )
@@ -62,17 +71,16 @@ class ComputeCluster(Construct):
             execute_command_configuration=ecs.ExecuteCommandConfiguration(
                 logging=ecs.ExecuteCommandLogging.OVERRIDE,
                 log_configuration=ecs.ExecuteCommandLogConfiguration(cloud_watch_log_group=self.exec_log_group),
-            ) if self.exec_log_group else None,
+            ) if execute_command else None,
         )
         self.instance_role = iam.Role(
             self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description="ECS container instances: register with the cluster and run tasks",
         )
-        for finding in ("AwsSolutions-IAM5[Action::ecs:Submit*]", "AwsSolutions-IAM5[Resource::*]"):
-            acknowledge(self.instance_role, finding, (
-                "CDK's ECS container-instance policy: ecs:Submit* and the Resource '*' actions (ecr:GetAuthorizationToken, "
-                "ecs:DiscoverPollEndpoint, ...) have no resource-level permissions; see 'Amazon ECS container instance "
-                "IAM role' in the ECS developer guide"))
+        self._container_instance_policy(session_manager=config.instance_session_manager)
+        acknowledge_role_policy(self.instance_role)
+        if config.instance_session_manager:
+            self.session_document = self._session_manager(name_prefix)
         security_group = ec2.SecurityGroup(
             self, "InstanceSecurityGroup", vpc=network.vpc, allow_all_outbound=True,
             description="ECS container instances: no inbound; outbound for the ECS agent and image pulls",
@@ -84,7 +92,9 @@ class ComputeCluster(Construct):
             "LaunchTemplate",
             machine_image=ecs.EcsOptimizedImage.amazon_linux2023(hardware_type=ecs.AmiHardwareType.ARM),
             instance_type=ec2.InstanceType(config.instance_type),
-            role=self.instance_role,
+            # CDK's capacity wiring adds its container-instance statements, with logs:PutLogEvents on every log
+            # group, to the role it is given: it gets a view that ignores them (`_container_instance_policy`).
+            role=self.instance_role.without_policy_updates(),
             security_group=security_group,
             user_data=user_data,
             require_imdsv2=True,
@@ -137,6 +147,50 @@ class ComputeCluster(Construct):
         self.capacity_provider_name = capacity_provider.capacity_provider_name
         self.instance_release = InstanceRelease(self, "InstanceRelease", group=self.auto_scaling_group,
                                                 capacity_provider=capacity_provider)
+
+
+    def _container_instance_policy(self, session_manager: bool) -> None:
+        """What the ECS agent calls with the instance's credentials (CDK's container-instance statements, which it
+        scopes to the cluster where ECS allows), without CloudWatch Logs: the tasks' execution roles write logs. With
+        `session_manager`, the Terraform module v3.0.0's scoped Session Manager statement instead of the broad
+        AmazonSSMManagedInstanceCore."""
+        cluster_arn = self.cluster.cluster_arn
+        statements = [
+            (("ecs:DeregisterContainerInstance", "ecs:RegisterContainerInstance", "ecs:Submit*"), [cluster_arn], None),
+            (("ecs:Poll", "ecs:StartTelemetrySession"), ["*"], {"ArnEquals": {"ecs:cluster": cluster_arn}}),
+            (("ecr:GetAuthorizationToken", "ecs:DiscoverPollEndpoint"), ["*"], None),
+        ]
+        reason = ("The ECS container-instance policy: ecs:Submit* (limited to this cluster) and ecs:Poll, "
+                  "ecs:StartTelemetrySession (conditioned on this cluster), ecr:GetAuthorizationToken and "
+                  "ecs:DiscoverPollEndpoint have no resource-level permissions; see 'Amazon ECS container instance "
+                  "IAM role' in the ECS developer guide. No CloudWatch Logs permission: tasks log with their execution roles")
+        if session_manager:
+            statements += [(SESSION_MANAGER_ACTIONS, ["*"], None),
+                           (("logs:CreateLogStream", "logs:PutLogEvents"), [self.exec_log_group.log_group_arn], None),
+                           (("logs:DescribeLogGroups",), ["*"], None)]
+            reason += (". Session Manager (instance_session_manager): ssm:UpdateInstanceInformation, the ssmmessages "
+                       "channel actions and logs:DescribeLogGroups have no resource-level permissions; session logs "
+                       "go to the one exec log group")
+        for actions, resources, conditions in statements:
+            self.instance_role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources,
+                                                                 conditions=conditions))
+        for finding in ("AwsSolutions-IAM5[Action::ecs:Submit*]", "AwsSolutions-IAM5[Resource::*]"):
+            acknowledge(self.instance_role, finding, reason)
+
+    def _session_manager(self, name_prefix: str) -> ssm.CfnDocument:
+        """The session document that records shells on the instances in the exec log group. Session Manager's
+        account-wide default document (SSM-SessionManagerRunShell) is left alone; operators start sessions with
+        this one (`aws ssm start-session --document-name <prefix>-instance-session`), and an IAM policy can allow
+        only it (README, "Security review")."""
+        return ssm.CfnDocument(
+            self, "InstanceSessionDocument", name=f"{name_prefix}-instance-session", document_type="Session",
+            update_method="NewVersion",
+            content={"schemaVersion": "1.0", "description": f"Shell on a {name_prefix} container instance, recorded",
+                     "sessionType": "Standard_Stream",
+                     "inputs": {"cloudWatchLogGroupName": self.exec_log_group.log_group_name,
+                                "cloudWatchEncryptionEnabled": False, "cloudWatchStreamingEnabled": True,
+                                "idleSessionTimeout": "20", "runAsEnabled": False, "s3BucketName": "", "kmsKeyId": ""}},
+        )
 
 
 def rolling_update(refresh: InstanceRefresh, desired: int, maximum: int) -> autoscaling.UpdatePolicy | None:

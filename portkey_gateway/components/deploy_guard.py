@@ -9,7 +9,9 @@ One read-only function per stack (`portkey_gateway/lambdas/deploy_guard/index.py
   properties carry the rule's definition: whenever CloudFormation is about to rewrite the rule, this resource is
   updated first and reads what is live.
 - `Custom::ManagedSecretsReady`: with `managed_secrets`, the secrets stack's secrets exist and hold values put after
-  their creation; answers their complete ARNs (looked up by name, so the reference follows the secret).
+  their creation; answers their complete ARNs (looked up by name, so the reference follows the secret), and the ARN
+  of the key the secrets stack created (`encryption_key: create`), found by its alias, when the key is enabled and
+  encrypts the secrets.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class DeployGuard(Construct):
             self, code="deploy_guard",
             description="Reads live state CloudFormation must not overwrite: traffic weights, managed secrets",
             role_description="Deploy guard: describes listener rules, listeners and the managed secrets (read-only)",
-            timeout=Duration.minutes(1),
+            timeout=Duration.minutes(1), invoked_by="CloudFormation (custom resources)",
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self._reads_load_balancers = False
@@ -68,9 +70,10 @@ class DeployGuard(Construct):
         })
 
     def secrets_ready(self, scope: Construct, construct_id: str, *, environment: str, secrets_command: str,
-                      secrets: Sequence[dict]) -> CustomResource:
+                      secrets: Sequence[dict], key_alias: Optional[str] = None) -> CustomResource:
         """Fails the deployment unless each secret ({Id, Name, Keys, Definition}) exists and holds a value put after
-        its creation; answers `<Id>Arn` for each. Only DescribeSecret: the function never reads a secret value."""
+        its creation; answers `<Id>Arn` for each, and with `key_alias` `EncryptionKeyArn`. Only DescribeSecret and
+        DescribeKey: the function never reads a secret value."""
         prefix = f"arn:{Aws.PARTITION}:secretsmanager:{Aws.REGION}:{Aws.ACCOUNT_ID}:secret:"
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["secretsmanager:DescribeSecret"],
@@ -78,9 +81,18 @@ class DeployGuard(Construct):
             # authorized against the bare name, so that "not found", not "access denied", reaches the operator.
             resources=[arn for secret in secrets for arn in (f"{prefix}{secret['Name']}-??????", f"{prefix}{secret['Name']}")],
         ))
-        return self._resource(scope, construct_id, "Custom::ManagedSecretsReady", {
-            "Environment": environment, "SecretsCommand": secrets_command, "Secrets": list(secrets),
-        })
+        properties = {"Environment": environment, "SecretsCommand": secrets_command, "Secrets": list(secrets)}
+        if key_alias:
+            # The key's id is random: the key is named by its alias, as the request does (kms:ResourceAliases
+            # applies to DescribeKey whether it is called with the alias or the id; Service Authorization Reference).
+            self.role.add_to_policy(iam.PolicyStatement(
+                actions=["kms:DescribeKey"], resources=[f"arn:{Aws.PARTITION}:kms:{Aws.REGION}:{Aws.ACCOUNT_ID}:key/*"],
+                conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": key_alias}}))
+            acknowledge(self.role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
+                        "The secrets stack's key has a random id; DescribeKey (read-only metadata) is allowed only on "
+                        "the key that carries this environment's alias (kms:ResourceAliases)")
+            properties["EncryptionKeyAlias"] = key_alias
+        return self._resource(scope, construct_id, "Custom::ManagedSecretsReady", properties)
 
     def _resource(self, scope: Construct, construct_id: str, resource_type: str, properties: dict) -> CustomResource:
         resource = CustomResource(scope, construct_id, service_token=self.function.function_arn,

@@ -9,11 +9,13 @@ service, whose new tasks can reach `gateway`. It acts on creation only: later de
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from .function import function_role
+from ..compliance import acknowledge_role_policy
+from .function import acknowledge_function, function_role
 from .service import EcsService
 
 LOG_RETENTION_DAYS = 30
@@ -47,4 +49,8 @@ class DiscoveryRefresh(Construct):
             install_latest_aws_sdk=False,  # the runtime's SDK has UpdateService; no download at deploy time
         )
         redeploy.node.add_dependency(gateway.service)
+        acknowledge_role_policy(redeploy)  # the statements it is given, which CDK writes as a policy of the role
+        # CDK's one provider function for the stack's AwsCustomResources, at the stack's root.
+        provider = Stack.of(self).node.find_child(f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}")
+        acknowledge_function(provider, invoked_by="CloudFormation (a custom resource)")
 

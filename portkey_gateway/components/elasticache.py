@@ -8,9 +8,12 @@ Its endpoint and token reach the containers without the user copying anything.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aws_cdk import CfnDeletionPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -29,20 +32,22 @@ class ValkeyCache(Construct):
     `node_ids`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, redis: RedisConfiguration, name_prefix: str,
-                 az_count: int, network: Network):
+                 az_count: int, network: Network, encryption_key: Optional[kms.IKey] = None):
         super().__init__(scope, construct_id)
         create, cluster = redis.create, redis.mode == "cluster"
         self.auth_secret = secretsmanager.Secret(
             self, "AuthToken", description=f"AUTH token of the {name_prefix} cache (JSON key REDIS_PASSWORD)",
+            encryption_key=encryption_key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}", generate_string_key="REDIS_PASSWORD",
                 exclude_punctuation=True, password_length=AUTH_TOKEN_LENGTH,
             ),
         )  # deleted with the stack: a cache restored from the final snapshot takes a new token anyway
-        acknowledge(self.auth_secret, "AwsSolutions-SMG4",
-                    "An ElastiCache AUTH token cannot be rotated by a Secrets Manager rotation function alone: the cache "
-                    "must first accept both tokens (ModifyReplicationGroup, AuthTokenUpdateStrategy ROTATE), then every "
-                    "task must restart. The README describes the procedure")
+        if not create.auth_token_rotation_days:
+            acknowledge(self.auth_secret, "AwsSolutions-SMG4",
+                        "The operator turned automatic rotation off (redis_configuration.create.auth_token_rotation_days: "
+                        "0); `aws secretsmanager rotate-secret` is refused without a schedule, so the README's manual "
+                        "order applies (ROTATE, redeploy, SET)")
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description=f"{name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",
@@ -76,6 +81,8 @@ class ValkeyCache(Construct):
             automatic_failover_enabled=failover,
             multi_az_enabled=self.multi_az,
             at_rest_encryption_enabled=True,
+            # ElastiCache cannot re-encrypt a cache: a new key (or none) replaces it (a final snapshot is kept)
+            kms_key_id=encryption_key.key_arn if encryption_key else None,
             transit_encryption_enabled=True,
             auth_token=self.auth_secret.secret_value_from_json("REDIS_PASSWORD").unsafe_unwrap(),  # a dynamic reference
             snapshot_retention_limit=create.snapshot_retention_days,

@@ -29,7 +29,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..settings import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, IngressSettings
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_in_packs, acknowledge_role_policy, checkov_skip
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute
 from .deploy_guard import DeployGuard
 from .network import Network, no_default_egress
@@ -128,10 +128,13 @@ class GatewayLoadBalancer(Construct):
         if self.is_application:
             self.listener = self._application_listener("Listener", self.listener_port, self.rules, "Rule")
             if certificate_arn:
-                self.load_balancer.add_listener(
+                redirect = self.load_balancer.add_listener(
                     "HttpRedirect", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP, open=False,
                     default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port=str(HTTPS_PORT), permanent=True),
                 )
+                acknowledge_in_packs(redirect, "ELBv2ACMCertificateRequired", (
+                    "This listener serves nothing: its only action redirects to HTTPS on 443, whose listener uses the "
+                    "ACM certificate"))
             if self.test_port:
                 self.test_listener = self._application_listener("TestListener", self.test_port, self.test_rules, "TestRule")
         else:
@@ -166,11 +169,21 @@ class GatewayLoadBalancer(Construct):
             else:
                 reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible "
                           "in VPC flow logs (on for a VPC created here)")
+                acknowledge_in_packs(self.load_balancer, "ELBLoggingEnabled", reason)
+                checkov_skip(self.load_balancer.node.default_child, "CKV_AWS_91", reason)
             acknowledge(self.load_balancer, "AwsSolutions-ELB2", reason)
         elif self.created_access_logs_bucket:
-            acknowledge(self.access_logs_bucket, "AwsSolutions-S1",
-                        "This bucket is the sink for the load balancer's access logs; logging access to it into another "
-                        "bucket would need a sink of its own. It is private, TLS-only and versioned")
+            sink = ("This bucket is the sink for the load balancer's access logs; logging access to it into another "
+                    "bucket would need a sink of its own. It is private, TLS-only and versioned")
+            acknowledge(self.access_logs_bucket, "AwsSolutions-S1", sink)
+            acknowledge_in_packs(self.access_logs_bucket, "S3BucketLoggingEnabled", sink)
+            checkov_skip(self.access_logs_bucket.node.default_child, "CKV_AWS_18", sink)
+            acknowledge_in_packs(self.access_logs_bucket, "S3DefaultEncryptionKMS", (
+                "Elastic Load Balancing delivers access logs only to buckets encrypted with S3-managed keys (SSE-S3); "
+                "a KMS default encryption would stop the delivery"))
+            acknowledge_in_packs(self.access_logs_bucket, "S3BucketReplicationEnabled", (
+                "Access logs are kept here, versioned, for lb_access_logs_expiration_days; an organisation that keeps "
+                "them in a central archive names that bucket (lb_access_logs_bucket) and this one is not created"))
         if self.traffic_shift_role is not None:
             acknowledge(self.traffic_shift_role, "AwsSolutions-IAM5[Resource::*]",
                         "elasticloadbalancing:Describe{Listeners,Rules,TargetGroups,TargetHealth} support no resource-level "
@@ -211,6 +224,7 @@ class GatewayLoadBalancer(Construct):
         rules (the managed AmazonECSInfrastructureRolePolicyForLoadBalancers allows them on every load balancer)."""
         role = iam.Role(self, "TrafficShiftRole", assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
                         description="ECS shifts gateway traffic between blue and green target groups")
+        acknowledge_role_policy(role)
         groups = [*self.target_groups.values(), *self.alternate_target_groups.values()]
         listeners = [self.listener, self.test_listener]
         rules = [*self.rules.values(), *self.test_rules.values()]

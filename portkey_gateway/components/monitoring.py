@@ -27,6 +27,7 @@ from constructs import Construct
 
 from ..settings import DeploymentAlarms as DeploymentAlarmsConfig
 from ..settings import Monitoring as MonitoringConfig
+from .dead_letters import DeadLetters
 from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 
@@ -45,14 +46,17 @@ class Monitoring(Construct):
                  cluster: ecs.ICluster, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                  health_alarms: list[cloudwatch.Alarm], capacity_provider_name: Optional[str],
                  auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache_nodes: list[str],
-                 functions: dict[str, lambda_.IFunction]):
+                 functions: dict[str, lambda_.IFunction], dead_letters: Optional[DeadLetters] = None):
         super().__init__(scope, construct_id)
         self.config, self.health_config, self.name_prefix, self.region = config, health_config, name_prefix, region
+        self.dead_letters = dead_letters  # where the service events that cannot be published go
         self.cluster_name = cluster.cluster_name
         self.alarms: list[cloudwatch.Alarm] = []
         self.service_events = None
         if self.config.alarms:
             self.alarms += health_alarms
+            if dead_letters and dead_letters.alarm:
+                self.alarms.append(dead_letters.alarm)
             if ingress:
                 self._no_healthy_targets_alarm(ingress)
             if ingress and ingress.is_application:
@@ -196,7 +200,7 @@ class Monitoring(Construct):
         rule.add_target(_TopicTarget(topic, events.RuleTargetInput.from_text(
             f"{self.name_prefix}: {field('$.detail.eventName')} ({field('$.detail.eventType')}) "
             f"on {field('$.resources[0]')} at {field('$.time')}. {field('$.detail.reason')} {field('$.detail.reasons')}"
-        )))
+        ), self.dead_letters))
         # Only this rule may publish (CDK's SnsTopic target would let any rule of any account publish).
         topic.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowServiceEventsRuleToPublish", principals=[iam.ServicePrincipal("events.amazonaws.com")],
@@ -261,13 +265,15 @@ class Monitoring(Construct):
 
 @jsii.implements(events.IRuleTarget)
 class _TopicTarget:
-    """An SNS topic as a rule target, without the grant CDK's SnsTopic target adds (see `_service_events`)."""
+    """An SNS topic as a rule target, without the grant CDK's SnsTopic target adds (see `_service_events`); what
+    cannot be delivered goes to the dead letters."""
 
-    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput):
-        self.topic, self.message = topic, message
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput, dead_letters: Optional[DeadLetters]):
+        self.topic, self.message, self.dead_letters = topic, message, dead_letters
 
     def bind(self, rule: events.IRule, id: Optional[str] = None) -> events.RuleTargetConfig:
-        return events.RuleTargetConfig(arn=self.topic.topic_arn, input=self.message)
+        return events.RuleTargetConfig(arn=self.topic.topic_arn, input=self.message,
+                                       dead_letter_config=self.dead_letters.target_config(rule) if self.dead_letters else None)
 
 
 def _load_balancer_groups(ingress: GatewayLoadBalancer) -> list[monitoring.CustomMetricGroup]:

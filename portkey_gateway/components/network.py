@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_in_packs, acknowledge_role_policy, checkov_skip
 from ..settings import NetworkSettings
 
 
@@ -75,7 +75,29 @@ class Network(Construct):
         acknowledge(vpc, "CloudFormation-Validate::W3010",
                     "The AZs are configuration (availability_zones, or derived from the region): synthesis makes no "
                     "lookups, so the same settings give the same template offline")
+        for subnet in vpc.public_subnets:
+            acknowledge_in_packs(subnet, "VPCNoUnrestrictedRouteToIGW", (
+                "A public subnet: it holds only the NAT gateways and an internet-facing load balancer, which need the "
+                "route to the internet gateway by definition; tasks, instances and the cache are in private subnets, "
+                "and the load balancer admits only allowed_lb_cidrs"))
+        acknowledge_role_policy(vpc.node.find_child("all"))  # the flow log's delivery role, which CDK creates
+        self._skip_cdk_provider_checks()
         return vpc
+
+    def _skip_cdk_provider_checks(self) -> None:
+        """CDK's own function that empties the VPC's default security group (feature flag restrictDefaultSecurityGroup)
+        is a plain CloudFormation resource: cdk-nag does not see it, checkov does."""
+        provider = Stack.of(self).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        handler = provider.node.find_child("Handler") if provider else None
+        if handler is None or handler.get_metadata("checkov"):  # one provider per stack
+            return
+        for check, reason in (
+            ("CKV_AWS_115", "Runs once per deploy that creates or updates the VPC; reserved concurrency would take "
+                            "from the account's unreserved pool"),
+            ("CKV_AWS_116", "Invoked synchronously by CloudFormation (a custom resource), which receives its failures"),
+            ("CKV_AWS_117", "Calls only the EC2 API (revoking the default security group's rules); nothing in the VPC"),
+        ):
+            checkov_skip(handler, check, reason)
 
     def _import_subnets(self, kind: str, ids: list[str], azs: list[str]) -> list[ec2.ISubnet]:
         """AZ labels only name the subnets here; nothing in the template depends on them."""

@@ -17,7 +17,7 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as elbv2_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_in_packs, checkov_skip
 from ..settings import LB_IDLE_RANGE, ControlPlanePrivateLink, InboundPrivateLink
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
@@ -66,9 +66,14 @@ class GatewayEndpointService(Construct):
         if self.load_balancer is not ingress.load_balancer:
             behind = ("the ALB behind it records every request" if ingress.access_logs_bucket is not None else
                       "request logging belongs on the ALB behind it (enable_lb_access_logs, the operator's choice)")
-            acknowledge(self.load_balancer, "AwsSolutions-ELB2",
-                        f"This internal NLB only passes PrivateLink TCP through to the gateway's ALB; NLBs log TLS "
-                        f"listeners only, and {behind}")
+            reason = (f"This internal NLB only passes PrivateLink TCP through to the gateway's ALB; NLBs log TLS "
+                      f"listeners only, and {behind}")
+            acknowledge(self.load_balancer, "AwsSolutions-ELB2", reason)
+            acknowledge_in_packs(self.load_balancer, "ELBLoggingEnabled", reason)
+            checkov_skip(self.load_balancer.node.default_child, "CKV_AWS_91", reason)
+            acknowledge_in_packs(self.load_balancer, "ELBv2ACMCertificateRequired", (
+                "TLS passes through this TCP listener untouched: the ALB behind it terminates TLS with the ACM "
+                "certificate and the configured TLS policy"))
         self.service = ec2.VpcEndpointService(
             self, "EndpointService",
             vpc_endpoint_service_load_balancers=[self.load_balancer],

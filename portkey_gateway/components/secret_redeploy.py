@@ -21,6 +21,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from .dead_letters import DeadLetters
 from .function import python_function
 from .service import EcsService
 
@@ -50,7 +51,7 @@ class SecretChangeRedeploy(Construct):
     """Exposes `rule`, `function`, `role` and `log_group`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cluster_name: str, services: list[EcsService],
-                 region: str, account: Optional[str]):
+                 region: str, account: Optional[str], dead_letters: DeadLetters):
         super().__init__(scope, construct_id)
         readers = secret_readers(services)
         self._warn_about_secrets_elsewhere(list(readers), region, account)
@@ -63,7 +64,7 @@ class SecretChangeRedeploy(Construct):
             timeout=Duration.seconds(60),
             environment={"REDEPLOY": json.dumps(config, sort_keys=True)},
             # A failed run is retried twice; after an hour the event is stale (someone will have deployed since).
-            retry_attempts=2, max_event_age=Duration.hours(1),
+            retry_attempts=2, max_event_age=Duration.hours(1), dead_letter_queue=dead_letters.queue,
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self.role.add_to_policy(iam.PolicyStatement(
@@ -76,7 +77,8 @@ class SecretChangeRedeploy(Construct):
             event_pattern=events.EventPattern(source=["aws.secretsmanager"], detail_type=["Secret Label Updated"],
                                               detail={"labelUpdated": ["AWSCURRENT"]}),
             # EventBridge's own retries, when Lambda cannot take the event (throttling).
-            targets=[targets.LambdaFunction(self.function, max_event_age=Duration.hours(1), retry_attempts=4)],
+            targets=[targets.LambdaFunction(self.function, max_event_age=Duration.hours(1), retry_attempts=4,
+                                            dead_letter_queue=dead_letters.queue)],
         )
         # Prefix matches are not expressible through the L2 pattern's string list.
         self.rule.node.default_child.add_property_override("EventPattern.resources", resource_patterns(list(readers)))

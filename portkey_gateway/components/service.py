@@ -14,14 +14,17 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from ..settings import LOG_RETENTION_DAYS, AutoscalingConfig, DeploymentConfiguration
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_role_policy
 from ..specs import CONTAINER_HEALTH, ServiceSpec
+from .encryption import grant_secret_decrypt
+from .images import ImageSource
 
 _SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")  # Secrets Manager appends "-" and six random characters to names
 
@@ -37,7 +40,7 @@ class ServicePlatform:
     cluster: ecs.ICluster
     capacity_provider_name: str
     namespace: servicediscovery.INamespace
-    docker_credentials_arn: str
+    images: ImageSource  # where the images are pulled from (Docker Hub, ECR, the pull-through cache)
     arm64_only: bool  # the capacity is ours and Graviton; an existing cluster may run other architectures
     depends_on: tuple = ()  # constructs the services must wait for (the cluster's capacity-provider association)
     # Secrets the caller passed as objects, by their ARN token: granted through the object (its KMS key included).
@@ -45,6 +48,7 @@ class ServicePlatform:
     exec_log_group: Optional[logs.ILogGroup] = None  # where ECS Exec sessions are recorded (a cluster created here)
     region: str = ""  # the deployment's, as written into the ARNs CDK renders
     account: Optional[str] = None
+    encryption_key: Optional[kms.IKey] = None  # the environment's key (`encryption_key`): it encrypts secrets made here
 
     def secret(self, scope: Construct, construct_id: str, arn: str, reader: iam.IRole) -> secretsmanager.ISecret:
         return self.secret_objects.get(arn) or import_secret(scope, construct_id, arn, reader)
@@ -78,7 +82,9 @@ def ecs_tasks_role(scope: Construct, construct_id: str, description: str, *, sou
         "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
     } if source_conditions else None
     principal = iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions=conditions)
-    return iam.Role(scope, construct_id, assumed_by=principal, description=description)
+    role = iam.Role(scope, construct_id, assumed_by=principal, description=description)
+    acknowledge_role_policy(role)
+    return role
 
 
 class EcsService(Construct):
@@ -128,14 +134,16 @@ class EcsService(Construct):
             self.task_definition.node.default_child.add_property_override(
                 "RuntimePlatform", {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
             )
-        credentials = (platform.secret(self, "DockerCredentials", platform.docker_credentials_arn, execution_role)
-                       if spec.private_image else None)
+        credentials = (platform.secret(self, "DockerCredentials", platform.images.docker_credentials_arn, execution_role)
+                       if platform.images.pulls_with_credentials(spec.image, spec.private_image) else None)
         secrets = {arn: platform.secret(self, f"Secret{i}", arn, execution_role)
                    for i, arn in enumerate(dict.fromkeys(spec.secrets.values()))}
+        if platform.encryption_key and (credentials or secrets):
+            grant_secret_decrypt(execution_role, platform.encryption_key)
         self.container = self.task_definition.add_container(
             "Container",
             container_name=spec.name,
-            image=ecs.ContainerImage.from_registry(spec.image, credentials=credentials),
+            image=platform.images.container_image(self, spec.image, execution_role, credentials),
             essential=True,
             environment=spec.environment,
             secrets={name: ecs.Secret.from_secrets_manager(secrets[arn], field=name) for name, arn in spec.secrets.items()},

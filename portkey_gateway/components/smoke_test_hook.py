@@ -17,7 +17,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_in_packs, acknowledge_role_policy, checkov_skip
 from ..settings import SMOKE_RETRY_PAUSE_SECONDS, LifecycleHook
 from ..specs import GATEWAY_HEALTH_PATH
 from .ingress import GatewayLoadBalancer
@@ -83,10 +83,13 @@ class SmokeTestHook(Construct):
                     ingress.allow_test_traffic_from(ec2.Peer.ipv4(f"{address}/32"), "from the smoke-test hook (NAT)")
                     self.nat_rules = True
                 if self.nat_rules:
-                    acknowledge(ingress.security_group, "AwsSolutions-EC23",
-                                "The rule cannot evaluate the smoke-test hook's /32 rules, built from the NAT gateways' "
-                                "Elastic IPs (CloudFormation references) on the test port; every other rule is a literal "
-                                "CIDR from allowed_lb_cidrs, none of them 0.0.0.0/0")
+                    reason = ("The rule cannot evaluate the smoke-test hook's /32 rules, built from the NAT gateways' "
+                              "Elastic IPs (CloudFormation references) on the test port; every other rule is a literal "
+                              "CIDR from allowed_lb_cidrs, none of them 0.0.0.0/0, and no rule opens SSH or another "
+                              "common port: only the listener ports")
+                    acknowledge(ingress.security_group, "AwsSolutions-EC23", reason)
+                    for rule in ("EC2RestrictedSSH", "EC2RestrictedCommonPorts"):
+                        acknowledge_in_packs(ingress.security_group, rule, reason)
                 for cidr in hook.egress_cidrs:
                     ingress.allow_test_traffic_from(ec2.Peer.ipv4(cidr), f"from the smoke-test hook ({cidr})")
         if config["headers_secret_arn"]:
@@ -99,7 +102,7 @@ class SmokeTestHook(Construct):
             self, code="smoke_test",
             description="ECS lifecycle hook: smoke-tests the new gateway revision through the test listener",
             role_description="Gateway smoke-test hook: logs, VPC network interfaces",
-            timeout=Duration.seconds(budget),
+            timeout=Duration.seconds(budget), invoked_by="ECS (a deployment lifecycle hook)",
             log_retention_days=hook.log_retention_days,
             function_name=f"{name_prefix}-smoke-test",
             vpc=network.vpc,
@@ -112,9 +115,10 @@ class SmokeTestHook(Construct):
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self.role.add_to_policy(iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"]))
-        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
-                    "Lambda's VPC attachment (the actions of AWSLambdaVPCAccessExecutionRole): the network interfaces "
-                    "do not exist before Lambda creates them, and ec2:Describe* support no resource-level permissions")
+        vpc_access = ("Lambda's VPC attachment (the actions of AWSLambdaVPCAccessExecutionRole): the network interfaces "
+                      "do not exist before Lambda creates them, and ec2:Describe* support no resource-level permissions")
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", vpc_access)
+        checkov_skip(self.role.node.find_child("DefaultPolicy").node.default_child, "CKV_AWS_111", vpc_access)
         if config["headers_secret_arn"]:
             import_secret(self, "HeadersSecret", config["headers_secret_arn"], self.role).grant_read(self.role)
         # The function's ENIs need the VPC permissions before Lambda creates it.
@@ -122,6 +126,7 @@ class SmokeTestHook(Construct):
         # ECS invokes the function by its unqualified ARN; CDK's default role would also allow every version (`:*`).
         self.invoke_role = iam.Role(self, "InvokeRole", assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
                                     description="ECS invokes the gateway smoke-test hook")
+        acknowledge_role_policy(self.invoke_role)
         self.invoke_role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
                                                            resources=[self.function.function_arn]))
         gateway.service.add_lifecycle_hook(ecs.DeploymentLifecycleLambdaTarget(

@@ -37,7 +37,7 @@ class InstanceRelease(Construct):
             self, code="teardown",
             description="On stack delete: removes scale-in protection so the Auto Scaling group can be deleted",
             role_description="Teardown: scale-in protection and termination hooks of the cluster's Auto Scaling group",
-            timeout=Duration.minutes(2),
+            timeout=Duration.minutes(2), invoked_by="CloudFormation (a custom resource)",
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         name = group.auto_scaling_group_name

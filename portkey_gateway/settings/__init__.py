@@ -24,24 +24,25 @@ from .operations import Monitoring, OperationsSettings
 from .private_connectivity import (PORTKEY_CONTROL_PLANE_CIDRS, ControlPlanePrivateLink, InboundPrivateLink,
                                    PrivateConnectivitySettings)
 from .project import MANAGED_SECRET_KEYS, ImageRef, ImageSettings, ProjectSettings, ServiceEnvironment, ServiceSecrets
+from .security import CREATE_KEY, RULE_PACKS, SecuritySettings
 from .services import (AutoscalingConfig, BedrockAccess, DataServiceConfig, GatewayConfig, GatewaySettings,
                        ObjectStorage, ServiceSettings, TaskAccessSettings)
 
 __all__ = [
     "CREATED_CACHE_PORT", "LB_IDLE_RANGE", "LOG_RETENTION_DAYS", "MANAGED_SECRET_KEYS", "NLB_DRAIN_LAG_SECONDS",
-    "PORTKEY_CONTROL_PLANE_CIDRS", "REMOVED_VARIABLES", "SMOKE_RETRY_PAUSE_SECONDS", "TLS_POLICIES",
+    "CREATE_KEY", "PORTKEY_CONTROL_PLANE_CIDRS", "REMOVED_VARIABLES", "RULE_PACKS", "SMOKE_RETRY_PAUSE_SECONDS", "TLS_POLICIES",
     "AlbRoutingConfiguration", "AutoscalingConfig", "BedrockAccess", "CanaryConfiguration", "CircuitBreaker", "ClusterSettings",
     "ControlPlanePrivateLink", "CreatedCache", "CustomDomain", "DataServiceConfig", "DeploymentAlarms",
     "DeploymentConfiguration", "FieldProblem", "GatewayConfig", "ImageRef", "InboundPrivateLink", "InstanceRefresh",
     "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "NetworkSettings", "ObjectStorage", "RedisConfiguration", "Region",
-    "ServiceEnvironment", "ServiceSecrets", "Settings", "SettingsModel", "SmokeRequest", "StreamingTimeouts",
+    "SecuritySettings", "ServiceEnvironment", "ServiceSecrets", "Settings", "SettingsModel", "SmokeRequest", "StreamingTimeouts",
     "TimeoutChain", "WebFirewall", "is_token", "nested_model", "pattern",
 ]
 
 
 # Pydantic orders the fields base by base, from the last base to the first: the areas are listed backwards so that the
 # fields keep the module's order (the schema, the README table, and which of several errors comes first).
-class Settings(PrivateConnectivitySettings, OperationsSettings, EdgeSettings, IngressSettings, TaskAccessSettings,
+class Settings(SecuritySettings, PrivateConnectivitySettings, OperationsSettings, EdgeSettings, IngressSettings, TaskAccessSettings,
                CacheSettings, ServiceSettings, DeploymentSettings, GatewaySettings, ImageSettings, ClusterSettings,
                NetworkSettings, ProjectSettings):
     """One deployment of the Portkey hybrid data plane: the Terraform module's variables, plus what CDK needs."""
@@ -71,7 +72,7 @@ class Settings(PrivateConnectivitySettings, OperationsSettings, EdgeSettings, In
         for check in (self._env_and_secrets, self._network, self._cluster, self._server_mode, self._load_balancer,
                       self._routing, self._edge, self._mcp_url, self._timeouts, self._deployments,
                       self._deployment_alarms, self._autoscaling, self._capacity, self._images, self._services,
-                      self._cache_auth, self._private_networking, self._monitoring):
+                      self._cache_auth, self._private_networking, self._monitoring, self._encryption):
             check()
         return self
 
@@ -89,4 +90,7 @@ class Settings(PrivateConnectivitySettings, OperationsSettings, EdgeSettings, In
         if self.redeploy_on_secret_change and any(is_token(arn) for arn in secrets):
             notes.append(f"a secret ARN is known only at deploy: that each secret is in {self.aws_region} of this account "
                          "(where the secret-change redeploy hears of new values) is not checked here")
+        if is_token(self.encryption_key) and not self.managed_secrets:  # else the secrets stack's: same region
+            notes.append(f"encryption_key is known only at deploy: that the key is in {self.aws_region} (KMS keys are "
+                         "regional) is checked by CloudFormation, not here")
         return notes

@@ -25,7 +25,12 @@ class CreatedCache(SettingsModel):
     )
     shards: Annotated[int, in_range(1, 500)] = Field(1, description="Shards (node groups); more than one needs mode: cluster.")
     engine_version: Literal["7.2", "8.0", "8.1"] = Field("8.0", description="Valkey engine version.")
-    snapshot_retention_days: Annotated[int, in_range(1, 35)] = Field(7, description="Days daily snapshots are kept.")
+    auth_token_rotation_days: Annotated[int, in_range(0, 365)] = Field(
+        30, description="Rotate the AUTH token every this many days (ROTATE, redeploy, SET: no task is locked out); 0: never."
+    )
+    snapshot_retention_days: Annotated[int, in_range(1, 35)] = Field(
+        15, description="Days daily snapshots are kept (15 and more: what the NIST, HIPAA and PCI packs expect)."
+    )
 
 
 _ENDPOINT = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>\d{1,5})$")
@@ -136,6 +141,10 @@ class CacheSettings(SettingsModel):
             missing = "data-service" if passwords == ["gateway"] else "gateway"
             raise FieldProblem(f"secrets.{missing}.REDIS_PASSWORD", "is missing: both services connect to the cache",
                                "add it (the same ARN), or use redis_configuration.auth_secret_arn for both")
+        if redis.create and redis.create.auth_token_rotation_days and not self.redeploy_on_secret_change:
+            raise FieldProblem("redis_configuration.create.auth_token_rotation_days", "needs the services redeployed "
+                               "with the new token before the old one is refused (redeploy_on_secret_change is false)",
+                               "set redeploy_on_secret_change: true, or auth_token_rotation_days: 0")
         if redis.auth_secret_arn or redis.create:
             source = "redis_configuration.auth_secret_arn" if redis.auth_secret_arn else "the created cache's secret"
             for service in ("gateway", "data_service"):

@@ -39,6 +39,10 @@ class ClusterSettings(SettingsModel):
     eni_trunking: bool = Field(
         False, description="The account has ECS awsvpcTrunking on: the capacity check counts trunk interfaces on types that support it (not t4g)."
     )
+    instance_session_manager: bool = Field(
+        False, description="Session Manager shells on the instances (never SSH or key pairs), recorded in the exec log group "
+                           "through the <project>-<environment>-instance-session document."
+    )
     capacity_check: Literal["warn", "error", "off"] = Field(
         "warn", description="When the tasks at their deployment peak cannot fit on max_asg_size instances: warn at synth, refuse, or stay silent."
     )
@@ -48,6 +52,9 @@ class ClusterSettings(SettingsModel):
             for name, what in (("cluster_name", "ECS cluster"), ("capacity_provider_name", "capacity provider")):
                 if not getattr(self, name):
                     raise FieldProblem(name, "is required when create_cluster is false", f"name the existing {what}")
+            if self.instance_session_manager:
+                raise FieldProblem("instance_session_manager", "the instances of an existing cluster are not managed here",
+                                   "remove it, or set create_cluster: true")
         else:
             for name in ("cluster_name", "capacity_provider_name"):
                 if getattr(self, name):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NamedTuple, Optional
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
@@ -17,9 +17,15 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _TAG_KEY = re.compile(r"^(?!aws:)[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
 STANDARD_TAGS = ("Project", "Environment", "ManagedBy")
+_ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<name>.+)$")
+# ECR's rules (botocore's model: PullThroughCacheRuleRepositoryPrefix, CredentialArn).
+_CACHE_PREFIX = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+_CACHE_SECRET = re.compile(r":secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$")
 # What the secrets stack creates (the module's cloudformation/secrets.yaml): the keys each secret's JSON holds.
 MANAGED_SECRET_KEYS = {"docker-credentials": ("username", "password"),
-                       "clientauth-organizations": ("PORTKEY_CLIENT_AUTH", "ORGANISATIONS_TO_SYNC")}
+                       "clientauth-organizations": ("PORTKEY_CLIENT_AUTH", "ORGANISATIONS_TO_SYNC"),
+                       # The Docker Hub login of the pull-through cache, in the keys ECR reads (ECR User Guide).
+                       "docker-hub-cache": ("username", "accessToken")}
 PRODUCTION_ENVIRONMENTS = ("prod", "production")
 
 
@@ -67,6 +73,44 @@ class ImageRef(SettingsModel):
         first = self.image.split("/", 1)[0]
         registry_given = "/" in self.image and ("." in first or first == "localhost")
         return f"{self.image if registry_given else 'docker.io/' + self.image}:{self.tag}"
+
+    @property
+    def ecr_repository(self) -> Optional["EcrRepository"]:
+        """The ECR repository the image is in (this account's or another's), or None."""
+        match = _ECR_IMAGE.match(self.image)
+        return EcrRepository(match["account"], match["region"], match["name"]) if match else None
+
+    @property
+    def docker_hub_path(self) -> Optional[str]:
+        """The image's repository on Docker Hub (official images under `library/`), or None for another registry."""
+        reference = self.reference
+        if not reference.startswith("docker.io/"):
+            return None
+        path = self.image.removeprefix("docker.io/")
+        return path if "/" in path else f"library/{path}"
+
+
+class EcrRepository(NamedTuple):
+    account: str
+    region: str
+    name: str
+
+
+class DockerHubCache(SettingsModel):
+    """An ECR pull-through cache of Docker Hub: the tasks pull Docker Hub images from the account's own registry."""
+
+    enabled: bool = Field(False, description="Pull every Docker Hub image through an ECR pull-through cache rule created here.")
+    repository_prefix: str = Field(
+        "", description="ECR repository prefix of the cached images (2-30 characters); empty: <project>-<environment>."
+    )
+    credentials_secret_arn: Optional[SecretArn] = Field(
+        None, description="Secret named ecr-pullthroughcache/... holding {username, accessToken} for Docker Hub; with "
+                          "managed_secrets the secrets stack creates it."
+    )
+    scan_on_push: bool = Field(
+        False, description="Basic scanning on push for the cached repositories (sets the account's registry scanning "
+                           "configuration: replaces an existing one)."
+    )
 
 
 class ProjectSettings(SettingsModel):
@@ -138,9 +182,10 @@ class ProjectSettings(SettingsModel):
                     raise FieldProblem(f"secrets.{alias}.{key}", "comes from the secrets stack with managed_secrets",
                                        "remove it")
             return
-        if not self.docker_cred_secret_arn:
+        if not self.docker_cred_secret_arn and self.needs_docker_credentials:
             raise FieldProblem("docker_cred_secret_arn", "is required: the gateway image is private",
-                               "set the ARN of the secret holding username and password, or set managed_secrets: true")
+                               "set the ARN of the secret holding username and password, or set managed_secrets: true "
+                               "(or pull it from ECR, or through docker_hub_cache)")
         if self.secrets is None:
             raise FieldProblem("secrets", "is required: the gateway needs PORTKEY_CLIENT_AUTH and ORGANISATIONS_TO_SYNC",
                                "set secrets or secrets_file_path, or set managed_secrets: true")
@@ -178,15 +223,54 @@ class ImageSettings(SettingsModel):
         default_factory=dict, description="Extra tags on every resource (besides Project, Environment, ManagedBy)."
     )
     allow_latest_tag: bool = Field(False, description="Allow the moving tag `latest` in an environment named prod or production.")
+    docker_hub_cache: DockerHubCache = Field(default_factory=DockerHubCache, description="ECR pull-through cache of Docker Hub.")
 
     @property
     def pulls_from_ecr(self) -> bool:
-        """An image comes from ECR (the Portkey images come from Docker Hub): the ECR endpoints serve only that."""
+        """An image comes from ECR, directly or through the cache: the ECR endpoints serve only that."""
         images = [self.gateway_image, self.data_service_image, self.redis_image]
-        return any(".dkr.ecr." in image.reference for image in images)
+        return self.docker_hub_cache.enabled or any(image.ecr_repository for image in images)
+
+    @property
+    def cache_prefix(self) -> Optional[str]:
+        """The pull-through cache's repository prefix, None without the cache."""
+        cache = self.docker_hub_cache
+        return (cache.repository_prefix or self.name_prefix) if cache.enabled else None
+
+    @property
+    def needs_docker_credentials(self) -> bool:
+        """A private Portkey image is pulled from Docker Hub itself (not from ECR, nor through the cache)."""
+        private = [self.gateway_image, *([self.data_service_image] if self.dataservice_config.enable_dataservice else [])]
+        return any(image.docker_hub_path and not self.docker_hub_cache.enabled for image in private)
+
+    def _docker_hub_cache(self) -> None:
+        cache = self.docker_hub_cache
+        if not cache.enabled:
+            for name in ("repository_prefix", "credentials_secret_arn", "scan_on_push"):
+                if cache.changed(name):
+                    raise FieldProblem(f"docker_hub_cache.{name}", "is only used with the cache",
+                                       "set docker_hub_cache.enabled: true, or remove it")
+            return
+        prefix = self.cache_prefix
+        if not (2 <= len(prefix) <= 30 and _CACHE_PREFIX.match(prefix)):
+            field = "docker_hub_cache.repository_prefix" if cache.repository_prefix else "docker_hub_cache"
+            raise FieldProblem(field, f"{prefix!r} is not an ECR pull-through cache prefix (2-30 lower-case letters, "
+                               "digits and . _ - between them)", "set docker_hub_cache.repository_prefix, e.g. dockerhub")
+        if self.managed_secrets and cache.credentials_secret_arn:
+            raise FieldProblem("docker_hub_cache.credentials_secret_arn", "comes from the secrets stack with "
+                               "managed_secrets", "remove it")
+        if not self.managed_secrets and not cache.credentials_secret_arn:
+            raise FieldProblem("docker_hub_cache.credentials_secret_arn", "is required: ECR pulls the private Portkey "
+                               "images from Docker Hub with credentials", "set the ARN of a secret named "
+                               "ecr-pullthroughcache/... holding username and accessToken, or set managed_secrets: true")
+        arn = cache.credentials_secret_arn
+        if arn and not is_token(arn) and not _CACHE_SECRET.search(arn):
+            raise FieldProblem("docker_hub_cache.credentials_secret_arn", "names a secret outside ecr-pullthroughcache/, "
+                               "which ECR refuses", "store the credentials in a secret named ecr-pullthroughcache/<name>")
 
     def _images(self) -> None:
-        """The images this environment runs, pinned in production."""
+        """The images this environment runs, pinned in production, and where they are pulled from."""
+        self._docker_hub_cache()
         if self.environment in PRODUCTION_ENVIRONMENTS and not self.allow_latest_tag:
             built = {"gateway_image": True, "data_service_image": self.dataservice_config.enable_dataservice,
                      "redis_image": self.redis_configuration.redis_type == "redis"}

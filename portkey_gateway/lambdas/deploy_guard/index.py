@@ -11,8 +11,10 @@ group with the larger weight (the primary on a tie).
 
 `Custom::ManagedSecretsReady`: the first resource of a gateway stack whose secrets come from the secrets stack. It fails
 at once, saying what to do, when a secret is missing, scheduled for deletion or still holds the placeholder
-CloudFormation generated, before anything else is created; otherwise it returns each secret's complete ARN. It never
-reads a secret's value (its role may only describe the secrets).
+CloudFormation generated, before anything else is created; otherwise it returns each secret's complete ARN. With
+`EncryptionKeyAlias` (the secrets stack created the environment's KMS key) it also returns the key's ARN, and fails
+when the key is missing, not enabled, or does not encrypt the secrets (a secrets stack deployed before the key was
+turned on). It never reads a secret's value (its role may only describe the secrets and the key).
 
 Standard library and boto3, present in the Lambda runtime.
 """
@@ -129,9 +131,37 @@ def placeholder_command(name: str, keys: list[str]) -> str:
     return f"aws secretsmanager put-secret-value --secret-id {name} --secret-string '{value}'"
 
 
-def secrets_ready(properties: dict, secretsmanager) -> tuple[dict, list[str], dict]:
+def environment_key(alias: str, command: str, kms) -> tuple[dict | None, str | None]:
+    """(KeyMetadata, problem) of the key the secrets stack created, found by its alias."""
+    try:
+        key = kms.describe_key(KeyId=alias)["KeyMetadata"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NotFoundException", "AccessDeniedException"):
+            raise
+        return None, f"the key {alias} does not exist: deploy the secrets stack first ({command})"
+    if key.get("KeyState") != "Enabled":
+        fix = (f"aws kms cancel-key-deletion --key-id {key['KeyId']}, then aws kms enable-key --key-id {key['KeyId']}"
+               if key.get("KeyState") == "PendingDeletion" else f"aws kms enable-key --key-id {key['KeyId']}")
+        return None, f"the key {alias} is {key.get('KeyState')}: {fix}"
+    return key, None
+
+
+def encrypted_with(described: dict, key: dict, alias: str) -> bool:
+    """DescribeSecret names the key as it was given (an id, a key ARN or an alias); none means aws/secretsmanager."""
+    named = described.get("KmsKeyId")
+    return named in (key["KeyId"], key["Arn"], alias) or (bool(named) and named.endswith(f":{alias}"))
+
+
+def secrets_ready(properties: dict, secretsmanager, kms=None) -> tuple[dict, list[str], dict]:
     """(Data, problems, log record) for the secrets the properties list."""
     data, problems, states = {}, [], {}
+    alias, key = properties.get("EncryptionKeyAlias"), None
+    if alias:
+        key, problem = environment_key(alias, properties["SecretsCommand"], kms)
+        if problem:
+            problems.append(problem)
+        else:
+            data["EncryptionKeyArn"] = key["Arn"]
     for secret in properties["Secrets"]:
         name = secret["Name"]
         try:
@@ -151,10 +181,16 @@ def secrets_ready(properties: dict, secretsmanager) -> tuple[dict, list[str], di
         elif not any("AWSPREVIOUS" in stages for stages in (described.get("VersionIdsToStages") or {}).values()):
             states[name] = "placeholder"
             problems.append(f"{name} still holds its placeholder: {placeholder_command(name, secret.get('Keys', []))}")
+        elif key and not encrypted_with(described, key, alias):
+            states[name] = "other key"
+            problems.append(f"{name} is not encrypted with {alias}: deploy the secrets stack again "
+                            f"({properties['SecretsCommand']})")
         else:
             states[name] = "filled"
             data[f"{secret['Id']}Arn"] = described["ARN"]
     record = {"resource": SECRETS, "environment": properties.get("Environment"), "secrets": states}
+    if alias:
+        record["key"] = key["Arn"] if key else "unusable"
     return data, problems, record
 
 
@@ -181,7 +217,7 @@ def respond(event: dict, status: str, physical_id: str, reason: str = "", data: 
         response.read()
 
 
-def handler(event: dict, context, elbv2=None, secretsmanager=None) -> None:
+def handler(event: dict, context, elbv2=None, secretsmanager=None, kms=None) -> None:
     kind = event.get("RequestType")
     # The same id for the resource's whole life: CloudFormation never sees a replacement.
     physical_id = event["LogicalResourceId"] if kind == "Create" else event.get("PhysicalResourceId", event["LogicalResourceId"])
@@ -202,7 +238,12 @@ def handler(event: dict, context, elbv2=None, secretsmanager=None) -> None:
                 import boto3
 
                 secretsmanager = boto3.client("secretsmanager")
-            data, problems, record = secrets_ready(event["ResourceProperties"], secretsmanager)
+            properties = event["ResourceProperties"]
+            if kms is None and properties.get("EncryptionKeyAlias"):
+                import boto3
+
+                kms = boto3.client("kms")
+            data, problems, record = secrets_ready(properties, secretsmanager, kms)
             print(json.dumps(record))
             if problems:
                 status, reason, data = "FAILED", truncate("; ".join(problems)), None

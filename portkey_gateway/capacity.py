@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
+from . import llm_metrics
+
 if TYPE_CHECKING:
     from .settings import Settings
 
@@ -153,11 +155,14 @@ def peak_demands(settings: "Settings") -> tuple[Demand, ...]:
     minimum healthy 100 % a new task must start before an old one stops)."""
     demands = []
     gateway_max = _maximum(settings.gateway_config.desired_task_count, settings.gateway_autoscaling)
+    # The LLM-metrics collector beside each gateway task adds its memory to the task (and shares the task's CPU:
+    # specs.llm_metrics_collector).
+    cpu = settings.gateway_config.cpu
+    memory = settings.gateway_config.memory + (llm_metrics.COLLECTOR_MEMORY_MIB if settings.collects_llm_metrics else 0)
     if settings.deployment_strategy == "ROLLING":
-        demands.append(Demand("gateway", gateway_max + 1, settings.gateway_config.cpu, settings.gateway_config.memory,
-                              f"{gateway_max} + 1 while rolling"))
+        demands.append(Demand("gateway", gateway_max + 1, cpu, memory, f"{gateway_max} + 1 while rolling"))
     else:
-        demands.append(Demand("gateway", 2 * gateway_max, settings.gateway_config.cpu, settings.gateway_config.memory,
+        demands.append(Demand("gateway", 2 * gateway_max, cpu, memory,
                               f"2 x {gateway_max} during a {settings.deployment_strategy.lower().replace('_', '/')} deploy"))
     data = settings.dataservice_config
     if data.enable_dataservice:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .llm_metrics import OTLP_HTTP_PORT
 from .settings import Settings
 
 BUILT_IN_REDIS_URL = "redis://redis:6379"
@@ -74,10 +75,23 @@ def gateway_environment(settings: Settings, cache: CacheConnection) -> dict[str,
         "DATASERVICE_BASEPATH": f"http://data-service:{data_service.port}" if data_service.enable_dataservice else None,
         "MCP_GATEWAY_BASE_URL": settings.mcp_base_url if serves_mcp else None,
         "REQUEST_TIMEOUT": str(settings.timeout_chain.request_timeout_ms),
+        **llm_metrics_environment(settings),
     }
     user = settings.environment_variables.gateway if settings.environment_variables else {}
     defaults = PRIVATE_CONTROL_PLANE_PATHS if settings.control_plane_private_link.enabled else {}
     return _merge({**defaults, **user}, common_environment(settings, cache), computed)
+
+
+def llm_metrics_environment(settings: Settings) -> dict[str, str | None]:
+    """What the collector beside the gateway needs from it: the model label on request, traces pushed to the
+    collector on localhost (the task's network namespace; OTLP over HTTP), portkey-runtime.md section 7."""
+    llm = settings.monitoring.llm_traffic
+    collected = settings.collects_llm_metrics
+    return {
+        "PROMETHEUS_INCLUDE_MODEL_LABEL": "true" if collected and llm.include_model else None,
+        "OTEL_PUSH_ENABLED": "true" if collected and llm.traces else None,
+        "OTEL_ENDPOINT": f"http://localhost:{OTLP_HTTP_PORT}" if collected and llm.traces else None,
+    }
 
 
 def data_service_environment(settings: Settings, cache: CacheConnection) -> dict[str, str]:

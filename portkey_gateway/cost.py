@@ -41,10 +41,11 @@ FREE = frozenset({
     "AWS::EC2::LaunchTemplate", "AWS::EC2::FlowLog", "AWS::WAFv2::LoggingConfiguration",
     # PrivateLink provider side: the endpoint service is free (its NLB is priced; consumers pay for their endpoints).
     "AWS::EC2::VPCEndpointService", "AWS::EC2::VPCEndpointServicePermissions",
-    # ECS on EC2: clusters, services and task definitions are free (the instances are priced), as is the Service
-    # Connect namespace. Container Insights is billed by CloudWatch: a note says so.
+    # ECS on EC2: clusters, services and task definitions are free (the instances are priced; a task definition's
+    # LLM-traffic collector publishes custom metrics, priced), as is the Service Connect namespace. Container Insights
+    # is billed by CloudWatch: a note says so.
     "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations", "AWS::ECS::Service",
-    "AWS::ECS::TaskDefinition", "AWS::ServiceDiscovery::HttpNamespace",
+    "AWS::ServiceDiscovery::HttpNamespace",
     # Load balancer parts, paid through the load balancer's hours and capacity units.
     "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::ListenerRule",
     "AWS::ElasticLoadBalancingV2::ListenerCertificate", "AWS::ElasticLoadBalancingV2::TargetGroup",
@@ -85,6 +86,9 @@ class Usage:
     lcu: float = field(default=1, metadata={"help": "capacity units (LCU, NLCU) per load balancer, on average"})
     log_gb: float = field(default=5, metadata={"help": "GB a month into each log group and each log bucket"})
     requests_million: float = field(default=10, metadata={"help": "million requests a month through the WAF"})
+    llm_metrics: float = field(default=150, metadata={
+        "help": "custom metrics the LLM-traffic collector publishes (each metric x its dimension values: providers, "
+                "status classes, endpoints, ...)"})
 
 
 @dataclass(frozen=True)
@@ -394,6 +398,23 @@ def _buckets(items: Items, resources: dict, prices: dict, usage: Usage) -> Itera
                prices["s3"]["standard_gb_month"], usage=True)
 
 
+def _secrets_stack(items, resources, prices, usage) -> Iterable[Line]:
+    """The secrets stack (deployed on request, not in the environment's assembly), as its check lists it: the
+    secrets, and the environment's key when the secrets stack created it."""
+    yield Line("security", "Secrets Manager secret", sum(len(check["Secrets"]) for _, check in items), "month",
+               prices["secrets_manager"]["secret_month"])
+    yield Line("security", "KMS customer managed key", sum(1 for _, check in items if check.get("EncryptionKeyAlias")),
+               "month", prices["kms"]["key_month"])
+
+
+def _llm_metrics(items, resources, prices, usage) -> Iterable[Line]:
+    """The custom metrics of the LLM-traffic collector (a container named `collector`), by the usage assumption."""
+    collectors = sum(1 for _, task in items for container in task["ContainerDefinitions"]
+                     if container["Name"] == "collector")
+    yield Line("observability", "CloudWatch custom metrics, LLM traffic", usage.llm_metrics if collectors else 0,
+               "month", prices["cloudwatch"]["metric_month"], usage=True)
+
+
 PRICERS: dict[str, Pricer] = {
     "AWS::AutoScaling::AutoScalingGroup": _instances,
     "AWS::EC2::NatGateway": _nat_gateways,
@@ -403,10 +424,7 @@ PRICERS: dict[str, Pricer] = {
     "AWS::ElastiCache::ReplicationGroup": _caches,
     "AWS::SecretsManager::Secret": _each("security", "Secrets Manager secret", "month", "secrets_manager",
                                          "secret_month"),
-    # The secrets stack's secrets (deployed on request, not in the environment's assembly): its check lists them.
-    "Custom::ManagedSecretsReady": lambda items, resources, prices, usage: [Line(
-        "security", "Secrets Manager secret", sum(len(check["Secrets"]) for _, check in items), "month",
-        prices["secrets_manager"]["secret_month"])],
+    "Custom::ManagedSecretsReady": _secrets_stack,
     "AWS::KMS::Key": _each("security", "KMS customer managed key", "month", "kms", "key_month"),
     "AWS::WAFv2::WebACL": _web_acls,
     "AWS::CloudWatch::Dashboard": _each("observability", "CloudWatch dashboard", "month", "cloudwatch",
@@ -418,6 +436,7 @@ PRICERS: dict[str, Pricer] = {
     "AWS::ECS::CapacityProvider": _managed_scaling_alarms,
     "AWS::Logs::LogGroup": _log_groups,
     "AWS::S3::Bucket": _buckets,
+    "AWS::ECS::TaskDefinition": _llm_metrics,
 }
 
 

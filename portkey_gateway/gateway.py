@@ -32,6 +32,7 @@ from .components.encryption import EncryptLogGroups, create_environment_key
 from .components.images import DockerHubCache, ImageSource
 from .components.firewall import GatewayFirewall
 from .components.ingress import GatewayLoadBalancer
+from .components.llm_traffic import LlmMetricsCollector
 from .components.monitoring import Monitoring
 from .components.network import Network
 from .components.notifications import OperationsTopic
@@ -41,7 +42,8 @@ from .components.secret_redeploy import SecretChangeRedeploy, secret_readers
 from .components.smoke_test_hook import SmokeTestHook
 from .container_env import CacheConnection, configured_cache
 from .own_resources import OwnResources, with_own_resources
-from .specs import LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec, ingress_routes, redis_spec
+from .specs import (LB_HEALTH_CHECK_GRACE_SECONDS, data_service_spec, gateway_spec, ingress_routes, llm_metrics_log_group,
+                    redis_spec)
 
 LOG_STORE_ACTIONS = ("s3:GetObject", "s3:PutObject")  # the module's gateway policy: write logs, read them back
 # The module's (v3.0.0) data-service policy: exports and fine-tune files are also deleted and uploaded in parts.
@@ -63,7 +65,8 @@ class PortkeyGateway(Construct):
     configured: `operations_topic` (with a created cluster or alarms), `data_service`, `cache` (the built-in Redis),
     `elasticache` (a created cache), `domain`, `firewall`, `deployment_alarms` (the gateway's health alarms),
     `smoke_test_hook`, `control_plane_endpoint`, `endpoint_service`, `aws_endpoints`, `secret_redeploy`, `monitoring`,
-    `dead_letters` (the queue of events and function runs that failed), `cache_token_rotation`, `docker_hub_cache`.
+    `dead_letters` (the queue of events and function runs that failed), `cache_token_rotation`, `docker_hub_cache`,
+    `llm_metrics` (the collector's log group and permissions; the collector is `gateway.sidecar`).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, vpc: Optional[ec2.IVpc] = None,
@@ -80,7 +83,7 @@ class PortkeyGateway(Construct):
                            access_logs_bucket=access_logs_bucket, encryption_key=encryption_key)
         if own != OwnResources() or settings.rules_deferred:
             settings = with_own_resources(settings, own)
-        if settings.managed_secrets and not settings.docker_cred_secret_arn:
+        if settings.managed_secrets and not (settings.secrets and settings.secrets.gateway.get("PORTKEY_CLIENT_AUTH")):
             raise ValueError("managed_secrets: pass settings with the secrets stack's ARNs "
                              "(secrets_stack.with_secret_arns(settings, SecretsStack(...).arns)), or use GatewayStack")
         for note in settings.unchecked:
@@ -137,6 +140,10 @@ class PortkeyGateway(Construct):
             health_check_grace_period=Duration.seconds(LB_HEALTH_CHECK_GRACE_SECONDS) if settings.create_lb else None,
         )
         grant_bucket_objects(self.gateway, settings.object_storage.bucket_names, LOG_STORE_ACTIONS)
+        self.llm_metrics = LlmMetricsCollector(
+            self, "LlmMetrics", gateway=self.gateway, log_group_name=llm_metrics_log_group(settings),
+            log_retention_days=settings.log_retention_days, traces=settings.monitoring.llm_traffic.traces,
+        ) if settings.collects_llm_metrics else None
         if settings.bedrock.enabled:
             grant_bedrock(self.gateway.task_role, settings)
         clients = [service for service in (self.gateway, self.data_service) if service]
@@ -212,6 +219,8 @@ class PortkeyGateway(Construct):
                 cache_nodes=self.elasticache.node_ids if self.elasticache else list(settings.monitoring.cache_node_ids),
                 functions={"secret-change-redeploy": self.secret_redeploy.function} if self.secret_redeploy else {},
                 dead_letters=self._dead_letters(settings) if settings.monitoring.alarms else None,
+                llm_traffic=settings.monitoring.llm_traffic if self.llm_metrics else None,
+                llm_namespace=settings.llm_metrics_namespace,
             )
         self._check_capacity(settings)
         self._surface(settings)

@@ -19,7 +19,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from .compliance import acknowledge, acknowledge_in_packs
+from .compliance import acknowledge, acknowledge_in_packs, checkov_skip
 from .components.encryption import create_environment_key
 from .settings import MANAGED_SECRET_KEYS, ServiceSecrets, Settings
 
@@ -28,14 +28,15 @@ PLACEHOLDER = "REPLACE_ME"
 
 @dataclass(frozen=True)
 class SecretArns:
-    docker_credentials: str
+    docker_credentials: str | None  # None when no private image is pulled from Docker Hub itself
     client_auth: str
     docker_hub_cache: str | None = None  # with `docker_hub_cache.enabled`
 
 
 class SecretsStack(Stack):
-    """Exposes `docker_credentials`, `client_auth`, `docker_hub_cache` (the secrets; the last None without the cache),
-    `arns` and `encryption_key` (None without one)."""
+    """Exposes `docker_credentials` (None when the images come through the Docker Hub cache or from ECR),
+    `client_auth`, `docker_hub_cache` (None without the cache) (the secrets), `arns` and `encryption_key` (None
+    without one)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs):
         super().__init__(scope, construct_id, env=Environment(account=settings.aws_account, region=settings.aws_region),
@@ -43,8 +44,7 @@ class SecretsStack(Stack):
         apply_tags(self, settings)
         self.encryption_key: kms.IKey | None = None
         if settings.key_in_secrets_stack:
-            self.encryption_key = create_environment_key(self, "EncryptionKey", name_prefix=settings.name_prefix,
-                                                         pull_through_cache=settings.docker_hub_cache.enabled)
+            self.encryption_key = create_environment_key(self, "EncryptionKey", name_prefix=settings.name_prefix)
         elif settings.encryption_key:
             self.encryption_key = kms.Key.from_key_arn(self, "EncryptionKey", settings.encryption_key)
         secrets = {}
@@ -57,19 +57,29 @@ class SecretsStack(Stack):
                     secret_string_template=json.dumps({managed.placeholder_key: PLACEHOLDER}),
                     generate_string_key=managed.generated_key, exclude_punctuation=True,
                 ),
-                encryption_key=self.encryption_key,
+                # ECR's pull-through cache reads its login only under the AWS-managed key (ECR User Guide, "Storing
+                # your upstream repository credentials in an AWS Secrets Manager secret").
+                encryption_key=None if managed.name == "docker-hub-cache" else self.encryption_key,
                 removal_policy=RemovalPolicy.RETAIN,  # it holds credentials Portkey issued
             )
             issued = ("Credentials Portkey issues (registry login, client-auth key): rotation happens at Portkey, "
                       "after which the new value is put here; Secrets Manager has no rotation function for them")
             acknowledge(secrets[managed.name], "AwsSolutions-SMG4", issued)
             acknowledge_in_packs(secrets[managed.name], "SecretsManagerRotationEnabled", issued)
-        self.docker_credentials = secrets["docker-credentials"]
+            if managed.name == "docker-hub-cache":
+                aws_managed = ("ECR's pull-through cache reads the Docker Hub login only from a secret under the "
+                               "AWS-managed key aws/secretsmanager (ECR User Guide, 'Storing your upstream repository "
+                               "credentials in an AWS Secrets Manager secret')")
+                acknowledge_in_packs(secrets[managed.name], "SecretsManagerUsingKMSKey", aws_managed)
+                checkov_skip(secrets[managed.name].node.default_child, "CKV_AWS_149", aws_managed)
+        self.docker_credentials = secrets.get("docker-credentials")
         self.client_auth = secrets["clientauth-organizations"]
         self.docker_hub_cache = secrets.get("docker-hub-cache")
-        self.arns = SecretArns(self.docker_credentials.secret_arn, self.client_auth.secret_arn,
+        self.arns = SecretArns(self.docker_credentials.secret_arn if self.docker_credentials else None,
+                               self.client_auth.secret_arn,
                                self.docker_hub_cache.secret_arn if self.docker_hub_cache else None)
-        CfnOutput(self, "DockerCredentialsSecretArn", value=self.docker_credentials.secret_arn)
+        if self.docker_credentials:
+            CfnOutput(self, "DockerCredentialsSecretArn", value=self.docker_credentials.secret_arn)
         CfnOutput(self, "ClientOrgSecretNameArn", value=self.client_auth.secret_arn)
 
 
@@ -98,11 +108,13 @@ class ManagedSecret:
 
 
 def managed_secrets(settings: Settings) -> tuple[ManagedSecret, ...]:
-    """The two secrets `managed_secrets` creates (the module's cloudformation/secrets.yaml), and with the Docker Hub
-    cache its login, named under ecr-pullthroughcache/ as ECR requires."""
+    """The two secrets `managed_secrets` creates (the module's cloudformation/secrets.yaml; the Docker login only
+    while a private image is pulled from Docker Hub itself), and with the Docker Hub cache its login, named under
+    ecr-pullthroughcache/ as ECR requires."""
     found = []
-    names = [("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]),
-             ("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"])))]
+    names = [("clientauth-organizations", tuple(reversed(MANAGED_SECRET_KEYS["clientauth-organizations"])))]
+    if settings.needs_docker_credentials:  # not when the images come through the cache or from ECR
+        names.insert(0, ("docker-credentials", MANAGED_SECRET_KEYS["docker-credentials"]))
     if settings.docker_hub_cache.enabled:
         names.append(("docker-hub-cache", MANAGED_SECRET_KEYS["docker-hub-cache"]))
     for name, (placeholder_key, generated_key) in names:

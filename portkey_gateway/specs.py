@@ -5,10 +5,11 @@ The generic service component turns a `ServiceSpec` into CDK resources, so every
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import container_env
+from . import container_env, llm_metrics
 from .settings import AutoscalingConfig, CircuitBreaker, DataServiceConfig, DeploymentConfiguration, GatewayConfig, ImageRef, Settings
 
 CONTAINER_HEALTH = {"interval": 30, "timeout": 5, "retries": 3}  # Portkey's own ECS values
@@ -17,6 +18,18 @@ GATEWAY_HEALTH_PATH = "/v1/health"
 REDIS_PORT = 6379
 DATA_SERVICE_HEALTH_PATH = "/health"
 APP_HEALTH_START_SECONDS = 60  # the module's start period for the gateway and the data service
+
+
+@dataclass(frozen=True)
+class SidecarSpec:
+    """A helper container beside the application in its task (not essential: it never takes the application down)."""
+
+    name: str
+    image: str
+    cpu: int  # CPU units reserved for it and added to the task's; 0: it shares the application's
+    memory: int  # hard limit (MiB)
+    memory_reservation: int
+    environment: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,15 @@ class ServiceSpec:
     deployment: Optional[DeploymentConfiguration] = None  # None: rolling
     execute_command: bool = False  # ECS Exec
     task_policy_arns: tuple[str, ...] = ()  # managed policies the operator attaches to the task role
+    sidecar: Optional[SidecarSpec] = None  # counted in the task's size on top of the application's
+
+    @property
+    def task_cpu(self) -> int:
+        return self.cpu + (self.sidecar.cpu if self.sidecar else 0)
+
+    @property
+    def task_memory(self) -> int:
+        return self.memory + (self.sidecar.memory if self.sidecar else 0)
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,34 @@ def gateway_spec(settings: Settings, cache: container_env.CacheConnection) -> Se
         autoscaling=settings.gateway_autoscaling,
         deployment=settings.gateway_deployment_configuration,
         task_policy_arns=tuple(settings.gateway_task_role_policy_arns.values()),
+        sidecar=llm_metrics_collector(settings),
     )
+
+
+def llm_metrics_collector(settings: Settings) -> Optional[SidecarSpec]:
+    """The CloudWatch agent beside the gateway, scraping its /metrics on localhost (llm_metrics.py says why this
+    collector): its OpenTelemetry pipeline in CW_OTEL_CONFIG_CONTENT, its own configuration (the region) in
+    CW_CONFIG_CONTENT."""
+    if not settings.collects_llm_metrics:
+        return None
+    llm = settings.monitoring.llm_traffic
+    config = llm_metrics.collector_config(
+        settings.llm_metrics_namespace, [("gateway", settings.gateway_config.gateway_port, "/metrics")],
+        llm.interval_seconds, llm.include_model, llm.traces, llm.trace_sampling, region=settings.aws_region,
+        log_group_name=llm_metrics_log_group(settings))
+    llm_metrics.validate_config(config)
+    return SidecarSpec(
+        # A scrape a minute: it shares the gateway's CPU rather than reserve units that would take a gateway task's
+        # place on an instance (1024 + 128 no longer fits twice on 2 vCPUs); its memory is its own.
+        name="collector", image=llm_metrics.COLLECTOR_IMAGE, cpu=0,
+        memory=llm_metrics.COLLECTOR_MEMORY_MIB, memory_reservation=llm_metrics.COLLECTOR_MEMORY_RESERVATION_MIB,
+        environment={llm_metrics.OTEL_CONFIG_ENV: llm_metrics.collector_yaml(config),
+                     llm_metrics.AGENT_CONFIG_ENV: json.dumps(llm_metrics.agent_config(settings.aws_region))})
+
+
+def llm_metrics_log_group(settings: Settings) -> str:
+    """Where the collector writes the metrics (as CloudWatch embedded metric format), created here."""
+    return f"/ecs/{settings.project_name}/{settings.environment}/llm-metrics"
 
 
 def data_service_spec(settings: Settings, cache: container_env.CacheConnection) -> ServiceSpec:

@@ -49,7 +49,8 @@ class GatewayStack(Stack):
             self.secrets_check = self._secrets_check(settings, secrets_command or default_secrets_command(settings))
             check = self.secrets_check
             settings = with_secret_arns(settings, SecretArns(
-                check.get_att_string("DockerCredentialsArn"), check.get_att_string("ClientauthOrganizationsArn"),
+                check.get_att_string("DockerCredentialsArn") if settings.needs_docker_credentials else None,
+                check.get_att_string("ClientauthOrganizationsArn"),
                 check.get_att_string("DockerHubCacheArn") if settings.docker_hub_cache.enabled else None))
             if settings.key_in_secrets_stack:
                 settings = settings.model_copy(update={"encryption_key": check.get_att_string("EncryptionKeyArn")})

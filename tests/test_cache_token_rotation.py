@@ -36,6 +36,8 @@ OLD = "11111111-1111-4111-8111-111111111111"  # the current version
 NEW = "22222222-2222-4222-8222-222222222222"  # the version being rotated to
 OLD_TOKEN, NEW_TOKEN = "o" * 32, "N3wT0ken" * 4
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)  # the new version's CreatedDate
+MOVED = CREATED + timedelta(minutes=2)  # when finishSecret made it AWSCURRENT (after the ROTATE completed)
+SINCE = f"CURRENT_SINCE_{int(MOVED.timestamp())}"
 CLUSTER = "portkey-gateway-dev-cluster"
 SERVICES = ["portkey-gateway-dev-gateway", "portkey-gateway-dev-dataservice"]
 SERVICE_ARNS = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/{CLUSTER}/{name}" for name in SERVICES]
@@ -288,19 +290,35 @@ def test_test_secret_fails_when_no_rotate_was_requested(aws):
 # --- finishSecret ---------------------------------------------------------------------------------------------------
 
 
-def test_finish_secret_moves_awscurrent_and_keeps_the_set_pending_label(aws, capsys):
+@pytest.fixture
+def moved_now(monkeypatch):
+    """finishSecret reads the clock after moving AWSCURRENT."""
+    monkeypatch.setattr(ROTATION.time, "time", lambda: MOVED.timestamp())
+
+
+def test_finish_secret_moves_awscurrent_then_records_when_and_keeps_the_set_pending_label(aws, capsys, moved_now):
     describe_secret(aws, ROTATED_STAGES)
     label(aws, {"VersionStage": "AWSCURRENT", "MoveToVersionId": NEW, "RemoveFromVersionId": OLD})
+    label(aws, {"VersionStage": SINCE, "MoveToVersionId": NEW})
     rotate(aws, "finishSecret")
     assert logged(capsys)[-1] == {"secret": ARN, "step": "finishSecret", "version": NEW, "action": "current"}
 
 
-def test_finish_secret_labels_the_version_before_moving_awscurrent(aws):
+def test_finish_secret_labels_the_version_before_moving_awscurrent(aws, moved_now):
     """Should the label be gone, it is put back first: once AWSCURRENT moves, only it leads to the SET."""
     describe_secret(aws, PENDING_STAGES)
     label(aws, {"VersionStage": "AUTH_SET_PENDING", "MoveToVersionId": NEW})
     label(aws, {"VersionStage": "AWSCURRENT", "MoveToVersionId": NEW, "RemoveFromVersionId": OLD})
+    label(aws, {"VersionStage": SINCE, "MoveToVersionId": NEW})
     rotate(aws, "finishSecret")
+
+
+def test_a_retried_finish_secret_records_when_if_the_first_run_failed_after_the_move(aws, capsys, moved_now):
+    """Later than the real move: safe, the SET then waits for a deployment after it."""
+    describe_secret(aws, {OLD: ["AWSPREVIOUS"], NEW: ["AWSCURRENT", "AUTH_SET_PENDING"]})
+    label(aws, {"VersionStage": SINCE, "MoveToVersionId": NEW})
+    rotate(aws, "finishSecret")
+    assert logged(capsys)[-1]["reason"] == "the version is already AWSCURRENT"
 
 
 def test_the_handler_takes_the_group_from_the_environment(aws, monkeypatch):
@@ -337,7 +355,7 @@ def services(aws, described: list[dict], names: list[str] = SERVICES) -> None:
                               {"cluster": CLUSTER, "services": names})
 
 
-DONE_STAGES = {OLD: ["AWSPREVIOUS"], NEW: ["AWSCURRENT", "AUTH_SET_PENDING"]}
+DONE_STAGES = {OLD: ["AWSPREVIOUS"], NEW: ["AWSCURRENT", "AUTH_SET_PENDING", SINCE]}
 DEPLOYED = {"version": "0", "id": "e1", "detail-type": "ECS Deployment State Change", "source": "aws.ecs",
             "account": ACCOUNT, "time": "2026-03-01T12:09:00Z", "region": "us-east-1", "resources": [SERVICE_ARNS[0]],
             "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED",
@@ -380,6 +398,8 @@ def test_completion_waits_while_the_rotation_has_not_moved_awscurrent(aws, capsy
 @pytest.mark.parametrize("second, problem", [
     (service(SERVICES[1], [deployment(), deployment(CREATED - timedelta(days=2), status="ACTIVE")]), "2 deployments"),
     (service(SERVICES[1], [deployment(CREATED - timedelta(seconds=1))]), "deployment created before the new token"),
+    # Between createSecret and finishSecret: its tasks still read the previous token.
+    (service(SERVICES[1], [deployment(MOVED - timedelta(seconds=30))]), "deployment created before the new token"),
     (service(SERVICES[1], [deployment(rollout="IN_PROGRESS")]), "deployment PRIMARY IN_PROGRESS"),
     (service(SERVICES[1], running=1), "1 of 2 tasks running"),
 ])
@@ -618,3 +638,9 @@ def test_cdk_nag_fails_without_that_acknowledgment(monkeypatch):
     stack, _ = build(checks=True)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         Template.from_stack(stack)
+
+
+def test_completion_waits_until_the_move_to_awscurrent_is_recorded(aws, capsys):
+    versions(aws, {OLD: ["AWSPREVIOUS"], NEW: ["AWSCURRENT", "AUTH_SET_PENDING"]})  # no ECS call, no SET may follow
+    assert complete(aws) == "waiting"
+    assert logged(capsys)[-1]["reason"] == "when the version became current is not recorded yet"

@@ -65,7 +65,7 @@ def test_the_report_states_the_numbers_and_the_smallest_fix():
     report = capacity.check(settings_from_dict(guide_production()))
     assert not report.fits and report.needed == 21
     assert report.message() == (
-        "at the deployment peak (gateway 40 x 1024 CPU/2048 MiB (2 x 20 during a blue/green deploy), redis 2 x 256 "
+        "at the deployment peak (gateway 40 x 1024 CPU/2304 MiB (2 x 20 during a blue/green deploy), redis 2 x 256 "
         "CPU/512 MiB (1 + 1 while rolling)) the tasks need 21 t4g.large instances (2048 CPU, ~7782 MiB and 2 awsvpc "
         "task slots each), but max_asg_size is 10: tasks would wait in PROVISIONING; raise max_asg_size to 21, or use "
         "instance_type c6g.4xlarge (6 instances)")

@@ -21,7 +21,7 @@ from .conftest import CONFIGS, ROOT, synthesize
 
 PRICES = cost.load_prices()
 HOURS = 730
-NO_TRAFFIC = cost.Usage(traffic_gb=0, endpoint_gb=0, lcu=0, log_gb=0, requests_million=0)
+NO_TRAFFIC = cost.Usage(traffic_gb=0, endpoint_gb=0, lcu=0, log_gb=0, requests_million=0, llm_metrics=0)
 EC2, VPC, ELB, CACHE = PRICES["ec2"]["hourly"], PRICES["vpc"], PRICES["elb"], PRICES["elasticache"]
 CLOUDWATCH = PRICES["cloudwatch"]
 
@@ -33,6 +33,7 @@ PROD_LOG_GROUPS = {
     "PortkeyGatewayDiscoveryRefreshLogs": 30, "PortkeyGatewayComputeInstanceReleaseLogs": 90,
     "PortkeyGatewaySecretChangeRedeployLogs": 90, "DeployGuardLogs": 90,
     "PortkeyGatewayCacheTokenRotationLogs": 90, "PortkeyGatewayCacheTokenRotationCompletionLogs": 90,
+    "PortkeyGatewayLlmMetricsLogs": 30, "PortkeyGatewayNetworkDefaultSecurityGroupLogs": 90,
 }
 VENDED = 2
 # Its alarms (name without the stack prefix -> metrics billed): a metric-math alarm pays for each metric it reads.
@@ -47,6 +48,7 @@ PROD_ALARMS = {
     "cache-memory": 3, "cache-cpu": 3,  # one metric per cache node
     "secret-change-redeploy-errors": 1,
     "undelivered-events": 1,  # the dead-letter queue's visible messages
+    "llm-5xx": 4, "llm-provider-latency": 1,  # the gateway's requests per status class; providers' latency
 }
 # Target tracking: CPU and memory (2 alarms each), requests per target on each of the two target groups with scale-in
 # disabled (1 each), and ECS managed scaling on the Auto Scaling group (2).
@@ -55,7 +57,7 @@ PROD_USAGE_ITEMS = {
     "NAT gateway data processed (GB)", "Interface endpoint data processed (GB)",
     "Application Load Balancer capacity units", "Network Load Balancer capacity units", "WAF requests (millions)",
     "CloudWatch Logs ingestion (GB)", "Vended logs ingestion: VPC flow, WAF (GB)", "CloudWatch Logs storage (GB)",
-    "S3 storage, log buckets (GB)"}
+    "S3 storage, log buckets (GB)", "CloudWatch custom metrics, LLM traffic"}
 
 
 def prod_by_hand(usage: cost.Usage) -> dict[str, tuple[float, float]]:
@@ -85,13 +87,16 @@ def prod_by_hand(usage: cost.Usage) -> dict[str, tuple[float, float]]:
             (3, round(CACHE["node_hour"]["cache.r7g.large"] * (1 - CACHE["valkey_discount"]), 6) * HOURS),
         # The secrets stack's docker-credentials and clientauth-organizations, and the cache's AUTH token.
         "Secrets Manager secret": (3, PRICES["secrets_manager"]["secret_month"]),
-        "KMS customer managed key": (1, PRICES["kms"]["key_month"]),  # the operations topic's
+        # The operations topic's, and the environment's (encryption_key: create), which the secrets stack holds.
+        "KMS customer managed key": (2, PRICES["kms"]["key_month"]),
         "WAF web ACL": (1, PRICES["waf"]["web_acl_month"]),
         "WAF rules": (4, PRICES["waf"]["rule_month"]),
         "WAF requests (millions)": (usage.requests_million, PRICES["waf"]["million_requests"]),
         "CloudWatch dashboard": (1, CLOUDWATCH["dashboard_month"]),
         "CloudWatch alarm metrics": (sum(PROD_ALARMS.values()), CLOUDWATCH["alarm_metric_month"]),
         "Alarms created by target tracking": (PROD_SCALING_ALARMS, CLOUDWATCH["alarm_metric_month"]),
+        # The LLM-traffic collector's metrics, by the usage assumption (--llm-metrics).
+        "CloudWatch custom metrics, LLM traffic": (usage.llm_metrics, CLOUDWATCH["metric_month"]),
         # Each log group takes --log-gb a month and keeps it for its retention (a month is 30 days).
         "CloudWatch Logs ingestion (GB)": ((len(PROD_LOG_GROUPS) - VENDED) * usage.log_gb,
                                            CLOUDWATCH["logs_ingestion_gb"]),
@@ -180,9 +185,9 @@ def test_prod_estimate_by_hand():
     expected = prod_by_hand(cost.Usage())
     assert {line.item: line.quantity for line in result.lines} == pytest.approx(
         {item: quantity for item, (quantity, _) in expected.items()})
-    # At --log-gb 5: nine standard groups take 45 GB, store 5 x (6 x 90 + 5 x 30) / 30 = 115 GB; S3 5 x 90 / 30 = 15.
+    # At --log-gb 5: eleven standard groups take 55 GB, store 5 x (7 x 90 + 6 x 30) / 30 = 135 GB; S3 5 x 90 / 30 = 15.
     assert (line(result, "CloudWatch Logs storage (GB)").quantity, line(result, "S3 storage, log buckets (GB)").quantity,
-            line(result, "CloudWatch Logs ingestion (GB)").quantity) == pytest.approx((115, 15, 45))
+            line(result, "CloudWatch Logs ingestion (GB)").quantity) == pytest.approx((135, 15, 55))
     for found in result.lines:
         quantity, unit = expected[found.item]
         assert found.monthly == pytest.approx(quantity * unit), found.item
@@ -200,11 +205,12 @@ def test_prod_usage_lines_follow_the_assumptions():
     assert line(result, "Application Load Balancer capacity units").monthly == pytest.approx(2 * 0.008 * HOURS)
     assert line(result, "Network Load Balancer capacity units").monthly == pytest.approx(2 * 0.006 * HOURS)
     assert line(result, "WAF requests (millions)").monthly == pytest.approx(30 * 0.60)
-    # Nine standard log groups (gateway, data service, smoke test, instance release, secret-change redeploy,
-    # discovery refresh, deploy guard, the cache token's rotation and completion) and two vended ones (flow logs, WAF).
-    assert line(result, "CloudWatch Logs ingestion (GB)").quantity == 9 * 10
+    # Eleven standard log groups (gateway, data service, smoke test, instance release, secret-change redeploy,
+    # discovery refresh, deploy guard, the cache token's rotation and completion, the LLM metrics, CDK's
+    # default-security-group function) and two vended ones (flow logs, WAF).
+    assert line(result, "CloudWatch Logs ingestion (GB)").quantity == 11 * 10
     assert line(result, "Vended logs ingestion: VPC flow, WAF (GB)").quantity == 2 * 10
-    assert line(result, "CloudWatch Logs storage (GB)").quantity == pytest.approx(10 * (6 * 90 + 5 * 30) / 30)
+    assert line(result, "CloudWatch Logs storage (GB)").quantity == pytest.approx(10 * (7 * 90 + 6 * 30) / 30)
     assert line(result, "S3 storage, log buckets (GB)").quantity == pytest.approx(10 * 90 / 30)
 
 
@@ -220,8 +226,8 @@ def test_minimal_dev_by_hand():
         "KMS customer managed key": (1, 1.00),
         "CloudWatch dashboard": (1, 3.00),
         # Unhealthy and healthy targets 1 each, gateway and redis tasks below desired 2 each, capacity shortfall 1,
-        # redeploy errors 1, undelivered events 1.
-        "CloudWatch alarm metrics": (9, 0.10),
+        # redeploy errors 1, undelivered events 1, the LLM 5xx share 4 (one per status class), provider latency 1.
+        "CloudWatch alarm metrics": (14, 0.10),
         "Alarms created by target tracking": (2, 0.10),  # ECS managed scaling on the group
     }
     # No usage lines at zero traffic; secrets are named by ARN; the built-in Redis runs on the instances.

@@ -62,7 +62,8 @@ def test_production_config_model():
     capacity = env.capacity
     assert (capacity.instance_type, capacity.min, capacity.desired, capacity.max) == ("m7g.xlarge", 3, 3, 12)
     gateway, data_service = env.service("gateway"), env.service("data-service")
-    assert (gateway.cpu, gateway.memory, gateway.scaling) == (1024, 2048, (3, 12))
+    # The task's memory holds the LLM-metrics collector's 256 MiB beside the gateway's 2048.
+    assert (gateway.cpu, gateway.memory, gateway.scaling) == (1024, 2048 + 256, (3, 12))
     assert gateway.strategy == "blue/green, bake 10 min"
     assert (data_service.desired, data_service.scaling, data_service.strategy) == (2, None, "rolling")
     assert env.service("redis") is None

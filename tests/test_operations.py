@@ -40,9 +40,10 @@ def dashboard_body(template: dict) -> str:
 
 
 def metrics_of(body: str) -> list[list]:
-    """Every metric line of every graph widget ([namespace, name, dim, value, ..., {options}])."""
+    """Every metric line of every graph widget ([namespace, name, dim, value, ..., {options}]), without the lines
+    that are only an expression ([{"expression": ...}])."""
     return [metric for widget in json.loads(body)["widgets"] if widget["type"] == "metric"
-            for metric in widget["properties"].get("metrics", [])]
+            for metric in widget["properties"].get("metrics", []) if not isinstance(metric[0], dict)]
 
 
 def alarms(template: dict) -> dict[str, dict]:
@@ -121,7 +122,8 @@ def test_production_alarms_notify_the_operations_topic(templates):
         "gateway-target-5xx", "gateway-unhealthy-targets", "gateway-no-healthy-targets", "lb-5xx",
         "gateway-tasks-below-desired",
         "data-service-tasks-below-desired", "capacity-shortfall", "cache-memory", "cache-cpu",
-        "secret-change-redeploy-errors", "certificate-expiry", "undelivered-events")}
+        "secret-change-redeploy-errors", "certificate-expiry", "undelivered-events", "llm-5xx",
+        "llm-provider-latency")}
     for alarm in found.values():
         assert alarm["AlarmActions"] == [topic_ref(t)] and alarm["OKActions"] == [topic_ref(t)]
         assert alarm["TreatMissingData"] == "notBreaching"

@@ -375,7 +375,7 @@ def test_docker_hub_credentials_are_still_required_for_a_private_image_from_dock
         settings_from_dict(without_docker_login())
 
 
-def test_with_managed_secrets_the_secrets_stack_holds_the_cache_login_and_its_key_lets_ecr_read_it():
+def test_with_managed_secrets_the_secrets_stack_holds_the_cache_login_under_the_key_ecr_can_read():
     data = prod()
     data["docker_hub_cache"] = {"enabled": True, "scan_on_push": True}
     app = App(context=CLI_CONTEXT)
@@ -389,13 +389,16 @@ def test_with_managed_secrets_the_secrets_stack_holds_the_cache_login_and_its_ke
              if s["Properties"]["Name"] == "ecr-pullthroughcache/portkey-gateway-prod"]
     assert json.loads(login[0]["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {"username": "REPLACE_ME"}
     assert login[0]["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "accessToken"
-    policy = only(secrets, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
-    (ecr_read,) = [s for s in policy if s.get("Sid") == "AllowEcrPullThroughCacheToReadItsLogin"]
-    assert ecr_read["Action"] == "kms:Decrypt" and ecr_read["Principal"] == {"AWS": "*"}
-    assert "AWSServiceRoleForECRPullThroughCache" in json.dumps(ecr_read["Condition"]["ArnEquals"])
+    # ECR reads the login only under aws/secretsmanager; the client-auth secret stays on the environment's key, and
+    # no Docker login is made for the tasks, which pull every image through the cache.
+    assert "KmsKeyId" not in login[0]["Properties"]
+    names = {s["Properties"]["Name"]: s for s in resources_of(secrets, "AWS::SecretsManager::Secret").values()}
+    assert set(names) == {"ecr-pullthroughcache/portkey-gateway-prod", "portkey-gateway/prod/clientauth-organizations"}
+    assert "KmsKeyId" in names["portkey-gateway/prod/clientauth-organizations"]["Properties"]
     gateway = assembly.get_stack_by_name("portkey-gateway-prod").template
     guard = only(gateway, "Custom::ManagedSecretsReady")
-    assert [s["Name"] for s in guard["Secrets"]][-1] == "ecr-pullthroughcache/portkey-gateway-prod"
+    assert [s["Name"] for s in guard["Secrets"]] == ["portkey-gateway/prod/clientauth-organizations",
+                                                     "ecr-pullthroughcache/portkey-gateway-prod"]
     rule = only(gateway, "AWS::ECR::PullThroughCacheRule")
     assert rule["CredentialArn"] == {"Fn::GetAtt": [logical_id(gateway, "Custom::ManagedSecretsReady", "Managed"),
                                                     "DockerHubCacheArn"]}
@@ -413,7 +416,7 @@ def test_session_manager_is_opt_in_scoped_and_recorded_in_the_exec_log_group(tem
     assert on_any == {"ecr:GetAuthorizationToken", "ecs:DiscoverPollEndpoint", "logs:DescribeLogGroups",
                       "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                       "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}
-    assert {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
+    assert {"Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"], "Effect": "Allow",
             "Resource": {"Fn::GetAtt": [exec_logs, "Arn"]}} in statements
     assert not resources_of(template, "AWS::IAM::ManagedPolicy")
     assert not any("AmazonSSMManagedInstanceCore" in json.dumps(r) for r in resources_of(template, "AWS::IAM::Role").values())

@@ -138,7 +138,8 @@ def test_existing_cluster_is_used_by_name(templates):
 
 def test_gateway_task_definition(templates):
     task = task_definition(templates["minimal-dev"], "gateway")
-    assert (task["Cpu"], task["Memory"], task["NetworkMode"]) == ("256", "1024", "awsvpc")
+    # 1024 MiB for the gateway and 256 for the LLM-metrics collector beside it (test_llm_traffic.py).
+    assert (task["Cpu"], task["Memory"], task["NetworkMode"]) == ("256", "1280", "awsvpc")
     assert task["RequiresCompatibilities"] == ["EC2"]
     assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
     assert task["Family"] == "portkey-gateway-dev-gateway"
@@ -172,7 +173,7 @@ def test_service_log_groups_have_retention_and_are_retained(minimal: Template):
               for p in resources_of(t, "AWS::Logs::LogGroup").values() if "LogGroupName" in p["Properties"]}
     assert {name: days for name, days in groups.items() if name.startswith("/ecs/")} == {
         "/ecs/portkey-gateway/dev/gateway": 90, "/ecs/portkey-gateway/dev/redis": 90,
-        "/ecs/portkey-gateway/dev/data-service": 90}
+        "/ecs/portkey-gateway/dev/data-service": 90, "/ecs/portkey-gateway/dev/llm-metrics": 90}
 
 
 def test_execution_role_reads_exactly_the_referenced_secrets(templates):
@@ -197,11 +198,14 @@ def test_partial_secret_arn_is_granted_with_the_six_character_suffix_only():
 
 
 def test_task_role_may_only_get_and_put_log_objects(templates):
+    """And write the LLM-metrics log group (its collector runs in the gateway's task)."""
     t = templates["minimal-dev"]
     policy = next(p["Properties"] for k, p in resources_of(t, "AWS::IAM::Policy").items() if "GatewayTaskRole" in k)
     assert policy["PolicyDocument"]["Statement"] == [{
         "Action": ["s3:GetObject", "s3:PutObject"], "Effect": "Allow",
-        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::portkey-gateway-dev-logs/*"]]}}]
+        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::portkey-gateway-dev-logs/*"]]}}, {
+        "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"], "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [logical_id(t, "AWS::Logs::LogGroup", "LlmMetrics"), "Arn"]}}]
 
 
 def test_task_roles_carry_no_managed_policies(templates):

@@ -81,7 +81,8 @@ class CacheTokenRotation(Construct):
             Construct(self, "Rotation"), code=CODE,
             description="Rotates the cache's AUTH token: new token, ROTATE (the cache accepts both), then AWSCURRENT",
             role_description="Cache token rotation: the token secret, and ROTATE on the one replication group",
-            timeout=Duration.seconds(60), invoked_by="Secrets Manager (each rotation step)",
+            timeout=Duration.seconds(60),
+            failures_reach="Secrets Manager, which runs each rotation step, marks a failed rotation and retries it",
             environment={"REPLICATION_GROUP_ID": group.ref},
         )
         self.rotation_function, self.rotation_role = parts.function, parts.role

@@ -166,7 +166,8 @@ class ComputeCluster(Construct):
                   "IAM role' in the ECS developer guide. No CloudWatch Logs permission: tasks log with their execution roles")
         if session_manager:
             statements += [(SESSION_MANAGER_ACTIONS, ["*"], None),
-                           (("logs:CreateLogStream", "logs:PutLogEvents"), [self.exec_log_group.log_group_arn], None),
+                           (("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+                            [self.exec_log_group.log_group_arn], None),
                            (("logs:DescribeLogGroups",), ["*"], None)]
             reason += (". Session Manager (instance_session_manager): ssm:UpdateInstanceInformation, the ssmmessages "
                        "channel actions and logs:DescribeLogGroups have no resource-level permissions; session logs "

@@ -24,7 +24,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ..compliance import acknowledge
-from .function import python_function
+from .function import CUSTOM_RESOURCE_FAILURES, python_function
 
 GUARD_ID = "DeployGuard"
 # Describe calls of Elastic Load Balancing have no resource-level permissions.
@@ -45,7 +45,7 @@ class DeployGuard(Construct):
             self, code="deploy_guard",
             description="Reads live state CloudFormation must not overwrite: traffic weights, managed secrets",
             role_description="Deploy guard: describes listener rules, listeners and the managed secrets (read-only)",
-            timeout=Duration.minutes(1), invoked_by="CloudFormation (custom resources)",
+            timeout=Duration.minutes(1), failures_reach=CUSTOM_RESOURCE_FAILURES,
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         self._reads_load_balancers = False

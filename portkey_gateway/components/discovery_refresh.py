@@ -15,7 +15,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from ..compliance import acknowledge_role_policy
-from .function import acknowledge_function, function_role
+from .function import CUSTOM_RESOURCE_FAILURES, acknowledge_function, function_role
 from .service import EcsService
 
 LOG_RETENTION_DAYS = 30
@@ -52,5 +52,5 @@ class DiscoveryRefresh(Construct):
         acknowledge_role_policy(redeploy)  # the statements it is given, which CDK writes as a policy of the role
         # CDK's one provider function for the stack's AwsCustomResources, at the stack's root.
         provider = Stack.of(self).node.find_child(f"AWS{cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace('-', '')}")
-        acknowledge_function(provider, invoked_by="CloudFormation (a custom resource)")
+        acknowledge_function(provider, failures_reach=CUSTOM_RESOURCE_FAILURES)
 

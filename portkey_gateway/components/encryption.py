@@ -20,8 +20,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from ..compliance import checkov_skip
-
 LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
 
 
@@ -30,12 +28,7 @@ def key_alias(name_prefix: str) -> str:
     return f"alias/{name_prefix}"
 
 
-def create_environment_key(scope: Construct, construct_id: str, *, name_prefix: str,
-                           pull_through_cache: bool = False) -> kms.Key:
-    """With `pull_through_cache`, ECR's pull-through-cache role may also decrypt, through Secrets Manager, the Docker
-    Hub login the key encrypts: that service-linked role has GetSecretValue but no KMS permission of its own (ECR
-    User Guide, "Amazon ECR service-linked role for pull through cache"). The role may not exist yet when the key is
-    created (ECR makes it with the first rule), so it is matched by ARN rather than named as the principal."""
+def create_environment_key(scope: Construct, construct_id: str, *, name_prefix: str) -> kms.Key:
     key = kms.Key(
         scope, construct_id,
         description=f"Encrypts the {name_prefix} Portkey gateway's logs, secrets and cache",
@@ -51,18 +44,6 @@ def create_environment_key(scope: Construct, construct_id: str, *, name_prefix: 
         conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                 f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"}},
     ))
-    if pull_through_cache:
-        key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AllowEcrPullThroughCacheToReadItsLogin", principals=[iam.AnyPrincipal()], actions=["kms:Decrypt"],
-            resources=["*"],
-            conditions={"ArnEquals": {"aws:PrincipalArn": f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
-                                                          "pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache"},
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com",
-                                         "kms:CallerAccount": Aws.ACCOUNT_ID}},
-        ))
-        checkov_skip(key.node.default_child, "CKV_AWS_33", (
-            "The one statement with principal * is limited by aws:PrincipalArn to ECR's pull-through-cache "
-            "service-linked role of this account, through Secrets Manager: naming that role fails while it does not exist"))
     return key
 
 

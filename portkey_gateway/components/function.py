@@ -22,6 +22,10 @@ from ..compliance import acknowledge_in_packs, acknowledge_role_policy, checkov_
 from .service import retention_days
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+# Custom-resource handlers: CloudFormation invokes them asynchronously and waits for their answer (Lambda Developer
+# Guide, "Using AWS Lambda with CloudFormation").
+CUSTOM_RESOURCE_FAILURES = ("CloudFormation, which invokes it for a custom resource and fails the stack operation when "
+                            "no answer comes (the function answers on every outcome, through the pre-signed URL)")
 OPERATIONS_LOG_RETENTION_DAYS = 90  # the record of what the operations functions did (redeploys, teardown)
 
 
@@ -45,13 +49,13 @@ def function_role(scope: Construct, *, description: str,
 
 
 def python_function(scope: Construct, *, code: str, description: str, role_description: str, timeout: Duration,
-                    invoked_by: Optional[str] = None, log_retention_days: int = OPERATIONS_LOG_RETENTION_DAYS,
+                    failures_reach: Optional[str] = None, log_retention_days: int = OPERATIONS_LOG_RETENTION_DAYS,
                     **options) -> PythonFunction:
     """Creates `Logs`, `Role` and `Function` in `scope`; `options` go to `lambda_.Function` (VPC, environment, ...).
-    `invoked_by` names the service that calls the function synchronously and receives its failures; a function
-    invoked asynchronously (no `invoked_by`) must have a `dead_letter_queue`."""
-    if invoked_by is None and "dead_letter_queue" not in options:
-        raise ValueError(f"{code}: an asynchronously invoked function needs a dead_letter_queue")
+    `failures_reach` says who learns of a failed run and acts on it (CloudFormation for a custom resource, ECS for a
+    lifecycle hook, Secrets Manager for a rotation step); any other function must have a `dead_letter_queue`."""
+    if failures_reach is None and "dead_letter_queue" not in options:
+        raise ValueError(f"{code}: a function whose failures reach nobody needs a dead_letter_queue")
     role, log_group = function_role(scope, description=role_description, log_retention_days=log_retention_days)
     function = lambda_.Function(
         scope, "Function",
@@ -67,11 +71,11 @@ def python_function(scope: Construct, *, code: str, description: str, role_descr
         log_group=log_group,
         **options,
     )
-    acknowledge_function(function, invoked_by=invoked_by)
+    acknowledge_function(function, failures_reach=failures_reach)
     return PythonFunction(function, role, log_group)
 
 
-def acknowledge_function(function: lambda_.IFunction, *, invoked_by: Optional[str]) -> None:
+def acknowledge_function(function: lambda_.IFunction, *, failures_reach: Optional[str]) -> None:
     """What the NIST, HIPAA and PCI packs (and checkov) ask of every function, and why these functions differ."""
     cfn = function.node.default_child
     reasons = [("LambdaConcurrency", "CKV_AWS_115", (
@@ -82,10 +86,9 @@ def acknowledge_function(function: lambda_.IFunction, *, invoked_by: Optional[st
             "Calls only AWS APIs (ECS, Elastic Load Balancing, Secrets Manager, ElastiCache, Auto Scaling) and reaches "
             "nothing inside the VPC; attaching it would add network interfaces and NAT or endpoint traffic without "
             "reducing exposure. Its role is limited to this stack's resources")))
-    if invoked_by:
+    if failures_reach:
         reasons.append(("LambdaDLQ", "CKV_AWS_116", (
-            f"Invoked synchronously by {invoked_by}, which receives each failure and acts on it; a dead-letter queue "
-            "holds only failed asynchronous invocations")))
+            f"Its failures reach {failures_reach}; a dead-letter queue would hold nothing left to act on")))
     for rule, check, reason in reasons:
         acknowledge_in_packs(function, rule, reason)
         checkov_skip(cfn, check, reason)

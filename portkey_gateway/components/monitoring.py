@@ -26,8 +26,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ..settings import DeploymentAlarms as DeploymentAlarmsConfig
+from ..settings import LlmTraffic as LlmTrafficConfig
 from ..settings import Monitoring as MonitoringConfig
 from .dead_letters import DeadLetters
+from . import llm_traffic as llm
 from .ingress import GatewayLoadBalancer, host_count
 from .service import EcsService
 
@@ -46,9 +48,11 @@ class Monitoring(Construct):
                  cluster: ecs.ICluster, services: list[EcsService], ingress: Optional[GatewayLoadBalancer],
                  health_alarms: list[cloudwatch.Alarm], capacity_provider_name: Optional[str],
                  auto_scaling_group: Optional[autoscaling.AutoScalingGroup], cache_nodes: list[str],
-                 functions: dict[str, lambda_.IFunction], dead_letters: Optional[DeadLetters] = None):
+                 functions: dict[str, lambda_.IFunction], dead_letters: Optional[DeadLetters] = None,
+                 llm_traffic: Optional[LlmTrafficConfig] = None, llm_namespace: str = ""):
         super().__init__(scope, construct_id)
         self.config, self.health_config, self.name_prefix, self.region = config, health_config, name_prefix, region
+        self.llm_traffic, self.llm_namespace = llm_traffic, llm_namespace  # the gateway's own metrics, when collected
         self.dead_letters = dead_letters  # where the service events that cannot be published go
         self.cluster_name = cluster.cluster_name
         self.alarms: list[cloudwatch.Alarm] = []
@@ -71,6 +75,9 @@ class Monitoring(Construct):
                 self._cache_alarms(cache_nodes)
             for name, function in functions.items():
                 self._function_alarm(name, function)
+            if llm_traffic:
+                for spec in llm.alarm_specs(llm_namespace, llm_traffic):
+                    self._alarm(*spec)
             for alarm in self.alarms:
                 alarm.add_alarm_action(actions.SnsAction(topic))
                 alarm.add_ok_action(actions.SnsAction(topic))
@@ -227,6 +234,8 @@ class Monitoring(Construct):
                                                            height=max(2, 1 + (len(alarms) + 3) // 4)))
         if ingress:
             self._custom(facade, "Load balancer", _load_balancer_groups(ingress))
+        if self.llm_traffic:
+            self._custom(facade, "LLM traffic", llm.dashboard_groups(self.llm_namespace))
         self._custom(facade, "Tasks", [monitoring.CustomMetricGroup(
             title="Running vs desired tasks",
             metrics=[self._task_count(service, kind) for service in services for kind in ("Running", "Desired")],

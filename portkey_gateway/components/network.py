@@ -86,15 +86,20 @@ class Network(Construct):
 
     def _skip_cdk_provider_checks(self) -> None:
         """CDK's own function that empties the VPC's default security group (feature flag restrictDefaultSecurityGroup)
-        is a plain CloudFormation resource: cdk-nag does not see it, checkov does."""
+        is a plain CloudFormation resource: cdk-nag does not see it, checkov does. It logs into a log group of ours
+        (retained, and on the environment's key), not one Lambda would create unencrypted and never expiring."""
         provider = Stack.of(self).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
         handler = provider.node.find_child("Handler") if provider else None
         if handler is None or handler.get_metadata("checkov"):  # one provider per stack
             return
+        log_group = logs.LogGroup(self, "DefaultSecurityGroupLogs", retention=logs.RetentionDays.THREE_MONTHS,
+                                  removal_policy=RemovalPolicy.RETAIN)
+        handler.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
         for check, reason in (
             ("CKV_AWS_115", "Runs once per deploy that creates or updates the VPC; reserved concurrency would take "
                             "from the account's unreserved pool"),
-            ("CKV_AWS_116", "Invoked synchronously by CloudFormation (a custom resource), which receives its failures"),
+            ("CKV_AWS_116", "A custom-resource handler: CloudFormation invokes it and fails the stack operation when "
+                            "no answer comes; a dead-letter queue would hold nothing left to act on"),
             ("CKV_AWS_117", "Calls only the EC2 API (revoking the default security group's rules); nothing in the VPC"),
         ):
             checkov_skip(handler, check, reason)

@@ -119,8 +119,8 @@ class EcsService(Construct):
             family=f"{platform.project}-{platform.environment}-{spec.name}",
             compatibility=ecs.Compatibility.EC2,
             network_mode=ecs.NetworkMode.AWS_VPC,
-            cpu=str(spec.cpu),
-            memory_mib=str(spec.memory),
+            cpu=str(spec.task_cpu),
+            memory_mib=str(spec.task_memory),
             task_role=self.task_role,
             execution_role=execution_role,
         )
@@ -168,6 +168,7 @@ class EcsService(Construct):
             linux_parameters=ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
             if spec.execute_command else None,
         )
+        self.sidecar = self._sidecar(spec) if spec.sidecar else None
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -214,6 +215,17 @@ class EcsService(Construct):
         for dependency in platform.depends_on:
             self.service.node.add_dependency(dependency)
         self.scaling = self._autoscaling(spec.autoscaling) if autoscaled else None
+
+    def _sidecar(self, spec: ServiceSpec) -> ecs.ContainerDefinition:
+        """The helper container, within its own CPU and memory (added to the task's), logging beside the
+        application; not essential, so its failure never stops the application."""
+        sidecar = spec.sidecar
+        return self.task_definition.add_container(
+            "Sidecar", container_name=sidecar.name, image=ecs.ContainerImage.from_registry(sidecar.image),
+            essential=False, cpu=sidecar.cpu or None, memory_limit_mib=sidecar.memory,
+            memory_reservation_mib=sidecar.memory_reservation, environment=sidecar.environment,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=f"{spec.name}-{sidecar.name}", log_group=self.log_group),
+        )
 
     def _acknowledge_exec(self, platform: ServicePlatform) -> None:
         """ECS Exec's task-role statements, which CDK writes."""

@@ -102,7 +102,7 @@ class SmokeTestHook(Construct):
             self, code="smoke_test",
             description="ECS lifecycle hook: smoke-tests the new gateway revision through the test listener",
             role_description="Gateway smoke-test hook: logs, VPC network interfaces",
-            timeout=Duration.seconds(budget), invoked_by="ECS (a deployment lifecycle hook)",
+            timeout=Duration.seconds(budget), failures_reach="ECS, which calls the lifecycle hook and rolls the deployment back when it fails",
             log_retention_days=hook.log_retention_days,
             function_name=f"{name_prefix}-smoke-test",
             vpc=network.vpc,

@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from ..compliance import acknowledge
-from .function import python_function
+from .function import CUSTOM_RESOURCE_FAILURES, python_function
 
 # What the function does to the one group (Auto Scaling supports resource-level permissions for these).
 GROUP_ACTIONS = ("autoscaling:UpdateAutoScalingGroup", "autoscaling:SetInstanceProtection",
@@ -37,7 +37,7 @@ class InstanceRelease(Construct):
             self, code="teardown",
             description="On stack delete: removes scale-in protection so the Auto Scaling group can be deleted",
             role_description="Teardown: scale-in protection and termination hooks of the cluster's Auto Scaling group",
-            timeout=Duration.minutes(2), invoked_by="CloudFormation (a custom resource)",
+            timeout=Duration.minutes(2), failures_reach=CUSTOM_RESOURCE_FAILURES,
         )
         self.function, self.role, self.log_group = parts.function, parts.role, parts.log_group
         name = group.auto_scaling_group_name

@@ -20,7 +20,7 @@ from .edge import CustomDomain, EdgeSettings, WebFirewall
 from .ingress import (LB_IDLE_RANGE, NLB_DRAIN_LAG_SECONDS, TLS_POLICIES, AlbRoutingConfiguration, IngressSettings,
                       StreamingTimeouts, TimeoutChain)
 from .network import NetworkSettings
-from .operations import Monitoring, OperationsSettings
+from .operations import LlmTraffic, Monitoring, OperationsSettings
 from .private_connectivity import (PORTKEY_CONTROL_PLANE_CIDRS, ControlPlanePrivateLink, InboundPrivateLink,
                                    PrivateConnectivitySettings)
 from .project import MANAGED_SECRET_KEYS, ImageRef, ImageSettings, ProjectSettings, ServiceEnvironment, ServiceSecrets
@@ -34,7 +34,7 @@ __all__ = [
     "AlbRoutingConfiguration", "AutoscalingConfig", "BedrockAccess", "CanaryConfiguration", "CircuitBreaker", "ClusterSettings",
     "ControlPlanePrivateLink", "CreatedCache", "CustomDomain", "DataServiceConfig", "DeploymentAlarms",
     "DeploymentConfiguration", "FieldProblem", "GatewayConfig", "ImageRef", "InboundPrivateLink", "InstanceRefresh",
-    "LifecycleHook", "LinearConfiguration", "Monitoring", "Name", "NetworkSettings", "ObjectStorage", "RedisConfiguration", "Region",
+    "LifecycleHook", "LinearConfiguration", "LlmTraffic", "Monitoring", "Name", "NetworkSettings", "ObjectStorage", "RedisConfiguration", "Region",
     "SecuritySettings", "ServiceEnvironment", "ServiceSecrets", "Settings", "SettingsModel", "SmokeRequest", "StreamingTimeouts",
     "TimeoutChain", "WebFirewall", "is_token", "nested_model", "pattern",
 ]

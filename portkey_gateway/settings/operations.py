@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Optional
 
 from pydantic import Field
 
@@ -11,6 +11,31 @@ from .base import FieldProblem, Percent, RetentionDays, SettingsModel, in_range,
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _CACHE_NODE_ID = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
+
+
+class LlmTraffic(SettingsModel):
+    """What the gateway does, from its own metrics: a collector beside each gateway task publishes them to CloudWatch
+    (namespace Portkey/<project>-<environment>); the dashboard's "LLM traffic" section and three alarms read them."""
+
+    enabled: bool = Field(
+        True, description="Collect the gateway's metrics (requests, errors, latency, tokens, cost, cache) into CloudWatch; "
+                          "on wherever the gateway serves them (ENABLE_PROMETHEUS not false)."
+    )
+    include_model: bool = Field(
+        False, description="Add the model as a dimension (the gateway's PROMETHEUS_INCLUDE_MODEL_LABEL): more metrics, more cost."
+    )
+    interval_seconds: Annotated[int, in_range(10, 300)] = Field(60, description="Scrape interval (seconds).")
+    traces: bool = Field(False, description="The gateway's OpenTelemetry traces to AWS X-Ray through the same collector.")
+    trace_sampling: float = Field(0.05, gt=0, le=1, description="Share of traces kept (0 < x <= 1).")
+    error_percent: Percent = Field(5, description="Alarm when this share (%) of the gateway's requests end in a 5xx.")
+    provider_latency_ms: int = Field(
+        30000, ge=100, description="Alarm when providers' average latency stays above this (ms) for 15 minutes."
+    )
+    hourly_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in an hour passes this (USD).")
+    daily_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in a day passes this (USD).")
+
+
+LLM_ALARM_FIELDS = ("error_percent", "provider_latency_ms", "hourly_budget_usd", "daily_budget_usd")
 
 
 class Monitoring(SettingsModel):
@@ -42,6 +67,7 @@ class Monitoring(SettingsModel):
     )
     cache_memory_percent: Percent = Field(90, description="Alarm when a cache node uses this much of its memory (%).")
     cache_cpu_percent: Percent = Field(90, description="Alarm when a cache node's engine CPU stays above this (%).")
+    llm_traffic: LlmTraffic = Field(default_factory=LlmTraffic, description="The gateway's own metrics in CloudWatch.")
 
 
 class OperationsSettings(SettingsModel):
@@ -55,8 +81,33 @@ class OperationsSettings(SettingsModel):
         True, description="Redeploy the services that read a secret when its current version changes (rotation or a put)."
     )
 
+    @property
+    def collects_llm_metrics(self) -> bool:
+        """The collector runs beside the gateway: on, and the gateway serves its metrics."""
+        return (self.monitoring.llm_traffic.enabled and "gateway" in self.served and self.gateway_metrics_enabled)
+
+    @property
+    def llm_metrics_namespace(self) -> str:
+        return f"Portkey/{self.name_prefix}"
+
+    def _llm_traffic(self) -> None:
+        """On by default, and off where the gateway serves no metrics; a choice that would do nothing is refused."""
+        llm = self.monitoring.llm_traffic
+        changed = [name for name in LlmTraffic.model_fields if name != "enabled" and llm.changed(name)]
+        if changed and not self.collects_llm_metrics:
+            raise FieldProblem(f"monitoring.llm_traffic.{changed[0]}", "is only used when the gateway's metrics are "
+                               "collected (monitoring.llm_traffic.enabled, and ENABLE_PROMETHEUS not false)", "remove it")
+        if not llm.traces and llm.changed("trace_sampling"):
+            raise FieldProblem("monitoring.llm_traffic.trace_sampling", "is only used with traces",
+                               "set monitoring.llm_traffic.traces: true, or remove it")
+        alarm_only = [name for name in LLM_ALARM_FIELDS if name in changed]
+        if alarm_only and not self.monitoring.alarms:
+            raise FieldProblem(f"monitoring.llm_traffic.{alarm_only[0]}", "is only used by the alarms, which are off",
+                               "set monitoring.alarms: true, or remove it")
+
     def _monitoring(self) -> None:
         """Thresholds for alarms that will not exist are refused, so a setting never silently does nothing."""
+        self._llm_traffic()
         monitoring = self.monitoring
         if monitoring.alarm_emails and not (monitoring.alarms or self.create_cluster):
             raise FieldProblem("monitoring.alarm_emails", "there is no operations topic to subscribe to (no alarms, "

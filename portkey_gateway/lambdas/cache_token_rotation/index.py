@@ -28,6 +28,12 @@ tokens accepted, a ROTATE drops the older one, which every task still uses until
 setSecret refuses to ROTATE while the label is on another version (an earlier rotation whose SET has not happened): the
 rotation fails, and Secrets Manager's retries succeed once that SET is done.
 
+finishSecret also labels the version CURRENT_SINCE_<unix seconds>, taken after AWSCURRENT has moved: tasks started
+before then may hold the previous token, so the SET waits until every service's only deployment was created after it
+(the version's creation is earlier: a deployment between createSecret and finishSecret still reads the old token).
+Should the function fail between the move and that label, a retried finishSecret adds it then (later: safe, the SET
+waits for the next deployment).
+
 Configuration comes from the environment, written by the CDK construct (components/cache_token_rotation.py):
   REPLICATION_GROUP_ID  the cache's replication group (both entry points)
   SECRET_ID             the token secret's ARN (completion_handler; the rotation function takes it from its event)
@@ -41,12 +47,14 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+import time
+from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
 CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
 SET_PENDING = "AUTH_SET_PENDING"  # on the version the cache was ROTATEd to until the SET: both tokens accepted
+SINCE = "CURRENT_SINCE_"  # + unix seconds: when the version became AWSCURRENT (no task started earlier holds it)
 KEY = "REDIS_PASSWORD"  # the token's key in the secret's JSON
 TOKEN_LENGTH = 32  # as the secret was generated (elasticache.py): letters and digits, within ElastiCache's rules
 BUSY = "InvalidReplicationGroupState"  # ModifyReplicationGroup while the group is being modified
@@ -83,8 +91,8 @@ def modify_token(elasticache, group_id: str, token: str, strategy: str) -> None:
 # --- rotation function ------------------------------------------------------------------------------------------------
 
 
-def staged_versions(secretsmanager, arn: str, token: str) -> dict[str, list[str]] | None:
-    """Version id -> labels, after the template's checks; None when the version is AWSCURRENT already (nothing left)."""
+def staged_versions(secretsmanager, arn: str, token: str) -> dict[str, list[str]]:
+    """Version id -> labels, after the template's checks (a version already AWSCURRENT has nothing left to do)."""
     metadata = secretsmanager.describe_secret(SecretId=arn)
     if not metadata.get("RotationEnabled"):
         raise ValueError(f"rotation is not enabled for {arn}")
@@ -92,7 +100,7 @@ def staged_versions(secretsmanager, arn: str, token: str) -> dict[str, list[str]
     if token not in versions:
         raise ValueError(f"version {token} of {arn} has no stage for rotation")
     if CURRENT in versions[token]:
-        return None
+        return versions
     if PENDING not in versions[token]:
         raise ValueError(f"version {token} of {arn} is not {PENDING}")
     return versions
@@ -174,18 +182,34 @@ def test_secret(elasticache, arn: str, token: str, versions: dict, group_id: str
 
 
 def finish_secret(secretsmanager, arn: str, token: str, versions: dict) -> None:
-    """Moves AWSCURRENT (the services are then redeployed); AUTH_SET_PENDING stays until the completion's SET."""
+    """Moves AWSCURRENT (the services are then redeployed), then records when; AUTH_SET_PENDING stays until the
+    completion's SET."""
     if SET_PENDING not in versions[token]:  # set with the ROTATE; made sure of before the move, so the SET follows
         mark_rotated(secretsmanager, arn, token)
     secretsmanager.update_secret_version_stage(SecretId=arn, VersionStage=CURRENT, MoveToVersionId=token,
                                                RemoveFromVersionId=labelled(versions, CURRENT))
+    record_current_since(secretsmanager, arn, token)
     log(secret=arn, step="finishSecret", version=token, action="current")
+
+
+def record_current_since(secretsmanager, arn: str, token: str) -> None:
+    secretsmanager.update_secret_version_stage(SecretId=arn, VersionStage=f"{SINCE}{int(time.time())}",
+                                               MoveToVersionId=token)
+
+
+def current_since(stages: list[str]) -> datetime | None:
+    """When the version became AWSCURRENT, from its CURRENT_SINCE_ label."""
+    seconds = next((stage[len(SINCE):] for stage in stages if stage.startswith(SINCE)), None)
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc) if seconds and seconds.isdigit() else None
 
 
 def rotate(event: dict, group_id: str, secretsmanager, elasticache) -> None:
     arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
     versions = staged_versions(secretsmanager, arn, token)
-    if versions is None:
+    if CURRENT in versions[token]:
+        stages = versions[token]
+        if step == "finishSecret" and SET_PENDING in stages and current_since(stages) is None:
+            record_current_since(secretsmanager, arn, token)  # a retry after the move: record when, late but safe
         log(secret=arn, step=step, version=token, action="none", reason=f"the version is already {CURRENT}")
         return
     if step == "createSecret":
@@ -262,7 +286,12 @@ def complete(event: dict, config: dict, secretsmanager, elasticache, ecs) -> str
     if CURRENT not in version.get("VersionStages", []):
         log(secret=arn, version=version_id, action="wait", reason=f"the version is not {CURRENT} yet", **trigger)
         return "waiting"
-    problems = service_problems(ecs, config["cluster"], config["services"], version["CreatedDate"])
+    since = current_since(version.get("VersionStages", []))
+    if since is None:
+        log(secret=arn, version=version_id, action="wait", reason="when the version became current is not recorded "
+            "yet", **trigger)
+        return "waiting"
+    problems = service_problems(ecs, config["cluster"], config["services"], since)
     if problems:
         log(secret=arn, version=version_id, action="wait", reason="services may run the previous token",
             services=problems, **trigger)

@@ -1,0 +1,147 @@
+"""LLM traffic in CloudWatch: the collector beside the gateway, what it scrapes and where it writes, what it may do,
+and the dashboard section and alarms that read its metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from portkey_gateway import capacity, llm_metrics, settings_from_dict
+from portkey_gateway.loader import ConfigError
+
+from .conftest import CONFIGS, container, logical_id, resources_of, synthesize, variant
+from .test_operations import alarms, dashboard_body
+
+NAMESPACE = "Portkey/portkey-gateway-dev"
+
+
+def gateway_task(template: dict) -> dict:
+    return next(v["Properties"] for v in resources_of(template, "AWS::ECS::TaskDefinition").values()
+                if v["Properties"]["ContainerDefinitions"][0]["Name"] == "gateway")
+
+
+def collector_pipeline(template: dict) -> dict:
+    environment = {e["Name"]: e["Value"] for e in container(template, "collector")["Environment"]}
+    return yaml.safe_load(environment[llm_metrics.OTEL_CONFIG_ENV]), json.loads(environment[llm_metrics.AGENT_CONFIG_ENV])
+
+
+def task_role_statements(template: dict) -> list[dict]:
+    (policy,) = [p for key, p in resources_of(template, "AWS::IAM::Policy").items() if "GatewayTaskRole" in key]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+@pytest.fixture(scope="module")
+def with_budgets() -> dict:
+    template, _ = synthesize("llm-budgets", variant(monitoring={"llm_traffic": {
+        "traces": True, "trace_sampling": 0.2, "include_model": True, "interval_seconds": 30,
+        "hourly_budget_usd": 25, "daily_budget_usd": 400}}))
+    return template
+
+
+def test_the_collector_runs_beside_the_gateway_with_memory_of_its_own(templates):
+    t = templates["minimal-dev"]
+    collector = container(t, "collector")
+    assert collector["Image"] == "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300071.0b1720"
+    assert (collector["Essential"], collector["Memory"], collector["MemoryReservation"]) == (False, 256, 128)
+    assert "Cpu" not in collector  # it shares the task's CPU: a reservation would cost a gateway task's place
+    assert collector["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == "gateway-collector"
+    settings = settings_from_dict(CONFIGS["minimal-dev"]())
+    task = gateway_task(t)
+    assert (task["Cpu"], task["Memory"]) == (str(settings.gateway_config.cpu), str(settings.gateway_config.memory + 256))
+    # The capacity check counts its memory too.
+    (gateway,) = [d for d in capacity.peak_demands(settings) if d.name == "gateway"]
+    assert (gateway.cpu, gateway.memory) == (settings.gateway_config.cpu, settings.gateway_config.memory + 256)
+
+
+def test_it_scrapes_the_gateway_on_localhost_and_publishes_to_the_environments_namespace(templates):
+    t = templates["minimal-dev"]
+    pipeline, agent = collector_pipeline(t)
+    llm_metrics.validate_config(pipeline)  # the collector's documented schema
+    (job,) = pipeline["receivers"]["prometheus/portkey"]["config"]["scrape_configs"]
+    assert (job["static_configs"], job["metrics_path"], job["scrape_interval"]) == (
+        [{"targets": ["localhost:8787"]}], "/metrics", "60s")
+    emf = pipeline["exporters"]["awsemf/portkey"]
+    assert (emf["namespace"], emf["log_group_name"], emf["region"]) == (
+        NAMESPACE, "/ecs/portkey-gateway/dev/llm-metrics", "us-east-1")
+    assert agent == {"agent": {"region": "us-east-1"}}
+    assert "traces/portkey" not in pipeline["service"]["pipelines"]
+    dimensions = {d for declaration in emf["metric_declarations"] for dims in declaration["dimensions"] for d in dims}
+    assert "model" not in dimensions and {"provider", "status_class", "cacheStatus"} <= dimensions
+    gateway = {e["Name"] for e in container(t, "gateway")["Environment"]}
+    assert not {"OTEL_PUSH_ENABLED", "OTEL_ENDPOINT", "PROMETHEUS_INCLUDE_MODEL_LABEL"} & gateway
+
+
+def test_the_collector_may_write_its_log_group_only_and_x_ray_only_with_traces(templates, with_budgets):
+    t = templates["minimal-dev"]
+    group_id = logical_id(t, "AWS::Logs::LogGroup", "LlmMetrics")
+    group = t["Resources"][group_id]
+    assert group["Properties"]["LogGroupName"] == "/ecs/portkey-gateway/dev/llm-metrics"
+    assert group["DeletionPolicy"] == "Retain"
+    writes = {"Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"], "Effect": "Allow",
+              "Resource": {"Fn::GetAtt": [group_id, "Arn"]}}
+    assert writes in task_role_statements(t)
+    assert not [s for s in task_role_statements(t) if "xray" in json.dumps(s["Action"])]
+    assert {"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow",
+            "Resource": "*"} in task_role_statements(with_budgets)
+
+
+def test_traces_and_the_model_label_are_asked_of_the_gateway_and_sampled(with_budgets):
+    gateway = {e["Name"]: e["Value"] for e in container(with_budgets, "gateway")["Environment"]}
+    assert (gateway["OTEL_PUSH_ENABLED"], gateway["OTEL_ENDPOINT"], gateway["PROMETHEUS_INCLUDE_MODEL_LABEL"]) == (
+        "true", "http://localhost:4318", "true")
+    pipeline, _ = collector_pipeline(with_budgets)
+    assert pipeline["processors"]["probabilistic_sampler/portkey"]["sampling_percentage"] == pytest.approx(20)
+    assert pipeline["receivers"]["otlp/portkey"]["protocols"]["http"]["endpoint"] == "localhost:4318"
+    assert pipeline["service"]["pipelines"]["traces/portkey"]["exporters"] == ["awsxray/portkey"]
+    scrape = pipeline["receivers"]["prometheus/portkey"]["config"]["scrape_configs"][0]
+    assert scrape["scrape_interval"] == "30s"
+    emf = pipeline["exporters"]["awsemf/portkey"]
+    assert any("model" in dims for d in emf["metric_declarations"] for dims in d["dimensions"])
+
+
+def test_the_dashboard_has_an_llm_traffic_section(templates):
+    body = dashboard_body(templates["minimal-dev"])
+    for title in ("Requests by provider and status class", "Errors (5xx, % of requests)",
+                  "Provider latency by provider (average, ms)", "Gateway overhead (average, ms)",
+                  "Tokens per minute by provider", "Cost (USD) per hour and per day", "Cache hits (% of cacheable requests)"):
+        assert title in body, title
+    assert (f"SEARCH('{{{NAMESPACE},service,provider,status_class}} MetricName=\\\"request_count\\\" "
+            f"service=\\\"gateway\\\"', 'Sum', 60)") in body
+
+
+def test_llm_alarms_read_the_rollups_and_spend_alarms_need_a_budget(templates, with_budgets):
+    found = alarms(templates["minimal-dev"])
+    assert {"portkey-gateway-dev-llm-5xx", "portkey-gateway-dev-llm-provider-latency"} <= set(found)
+    assert not {"portkey-gateway-dev-llm-spend-hourly", "portkey-gateway-dev-llm-spend-daily"} & set(found)
+    errors = found["portkey-gateway-dev-llm-5xx"]
+    expression = next(m for m in errors["Metrics"] if "Expression" in m)["Expression"]
+    assert expression == "100 * FILL(c5, 0) / (FILL(c2, 0) + FILL(c3, 0) + FILL(c4, 0) + FILL(c5, 0))"
+    dimensions = [m["MetricStat"]["Metric"]["Dimensions"] for m in errors["Metrics"] if "MetricStat" in m]
+    assert {"Name": "status_class", "Value": "5xx"} in [d for dims in dimensions for d in dims]
+    assert (errors["Threshold"], errors["EvaluationPeriods"]) == (5, 3)
+    def stat(alarm: dict) -> tuple:
+        (metric,) = alarm["Metrics"]
+        stat = metric["MetricStat"]
+        return (stat["Metric"]["MetricName"], stat["Metric"]["Namespace"], stat["Metric"]["Dimensions"], stat["Stat"],
+                stat["Period"], alarm["Threshold"])
+    service = [{"Name": "service", "Value": "gateway"}]
+    assert stat(found["portkey-gateway-dev-llm-provider-latency"]) == (
+        "llm_request_duration_milliseconds", NAMESPACE, service, "Average", 300, 30000)
+    budgets = alarms(with_budgets)
+    assert stat(budgets["portkey-gateway-dev-llm-spend-hourly"]) == ("llm_cost_sum", NAMESPACE, service, "Sum", 3600, 25)
+    assert stat(budgets["portkey-gateway-dev-llm-spend-daily"]) == ("llm_cost_sum", NAMESPACE, service, "Sum", 86400, 400)
+
+
+def test_no_collector_where_the_gateway_serves_no_metrics_and_a_setting_for_it_is_refused(templates):
+    t = templates["nlb-tls-public"]  # ENABLE_PROMETHEUS: "false"
+    assert "collector" not in [c["Name"] for c in gateway_task(t)["ContainerDefinitions"]]
+    assert not [a for a in alarms(t) if "-llm-" in a]
+    data = CONFIGS["nlb-tls-public"]()
+    data["monitoring"] = {"llm_traffic": {"include_model": True}}
+    with pytest.raises(ConfigError, match="monitoring.llm_traffic.include_model: is only used when the gateway's "
+                                          "metrics are collected"):
+        settings_from_dict(data)
+    off, _ = synthesize("llm-off", variant(monitoring={"llm_traffic": {"enabled": False}}))
+    assert [c["Name"] for c in gateway_task(off)["ContainerDefinitions"]] == ["gateway"]

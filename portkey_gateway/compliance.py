@@ -49,6 +49,18 @@ def acknowledge_role_policy(role: IConstruct) -> None:
     acknowledge_in_packs(role, "IAMNoInlinePolicy", ROLE_POLICY_REASON)
 
 
+def accept(construct: IConstruct, reason: str, *, findings: Sequence[str] = (), pack_rules: Sequence[str] = (),
+           checkov: Sequence[str] = ()) -> None:
+    """One reason for several findings on `construct`: cdk-nag `findings` (AwsSolutions ids), the three packs'
+    `pack_rules`, and `checkov` checks (skipped on the construct's CloudFormation resource)."""
+    for finding in findings:
+        acknowledge(construct, finding, reason)
+    for rule in pack_rules:
+        acknowledge_in_packs(construct, rule, reason)
+    for check in checkov:
+        checkov_skip(construct.node.default_child, check, reason)
+
+
 def checkov_skip(resource: CfnResource, check: str, reason: str) -> None:
     """checkov's check `check` is skipped on `resource`, for `reason`: checkov reads the template metadata
     `checkov.skip` (checkov/cloudformation/context_parser.py), and prints the reason with the skipped check."""

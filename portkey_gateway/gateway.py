@@ -143,6 +143,7 @@ class PortkeyGateway(Construct):
         self.llm_metrics = LlmMetricsCollector(
             self, "LlmMetrics", gateway=self.gateway, log_group_name=llm_metrics_log_group(settings),
             log_retention_days=settings.log_retention_days, traces=settings.monitoring.llm_traffic.traces,
+            prometheus_workspace_arn=settings.monitoring.llm_traffic.prometheus_workspace_arn,
         ) if settings.collects_llm_metrics else None
         if settings.bedrock.enabled:
             grant_bedrock(self.gateway.task_role, settings)

@@ -126,10 +126,11 @@ def _duration(seconds: int) -> str:
 
 def collector_config(namespace: str, targets: list[tuple[str, int, str]], interval_seconds: int, include_model: bool,
                      traces: bool, sampling: float, *, region: str | None = None, log_group_name: str | None = None,
-                     otlp_port: int = OTLP_HTTP_PORT) -> dict:
+                     otlp_port: int = OTLP_HTTP_PORT, remote_write: tuple[str, str] | None = None) -> dict:
     """The OpenTelemetry configuration of the sidecar: scrape each (job name, port, metrics path) on localhost every
     `interval_seconds`, publish to CloudWatch `namespace` through EMF; with `traces`, receive OTLP/HTTP on
-    localhost:`otlp_port` and send `sampling` (0 < sampling <= 1) of the traces to X-Ray."""
+    localhost:`otlp_port` and send `sampling` (0 < sampling <= 1) of the traces to X-Ray; with `remote_write`
+    (region, workspace id), also write the same metrics, still cumulative, to Amazon Managed Service for Prometheus."""
     if not namespace or not targets:
         raise ValueError("collector_config: a namespace and at least one scrape target are required")
     if interval_seconds < 1:
@@ -199,6 +200,22 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
             "receivers": [f"otlp/{SUFFIX}"],
             "processors": [f"memory_limiter/{SUFFIX}", f"probabilistic_sampler/{SUFFIX}", f"batch/{SUFFIX}-traces"],
             "exporters": [f"awsxray/{SUFFIX}"],
+        }
+    if remote_write:
+        amp_region, workspace = remote_write
+        config["extensions"] = {f"sigv4auth/{SUFFIX}": {"region": amp_region, "service": "aps"}}
+        config["exporters"][f"prometheusremotewrite/{SUFFIX}"] = {
+            "endpoint": f"https://aps-workspaces.{amp_region}.amazonaws.com/workspaces/{workspace}/api/v1/remote_write",
+            "auth": {"authenticator": f"sigv4auth/{SUFFIX}"},
+            "resource_to_telemetry_conversion": {"enabled": False},
+        }
+        config["service"]["extensions"] = [f"sigv4auth/{SUFFIX}"]
+        # The same figures (unbounded labels summed away), cumulative as Prometheus expects them.
+        config["service"]["pipelines"][f"metrics/{SUFFIX}-amp"] = {
+            "receivers": [f"prometheus/{SUFFIX}"],
+            "processors": [f"memory_limiter/{SUFFIX}", f"transform/{SUFFIX}", f"metricstransform/{SUFFIX}",
+                           f"batch/{SUFFIX}-metrics"],
+            "exporters": [f"prometheusremotewrite/{SUFFIX}"],
         }
     return config
 
@@ -296,7 +313,7 @@ _COMPONENTS = {
     "receivers": {"prometheus": {"metrics"}, "otlp": _ALL},
     "processors": {"memory_limiter": _ALL, "batch": _ALL, "transform": _ALL, "metricstransform": {"metrics"},
                    "cumulativetodelta": {"metrics"}, "probabilistic_sampler": {"traces", "logs"}},
-    "exporters": {"awsemf": {"metrics"}, "awsxray": {"traces"}},
+    "exporters": {"awsemf": {"metrics"}, "awsxray": {"traces"}, "prometheusremotewrite": {"metrics"}},
 }
 
 _CONTRIB = "https://github.com/open-telemetry/opentelemetry-collector-contrib/tree/v0.124.0"
@@ -332,7 +349,14 @@ _KEYS = {
                               "eks_fargate_container_insights_enabled"},
     # {_CONTRIB}/exporter/awsxrayexporter/README.md (config.go)
     "awsxray": _AWS_SESSION | {"indexed_attributes", "index_all_attributes", "aws_log_groups", "telemetry"},
+    # {_CONTRIB}/exporter/prometheusremotewriteexporter/README.md (config.go; confighttp's client settings)
+    "prometheusremotewrite": {"endpoint", "auth", "headers", "tls", "timeout", "compression", "namespace",
+                              "external_labels", "resource_to_telemetry_conversion", "remote_write_queue",
+                              "retry_on_failure", "target_info", "export_created_metric", "add_metric_suffixes",
+                              "max_batch_size_bytes", "send_metadata", "wal"},
 }
+# {_CONTRIB}/extension/sigv4authextension/README.md: the one extension this configuration uses.
+_EXTENSION_KEYS = {"sigv4auth": {"region", "service", "assume_role"}}
 # https://prometheus.io/docs/prometheus/latest/configuration/configuration/ (scrape_config, relabel_config); the
 # receiver refuses remote_write, remote_read, rule_files and alerting (its README, "Unsupported features").
 _PROMETHEUS_TOP = {"global", "scrape_configs", "scrape_config_files"}
@@ -536,8 +560,14 @@ def validate_config(config: dict) -> None:
         for name, block in (config.get(section) or {}).items():
             _component(section, name, block, written)
     _dollars("config", config)
+    for name, block in (config.get("extensions") or {}).items():
+        kind = name.split("/")[0]
+        _check(kind in _EXTENSION_KEYS, f"extensions.{name}: {kind!r} is not an extension this collector offers here")
+        _keys(f"extensions.{name}", block, _EXTENSION_KEYS[kind])
     service = config.get("service")
     _keys("service", service, {"extensions", "pipelines", "telemetry"})
+    for name in service.get("extensions") or []:
+        _check(name in (config.get("extensions") or {}), f"service.extensions: {name!r} is not defined in extensions")
     pipelines = service.get("pipelines") or {}
     _check(bool(pipelines), "service.pipelines: no pipeline")
     for pipeline, spec in pipelines.items():

@@ -163,7 +163,7 @@ def llm_metrics_collector(settings: Settings) -> Optional[SidecarSpec]:
     config = llm_metrics.collector_config(
         settings.llm_metrics_namespace, [("gateway", settings.gateway_config.gateway_port, "/metrics")],
         llm.interval_seconds, llm.include_model, llm.traces, llm.trace_sampling, region=settings.aws_region,
-        log_group_name=llm_metrics_log_group(settings))
+        log_group_name=llm_metrics_log_group(settings), remote_write=llm.remote_write)
     llm_metrics.validate_config(config)
     return SidecarSpec(
         # A scrape a minute: it shares the gateway's CPU rather than reserve units that would take a gateway task's

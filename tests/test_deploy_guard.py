@@ -31,20 +31,22 @@ def client(service: str):
     return boto3.client(service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-@pytest.fixture
-def elbv2():
-    real = client("elbv2")
+def stubbed(service: str):
+    """(client, stubber); every queued answer must be used."""
+    real = client(service)
     with Stubber(real) as stubber:
         yield real, stubber
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def elbv2():
+    yield from stubbed("elbv2")
 
 
 @pytest.fixture
 def secretsmanager():
-    real = client("secretsmanager")
-    with Stubber(real) as stubber:
-        yield real, stubber
-        stubber.assert_no_pending_responses()
+    yield from stubbed("secretsmanager")
 
 
 def answer() -> dict:
@@ -375,10 +377,7 @@ WITH_KEY = {**SECRETS, "EncryptionKeyAlias": ALIAS}
 
 @pytest.fixture
 def kms():
-    real = client("kms")
-    with Stubber(real) as stubber:
-        yield real, stubber
-        stubber.assert_no_pending_responses()
+    yield from stubbed("kms")
 
 
 def key_metadata(state: str = "Enabled") -> dict:

@@ -321,3 +321,17 @@ def test_parser_reads_escapes_timestamps_and_skips_nan():
     assert got == {('open"ai', "2xx"): 3}  # NaN dropped; a code that is not 3 digits gets no class, so no datapoint
     with pytest.raises(ValueError, match="not a Prometheus sample"):
         to_datapoints("request_count{provider=", False)
+
+
+def test_validate_config_checks_the_extensions_a_remote_write_uses():
+    cfg = collector_config("Portkey/x", [("gateway", 8787, "/metrics")], 60, False, False, 0.05,
+                           remote_write=("eu-west-1", "ws-1"))
+    validate_config(cfg)
+    missing = copy.deepcopy(cfg)
+    missing["service"]["extensions"] = ["sigv4auth/other"]
+    with pytest.raises(ValueError, match="service.extensions: 'sigv4auth/other' is not defined in extensions"):
+        validate_config(missing)
+    unknown = copy.deepcopy(cfg)
+    unknown["extensions"]["sigv4auth/portkey"]["role"] = "x"
+    with pytest.raises(ValueError, match="extensions.sigv4auth/portkey"):
+        validate_config(unknown)

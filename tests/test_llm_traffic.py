@@ -15,6 +15,7 @@ from .conftest import CONFIGS, container, logical_id, resources_of, synthesize, 
 from .test_operations import alarms, dashboard_body
 
 NAMESPACE = "Portkey/portkey-gateway-dev"
+WORKSPACE = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-0123abcd-4567-89ef-0123-456789abcdef"
 
 
 def gateway_task(template: dict) -> dict:
@@ -36,7 +37,7 @@ def task_role_statements(template: dict) -> list[dict]:
 def with_budgets() -> dict:
     template, _ = synthesize("llm-budgets", variant(monitoring={"llm_traffic": {
         "traces": True, "trace_sampling": 0.2, "include_model": True, "interval_seconds": 30,
-        "hourly_budget_usd": 25, "daily_budget_usd": 400}}))
+        "hourly_budget_usd": 25, "daily_budget_usd": 400, "prometheus_workspace_arn": WORKSPACE}}))
     return template
 
 
@@ -145,3 +146,23 @@ def test_no_collector_where_the_gateway_serves_no_metrics_and_a_setting_for_it_i
         settings_from_dict(data)
     off, _ = synthesize("llm-off", variant(monitoring={"llm_traffic": {"enabled": False}}))
     assert [c["Name"] for c in gateway_task(off)["ContainerDefinitions"]] == ["gateway"]
+
+
+def test_the_same_metrics_go_to_a_prometheus_workspace_on_request(templates, with_budgets):
+    pipeline, _ = collector_pipeline(with_budgets)
+    llm_metrics.validate_config(pipeline)
+    assert pipeline["extensions"] == {"sigv4auth/portkey": {"region": "eu-west-1", "service": "aps"}}
+    assert pipeline["service"]["extensions"] == ["sigv4auth/portkey"]
+    write = pipeline["exporters"]["prometheusremotewrite/portkey"]
+    assert write["endpoint"] == ("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/"
+                                 "ws-0123abcd-4567-89ef-0123-456789abcdef/api/v1/remote_write")
+    assert write["auth"] == {"authenticator": "sigv4auth/portkey"}
+    amp = pipeline["service"]["pipelines"]["metrics/portkey-amp"]
+    # The unbounded labels are summed away for Prometheus too; its counters stay cumulative.
+    assert "metricstransform/portkey" in amp["processors"] and "cumulativetodelta/portkey" not in amp["processors"]
+    assert {"Action": "aps:RemoteWrite", "Effect": "Allow", "Resource": WORKSPACE} in task_role_statements(with_budgets)
+    assert "extensions" not in collector_pipeline(templates["minimal-dev"])[0]
+    assert not [s for s in task_role_statements(templates["minimal-dev"]) if "aps:" in json.dumps(s["Action"])]
+    with pytest.raises(ConfigError, match="monitoring.llm_traffic.prometheus_workspace_arn: 'ws-1' is not an Amazon "
+                                          "Managed Service for Prometheus workspace ARN"):
+        settings_from_dict(variant(monitoring={"llm_traffic": {"prometheus_workspace_arn": "ws-1"}}))

@@ -29,7 +29,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ..settings import PORTKEY_CONTROL_PLANE_CIDRS, TLS_POLICIES, IngressSettings
-from ..compliance import acknowledge, acknowledge_in_packs, acknowledge_role_policy, checkov_skip
+from ..compliance import accept, acknowledge, acknowledge_in_packs, acknowledge_role_policy
 from ..specs import GATEWAY_HEALTH_PATH, IngressRoute
 from .deploy_guard import DeployGuard
 from .network import Network, no_default_egress
@@ -169,15 +169,12 @@ class GatewayLoadBalancer(Construct):
             else:
                 reason = ("NLBs write access logs only for TLS listeners; this one is plain TCP. Connections are visible "
                           "in VPC flow logs (on for a VPC created here)")
-                acknowledge_in_packs(self.load_balancer, "ELBLoggingEnabled", reason)
-                checkov_skip(self.load_balancer.node.default_child, "CKV_AWS_91", reason)
+                accept(self.load_balancer, reason, pack_rules=["ELBLoggingEnabled"], checkov=["CKV_AWS_91"])
             acknowledge(self.load_balancer, "AwsSolutions-ELB2", reason)
         elif self.created_access_logs_bucket:
-            sink = ("This bucket is the sink for the load balancer's access logs; logging access to it into another "
-                    "bucket would need a sink of its own. It is private, TLS-only and versioned")
-            acknowledge(self.access_logs_bucket, "AwsSolutions-S1", sink)
-            acknowledge_in_packs(self.access_logs_bucket, "S3BucketLoggingEnabled", sink)
-            checkov_skip(self.access_logs_bucket.node.default_child, "CKV_AWS_18", sink)
+            accept(self.access_logs_bucket, "This bucket is the sink for the load balancer's access logs; logging "
+                   "access to it into another bucket would need a sink of its own. It is private, TLS-only and versioned",
+                   findings=["AwsSolutions-S1"], pack_rules=["S3BucketLoggingEnabled"], checkov=["CKV_AWS_18"])
             acknowledge_in_packs(self.access_logs_bucket, "S3DefaultEncryptionKMS", (
                 "Elastic Load Balancing delivers access logs only to buckets encrypted with S3-managed keys (SSE-S3); "
                 "a KMS default encryption would stop the delivery"))

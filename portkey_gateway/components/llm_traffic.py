@@ -12,6 +12,8 @@ Histograms arrive as counts and sums (the collector's `awsemf` exporter sends no
 
 from __future__ import annotations
 
+from typing import Optional
+
 import cdk_monitoring_constructs as monitoring
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -35,7 +37,7 @@ class LlmMetricsCollector(Construct):
     traces). Exposes `log_group`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, gateway: EcsService, log_group_name: str,
-                 log_retention_days: int, traces: bool):
+                 log_retention_days: int, traces: bool, prometheus_workspace_arn: Optional[str] = None):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", log_group_name=log_group_name,
                                        retention=retention_days(log_retention_days), removal_policy=RemovalPolicy.RETAIN)
@@ -43,6 +45,9 @@ class LlmMetricsCollector(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[self.log_group.log_group_arn]))
+        if prometheus_workspace_arn:  # remote write to Amazon Managed Service for Prometheus, that one workspace
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["aps:RemoteWrite"],
+                                                             resources=[prometheus_workspace_arn]))
         if traces:
             role.add_to_principal_policy(iam.PolicyStatement(actions=list(XRAY_ACTIONS), resources=["*"]))
             acknowledge(role, "AwsSolutions-IAM5[Resource::*]",

@@ -17,7 +17,7 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as elbv2_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ..compliance import acknowledge, acknowledge_in_packs, checkov_skip
+from ..compliance import accept, acknowledge_in_packs
 from ..settings import LB_IDLE_RANGE, ControlPlanePrivateLink, InboundPrivateLink
 from .ingress import GatewayLoadBalancer
 from .network import Network, no_default_egress
@@ -66,11 +66,9 @@ class GatewayEndpointService(Construct):
         if self.load_balancer is not ingress.load_balancer:
             behind = ("the ALB behind it records every request" if ingress.access_logs_bucket is not None else
                       "request logging belongs on the ALB behind it (enable_lb_access_logs, the operator's choice)")
-            reason = (f"This internal NLB only passes PrivateLink TCP through to the gateway's ALB; NLBs log TLS "
-                      f"listeners only, and {behind}")
-            acknowledge(self.load_balancer, "AwsSolutions-ELB2", reason)
-            acknowledge_in_packs(self.load_balancer, "ELBLoggingEnabled", reason)
-            checkov_skip(self.load_balancer.node.default_child, "CKV_AWS_91", reason)
+            accept(self.load_balancer, f"This internal NLB only passes PrivateLink TCP through to the gateway's ALB; "
+                   f"NLBs log TLS listeners only, and {behind}", findings=["AwsSolutions-ELB2"],
+                   pack_rules=["ELBLoggingEnabled"], checkov=["CKV_AWS_91"])
             acknowledge_in_packs(self.load_balancer, "ELBv2ACMCertificateRequired", (
                 "TLS passes through this TCP listener untouched: the ALB behind it terminates TLS with the ACM "
                 "certificate and the configured TLS policy"))

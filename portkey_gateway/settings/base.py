@@ -58,6 +58,14 @@ def _one_of(allowed: tuple[int, ...]):
     return AfterValidator(check)
 
 
+def listed_once(values: list[str], fix: str) -> list[str]:
+    """A list setting names each value once."""
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    if repeated:
+        raise FieldProblem("", f"lists {repeated[0]} more than once", fix)
+    return values
+
+
 def in_range(low: int, high: int):
     def check(value: int) -> int:
         if not low <= value <= high:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from .base import DNS_NAME, DnsName, FieldProblem, RetentionDays, SettingsModel, pattern
+from .base import DNS_NAME, DnsName, FieldProblem, RetentionDays, SettingsModel, listed_once, pattern
 
 _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 
@@ -53,10 +53,7 @@ class WebFirewall(SettingsModel):
     @field_validator("count_only_rules")
     @classmethod
     def _distinct(cls, rules: list[str]) -> list[str]:
-        repeated = sorted({rule for rule in rules if rules.count(rule) > 1})
-        if repeated:
-            raise FieldProblem("", f"lists {repeated[0]} more than once", "name each rule once")
-        return rules
+        return listed_once(rules, "name each rule once")
 
 
 _LISTENER_LABEL = {"gateway": "AI gateway", "mcp": "MCP gateway"}

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from .base import FieldProblem, Percent, RetentionDays, SettingsModel, in_range, pattern
 
+_AMP_WORKSPACE = re.compile(r"^arn:aws(?:-cn|-us-gov)?:aps:(?P<region>[a-z0-9-]+):\d{12}:workspace/(?P<workspace>ws-[A-Za-z0-9-]+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _CACHE_NODE_ID = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
 
@@ -33,6 +34,17 @@ class LlmTraffic(SettingsModel):
     )
     hourly_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in an hour passes this (USD).")
     daily_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in a day passes this (USD).")
+    prometheus_workspace_arn: Optional[Annotated[str, pattern(
+        _AMP_WORKSPACE, "an Amazon Managed Service for Prometheus workspace ARN",
+        "use arn:aws:aps:<region>:<account>:workspace/ws-<id>")]] = Field(
+        None, description="Also write the metrics to this Amazon Managed Service for Prometheus workspace (for Grafana)."
+    )
+
+    @property
+    def remote_write(self) -> Optional[tuple[str, str]]:
+        """(region, workspace id) of the Prometheus workspace, or None."""
+        match = _AMP_WORKSPACE.match(self.prometheus_workspace_arn or "")
+        return (match["region"], match["workspace"]) if match else None
 
 
 LLM_ALARM_FIELDS = ("error_percent", "provider_latency_ms", "hourly_budget_usd", "daily_budget_usd")

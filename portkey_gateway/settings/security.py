@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import PARTITION_PATTERN, REGION_PATTERN, FieldProblem, SettingsModel, is_token
+from .base import PARTITION_PATTERN, REGION_PATTERN, FieldProblem, SettingsModel, is_token, listed_once
 
 CREATE_KEY = "create"
 # A key's ARN, not an alias's: CloudWatch Logs takes only key ARNs (AssociateKmsKey, AWS::Logs::LogGroup KmsKeyId).
@@ -40,10 +40,7 @@ class SecuritySettings(SettingsModel):
     @field_validator("security_checks")
     @classmethod
     def _packs_once(cls, packs: list[str]) -> list[str]:
-        repeated = sorted({pack for pack in packs if packs.count(pack) > 1})
-        if repeated:
-            raise FieldProblem("", f"lists {', '.join(repeated)} more than once", "list each pack once")
-        return packs
+        return listed_once(packs, "list each pack once")
 
     def _encryption(self) -> None:
         if self.security_checks and not self.encryption_key:

@@ -201,6 +201,16 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
             "processors": [f"memory_limiter/{SUFFIX}", f"probabilistic_sampler/{SUFFIX}", f"batch/{SUFFIX}-traces"],
             "exporters": [f"awsxray/{SUFFIX}"],
         }
+        # OTEL_PUSH_ENABLED also pushes metrics (portkey-runtime.md section 7): accepted and dropped (the scrape has
+        # them already; a receiver without a metrics pipeline would refuse them on every interval). The agent's
+        # documented exporters have no null one: `debug`, quiet, after a filter that keeps nothing.
+        config["processors"][f"filter/{SUFFIX}-pushed"] = {"error_mode": "ignore",
+                                                           "metrics": {"metric": ["true"]}}
+        config["exporters"][f"debug/{SUFFIX}"] = {"verbosity": "basic", "sampling_initial": 1,
+                                                  "sampling_thereafter": 1000}
+        config["service"]["pipelines"][f"metrics/{SUFFIX}-pushed"] = {
+            "receivers": [f"otlp/{SUFFIX}"], "processors": [f"filter/{SUFFIX}-pushed"],
+            "exporters": [f"debug/{SUFFIX}"]}
     if remote_write:
         amp_region, workspace = remote_write
         config["extensions"] = {f"sigv4auth/{SUFFIX}": {"region": amp_region, "service": "aps"}}
@@ -208,6 +218,7 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
             "endpoint": f"https://aps-workspaces.{amp_region}.amazonaws.com/workspaces/{workspace}/api/v1/remote_write",
             "auth": {"authenticator": f"sigv4auth/{SUFFIX}"},
             "resource_to_telemetry_conversion": {"enabled": False},
+            "add_metric_suffixes": False,  # keep Portkey's names (request_count, not request_count_total) for Grafana
         }
         config["service"]["extensions"] = [f"sigv4auth/{SUFFIX}"]
         # The same figures (unbounded labels summed away), cumulative as Prometheus expects them.
@@ -311,9 +322,9 @@ def to_datapoints(prometheus_text: str, include_model: bool, *, service: str = "
 _ALL = frozenset(("metrics", "traces", "logs"))
 _COMPONENTS = {
     "receivers": {"prometheus": {"metrics"}, "otlp": _ALL},
-    "processors": {"memory_limiter": _ALL, "batch": _ALL, "transform": _ALL, "metricstransform": {"metrics"},
+    "processors": {"memory_limiter": _ALL, "batch": _ALL, "transform": _ALL, "filter": _ALL, "metricstransform": {"metrics"},
                    "cumulativetodelta": {"metrics"}, "probabilistic_sampler": {"traces", "logs"}},
-    "exporters": {"awsemf": {"metrics"}, "awsxray": {"traces"}, "prometheusremotewrite": {"metrics"}},
+    "exporters": {"awsemf": {"metrics"}, "awsxray": {"traces"}, "prometheusremotewrite": {"metrics"}, "debug": _ALL},
 }
 
 _CONTRIB = "https://github.com/open-telemetry/opentelemetry-collector-contrib/tree/v0.124.0"
@@ -349,6 +360,10 @@ _KEYS = {
                               "eks_fargate_container_insights_enabled"},
     # {_CONTRIB}/exporter/awsxrayexporter/README.md (config.go)
     "awsxray": _AWS_SESSION | {"indexed_attributes", "index_all_attributes", "aws_log_groups", "telemetry"},
+    # {_CORE}/exporter/debugexporter/README.md
+    "debug": {"verbosity", "sampling_initial", "sampling_thereafter", "use_internal_logger"},
+    # {_CONTRIB}/processor/filterprocessor/README.md (OTTL conditions)
+    "filter": {"error_mode", "metrics", "traces", "logs"},
     # {_CONTRIB}/exporter/prometheusremotewriteexporter/README.md (config.go; confighttp's client settings)
     "prometheusremotewrite": {"endpoint", "auth", "headers", "tls", "timeout", "compression", "namespace",
                               "external_labels", "resource_to_telemetry_conversion", "remote_write_queue",

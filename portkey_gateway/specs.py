@@ -171,7 +171,9 @@ def llm_metrics_collector(settings: Settings) -> Optional[SidecarSpec]:
         name="collector", image=llm_metrics.COLLECTOR_IMAGE, cpu=0,
         memory=llm_metrics.COLLECTOR_MEMORY_MIB, memory_reservation=llm_metrics.COLLECTOR_MEMORY_RESERVATION_MIB,
         environment={llm_metrics.OTEL_CONFIG_ENV: llm_metrics.collector_yaml(config),
-                     llm_metrics.AGENT_CONFIG_ENV: json.dumps(llm_metrics.agent_config(settings.aws_region))})
+                     llm_metrics.AGENT_CONFIG_ENV: json.dumps(llm_metrics.agent_config(settings.aws_region)),
+                     # On AWS: the agent skips probing the instance metadata, which awsvpc tasks may not reach.
+                     "RUN_IN_AWS": "True"})
 
 
 def llm_metrics_log_group(settings: Settings) -> str:

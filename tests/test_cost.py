@@ -49,6 +49,7 @@ PROD_ALARMS = {
     "secret-change-redeploy-errors": 1,
     "undelivered-events": 1,  # the dead-letter queue's visible messages
     "llm-5xx": 4, "llm-provider-latency": 1,  # the gateway's requests per status class; providers' latency
+    "llm-metrics-missing": 5,  # the ALB's requests and the gateway's per status class
 }
 # Target tracking: CPU and memory (2 alarms each), requests per target on each of the two target groups with scale-in
 # disabled (1 each), and ECS managed scaling on the Auto Scaling group (2).

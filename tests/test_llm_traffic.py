@@ -80,7 +80,7 @@ def test_the_collector_may_write_its_log_group_only_and_x_ray_only_with_traces(t
     group = t["Resources"][group_id]
     assert group["Properties"]["LogGroupName"] == "/ecs/portkey-gateway/dev/llm-metrics"
     assert group["DeletionPolicy"] == "Retain"
-    writes = {"Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"], "Effect": "Allow",
+    writes = {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
               "Resource": {"Fn::GetAtt": [group_id, "Arn"]}}
     assert writes in task_role_statements(t)
     assert not [s for s in task_role_statements(t) if "xray" in json.dumps(s["Action"])]
@@ -108,8 +108,11 @@ def test_the_dashboard_has_an_llm_traffic_section(templates):
                   "Provider latency by provider (average, ms)", "Gateway overhead (average, ms)",
                   "Tokens per minute by provider", "Cost (USD) per hour and per day", "Cache hits (% of cacheable requests)"):
         assert title in body, title
-    assert (f"SEARCH('{{{NAMESPACE},service,provider,status_class}} MetricName=\\\"request_count\\\" "
-            f"service=\\\"gateway\\\"', 'Sum', 60)") in body
+    # Names with other characters than letters and digits are double-quoted in a search expression.
+    quote = '\\\"'
+    schema = ",".join(f"{quote}{part}{quote}" for part in (NAMESPACE, "service", "provider", "status_class"))
+    assert (f"SEARCH('{{{schema}}} MetricName={quote}request_count{quote} service={quote}gateway{quote}', 'Sum', 60)"
+            in body)
 
 
 def test_llm_alarms_read_the_rollups_and_spend_alarms_need_a_budget(templates, with_budgets):
@@ -166,3 +169,24 @@ def test_the_same_metrics_go_to_a_prometheus_workspace_on_request(templates, wit
     with pytest.raises(ConfigError, match="monitoring.llm_traffic.prometheus_workspace_arn: 'ws-1' is not an Amazon "
                                           "Managed Service for Prometheus workspace ARN"):
         settings_from_dict(variant(monitoring={"llm_traffic": {"prometheus_workspace_arn": "ws-1"}}))
+
+
+def test_an_alb_environment_alarms_when_the_collector_goes_silent(templates):
+    """Requests through the ALB with no LLM metrics: the collector (not essential) stopped, and every other LLM alarm
+    reads missing data as fine."""
+    found = alarms(templates["config-prod"])["portkey-gateway-prod-llm-metrics-missing"]
+    expression = next(m for m in found["Metrics"] if "Expression" in m)["Expression"]
+    assert expression == "IF(lb > 0 AND (FILL(c2, 0) + FILL(c3, 0) + FILL(c4, 0) + FILL(c5, 0)) == 0, 1, 0)"
+    lb = next(m for m in found["Metrics"] if m["Id"] == "lb")["MetricStat"]
+    assert (lb["Metric"]["MetricName"], lb["Stat"], found["Threshold"], found["EvaluationPeriods"]) == (
+        "RequestCount", "Sum", 0, 3)
+    assert "portkey-gateway-dev-llm-metrics-missing" not in alarms(templates["minimal-dev"])  # an NLB counts no requests
+
+
+def test_pushed_metrics_are_accepted_and_dropped_with_traces(with_budgets):
+    pipeline, _ = collector_pipeline(with_budgets)
+    pushed = pipeline["service"]["pipelines"]["metrics/portkey-pushed"]
+    assert pushed == {"receivers": ["otlp/portkey"], "processors": ["filter/portkey-pushed"],
+                      "exporters": ["debug/portkey"]}
+    assert pipeline["processors"]["filter/portkey-pushed"]["metrics"] == {"metric": ["true"]}
+    assert pipeline["exporters"]["prometheusremotewrite/portkey"]["add_metric_suffixes"] is False

@@ -123,7 +123,7 @@ def test_production_alarms_notify_the_operations_topic(templates):
         "gateway-tasks-below-desired",
         "data-service-tasks-below-desired", "capacity-shortfall", "cache-memory", "cache-cpu",
         "secret-change-redeploy-errors", "certificate-expiry", "undelivered-events", "llm-5xx",
-        "llm-provider-latency")}
+        "llm-provider-latency", "llm-metrics-missing")}
     for alarm in found.values():
         assert alarm["AlarmActions"] == [topic_ref(t)] and alarm["OKActions"] == [topic_ref(t)]
         assert alarm["TreatMissingData"] == "notBreaching"

@@ -204,7 +204,7 @@ def test_task_role_may_only_get_and_put_log_objects(templates):
     assert policy["PolicyDocument"]["Statement"] == [{
         "Action": ["s3:GetObject", "s3:PutObject"], "Effect": "Allow",
         "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::portkey-gateway-dev-logs/*"]]}}, {
-        "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"], "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
         "Resource": {"Fn::GetAtt": [logical_id(t, "AWS::Logs::LogGroup", "LlmMetrics"), "Arn"]}}]
 
 

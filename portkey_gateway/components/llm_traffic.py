@@ -43,7 +43,7 @@ class LlmMetricsCollector(Construct):
                                        retention=retention_days(log_retention_days), removal_policy=RemovalPolicy.RETAIN)
         role = gateway.task_role
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[self.log_group.log_group_arn]))
         if prometheus_workspace_arn:  # remote write to Amazon Managed Service for Prometheus, that one workspace
             role.add_to_principal_policy(iam.PolicyStatement(actions=["aps:RemoteWrite"],
@@ -64,15 +64,21 @@ def _search(namespace: str, dimensions: str, name: str, statistic: str, period: 
             where: str = "") -> cloudwatch.MathExpression:
     """Every series of `name` with exactly these dimensions (one per provider, status class, ...)."""
     seconds = int(period.to_seconds())
-    query = f"{{{namespace},{dimensions}}} MetricName=\"{name}\" service=\"gateway\" {where}".strip()
+    # Names with characters other than letters and digits are double-quoted (CloudWatch search expression syntax).
+    schema = ",".join(f'"{part}"' for part in (namespace, *dimensions.split(",")))
+    query = f"{{{schema}}} MetricName=\"{name}\" service=\"gateway\" {where}".strip()
     return cloudwatch.MathExpression(expression=f"SEARCH('{query}', '{statistic}', {seconds})", using_metrics={},
                                      period=period, label=label)
 
 
+def _request_counts(namespace: str, period: Duration) -> dict[str, cloudwatch.Metric]:
+    return {f"c{status[0]}": _metric(namespace, "request_count", "Sum", period, status, status_class=status)
+            for status in STATUS_CLASSES}
+
+
 def error_share(namespace: str, period: Duration = Duration.minutes(5)) -> cloudwatch.MathExpression:
     """The share (%) of the gateway's requests answered 5xx (a provider's error, or the gateway's own)."""
-    counts = {f"c{status[0]}": _metric(namespace, "request_count", "Sum", period, status, status_class=status)
-              for status in STATUS_CLASSES}
+    counts = _request_counts(namespace, period)
     total = " + ".join(f"FILL({key}, 0)" for key in counts)
     return cloudwatch.MathExpression(expression=f"100 * FILL(c5, 0) / ({total})", using_metrics=counts, period=period,
                                      label="5xx (% of requests)")
@@ -111,8 +117,20 @@ def dashboard_groups(namespace: str) -> list[monitoring.CustomMetricGroup]:
     ]
 
 
-def alarm_specs(namespace: str, config: LlmTraffic) -> list[tuple[cloudwatch.IMetric, str, str, str, float, int]]:
-    """(metric, construct id, name, description, threshold, periods) of each LLM alarm the settings ask for."""
+def collector_silent(namespace: str, lb_requests: cloudwatch.IMetric) -> cloudwatch.MathExpression:
+    """1 while the load balancer passes requests and the gateway's request counts are missing: the collector stopped
+    (it is not essential, so the gateway keeps serving), and every other LLM alarm would read "no data" as fine."""
+    counts = _request_counts(namespace, Duration.minutes(5))
+    total = " + ".join(f"FILL({key}, 0)" for key in counts)
+    return cloudwatch.MathExpression(expression=f"IF(lb > 0 AND ({total}) == 0, 1, 0)",
+                                     using_metrics={"lb": lb_requests, **counts}, period=Duration.minutes(5),
+                                     label="requests with no LLM metrics")
+
+
+def alarm_specs(namespace: str, config: LlmTraffic, lb_requests: Optional[cloudwatch.IMetric] = None,
+                ) -> list[tuple[cloudwatch.IMetric, str, str, str, float, int]]:
+    """(metric, construct id, name, description, threshold, periods) of each LLM alarm the settings ask for; with
+    the ALB's request count, also the collector's silence."""
     specs = [
         (error_share(namespace), "LlmErrors", "llm-5xx",
          f"More than {config.error_percent} % of the gateway's requests ended in a 5xx for 15 minutes (providers "
@@ -127,5 +145,9 @@ def alarm_specs(namespace: str, config: LlmTraffic) -> list[tuple[cloudwatch.IMe
         if budget is not None:
             specs.append((spend(namespace, period, f"spend in {what}"), construct_id, name,
                           f"LLM spend passed {budget:g} USD in {what} (the gateway's cost figures)", budget, 1))
+    if lb_requests is not None:
+        specs.append((collector_silent(namespace, lb_requests), "LlmMetricsMissing", "llm-metrics-missing",
+                      "The load balancer has passed requests for 15 minutes with no LLM metrics: the collector beside "
+                      "the gateway stopped (its log stream gateway-collector/... says why); redeploy the gateway", 0, 3))
     return specs
 

@@ -76,7 +76,9 @@ class Monitoring(Construct):
             for name, function in functions.items():
                 self._function_alarm(name, function)
             if llm_traffic:
-                for spec in llm.alarm_specs(llm_namespace, llm_traffic):
+                lb_requests = (ingress.load_balancer.metrics.request_count(period=Duration.minutes(5), statistic="Sum")
+                               if ingress and ingress.is_application else None)
+                for spec in llm.alarm_specs(llm_namespace, llm_traffic, lb_requests):
                     self._alarm(*spec)
             for alarm in self.alarms:
                 alarm.add_alarm_action(actions.SnsAction(topic))

@@ -35,7 +35,7 @@ from .specs import GATEWAY_HEALTH_PATH, ingress_routes
 REQUIRED_ACTIONS = (
     "cloudformation:DescribeStacks", "cloudformation:ListStackResources", "ecs:DescribeServices",
     "ecs:ListServiceDeployments", "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeListeners", "cloudwatch:DescribeAlarms",
+    "elasticloadbalancing:DescribeListeners", "cloudwatch:DescribeAlarms", "cloudwatch:ListMetrics",
 )
 ASSUME_ROLE_ACTIONS = ("sts:AssumeRole",)  # the caller's, with --role-arn
 ROLE_SESSION_NAME = "portkey-gateway-verify"
@@ -353,6 +353,24 @@ def _describe_alarms(cloudwatch, names: list[str]) -> Iterable[dict]:
             yield from page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
 
 
+def check_llm_metrics(report: Report, cloudwatch, settings: Settings) -> None:
+    """The collector beside the gateway publishes: its first metric, request_count, exists in the namespace. It reads
+    its pipeline from an environment variable AWS's pages do not document yet (llm_metrics.py), so this is where a
+    deployment shows that it works."""
+    report.section("LLM metrics")
+    if not settings.collects_llm_metrics:
+        report.add(SKIP, "not collected (monitoring.llm_traffic.enabled, or the gateway's metrics are off)")
+        return
+    namespace = settings.llm_metrics_namespace
+    series = [metric for page in cloudwatch.get_paginator("list_metrics").paginate(
+        Namespace=namespace, MetricName="request_count") for metric in page.get("Metrics", [])]
+    if series:
+        report.add(OK, f"request_count in {namespace}: {len(series)} series")
+    else:
+        report.add(WARN, f"no request_count in {namespace} yet: after requests through the gateway, read the "
+                         "collector's log stream (gateway-collector/...) in the gateway's log group")
+
+
 # ---------------------------------------------------------------------------------------------------- 5. HTTP
 
 @dataclass(frozen=True)
@@ -475,6 +493,7 @@ def verify(settings: Settings, clients: Clients, report: Report, *, make_args: s
     services = check_services(report, clients.ecs, resources.get(ECS_SERVICE, []))
     check_target_groups(report, clients.elbv2, services, settings)
     check_alarms(report, clients.cloudwatch, [name for kind in ALARM_TYPES for name in resources.get(kind, [])])
+    check_llm_metrics(report, clients.cloudwatch, settings)
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     check_http(report, settings, outputs, http_checks, timeout, get)
 

@@ -124,6 +124,7 @@ class World:
     outputs: dict[str, str]
     unfinished: dict[str, list[dict]] = field(default_factory=dict)
     weights: dict[str, dict[str, int]] = field(default_factory=dict)  # production rule -> group -> weight
+    llm_series: int = 3  # series of request_count the collector has published
 
     def service(self, name: str) -> dict:
         return next(s for s in self.services if s["serviceName"] == name)
@@ -136,7 +137,17 @@ class World:
             out.append(_describe_stack(f"{name}-secrets", self.stacks[f"{name}-secrets"], {}))
         if self.stacks[name] is None:
             return out
-        return out + self._resource_pages() + self._service_calls() + self._target_calls() + self._alarm_calls()
+        return (out + self._resource_pages() + self._service_calls() + self._target_calls() + self._alarm_calls()
+                + self._llm_calls())
+
+    def _llm_calls(self) -> list[tuple]:
+        if not self.settings.collects_llm_metrics:
+            return []
+        metrics = [{"Namespace": self.settings.llm_metrics_namespace, "MetricName": "request_count",
+                    "Dimensions": [{"Name": "service", "Value": "gateway"},
+                                   {"Name": "status_class", "Value": f"{n + 2}xx"}]} for n in range(self.llm_series)]
+        return [("cloudwatch", "list_metrics", {"Namespace": self.settings.llm_metrics_namespace,
+                                                "MetricName": "request_count"}, {"Metrics": metrics})]
 
     def _resource_pages(self) -> list[tuple]:
         """Two pages (the paginator must follow NextToken), with resources verify skips: other types, one without a
@@ -285,6 +296,8 @@ def test_a_healthy_environment_passes_every_check(capsys):
         "  OK    gateway route: 3 healthy in gateway-blue; gateway-green is empty, as it is between deployments",
         "Alarms",
         "  OK    3 alarms not firing; no data yet: portkey-gateway-prod-capacity-shortfall",
+        "LLM metrics",
+        "  OK    request_count in Portkey/portkey-gateway-prod: 3 series",
         "Health through the load balancer",
         f"  OK    gateway route: GET https://{LB_DNS}/v1/health (Host: gateway.example.com) answered 200",
         "ok: portkey-gateway-prod is working",
@@ -693,3 +706,15 @@ def test_an_nlb_blue_green_route_reads_its_production_listener(capsys):
     world = healthy(NLB_BLUE_GREEN)
     code, out, _ = run(world, capsys, "--no-http")
     assert code == 0 and "healthy in gateway-blue" in line(out, "OK", "gateway route")
+
+
+def test_no_llm_metrics_yet_is_a_warning_that_says_where_to_look(capsys):
+    """The collector reads its pipeline from an environment variable AWS's pages do not document yet: a deployment
+    shows here whether it publishes."""
+    world = healthy(PROD)
+    world.llm_series = 0
+    code, out, _ = run(world, capsys)
+    assert code == 0
+    assert line(out, "WARN", "request_count") == (
+        "  WARN  no request_count in Portkey/portkey-gateway-prod yet: after requests through the gateway, read the "
+        "collector's log stream (gateway-collector/...) in the gateway's log group")

@@ -64,11 +64,15 @@ def with_own_resources(settings: Settings, own: OwnResources) -> Settings:
                             "of them")
         target[key] = value
 
+    def not_created(flag: str, what: str, argument: str, also: str = "") -> None:
+        """The object replaces what `flag` would create."""
+        if getattr(settings, flag):
+            problems.append(f"{SOURCE}: {flag}: is true, but {what} was passed ({argument}=); set {flag}: false{also}, "
+                            f"or pass no {argument}")
+        data[flag] = False
+
     if own.vpc is not None:
-        if settings.create_new_vpc:
-            problems.append(f"{SOURCE}: create_new_vpc: is true, but a VPC was passed (vpc=); set create_new_vpc: "
-                            "false, or pass no vpc")
-        data["create_new_vpc"] = False
+        not_created("create_new_vpc", "a VPC", "vpc")
         put("vpc_id", own.vpc.vpc_id, "vpc_id")
         private = select(own.vpc, own.task_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS))
         put("private_subnet_ids", [subnet.subnet_id for subnet in private], "private_subnet_ids")
@@ -86,10 +90,7 @@ def with_own_resources(settings: Settings, own: OwnResources) -> Settings:
                 problems.append(f"{SOURCE}: vpc: was imported without its CIDR, which an internal load balancer "
                                 "admits by default; import it with vpc_cidr_block, or set allowed_lb_cidrs")
     if own.cluster is not None:
-        if settings.create_cluster:
-            problems.append(f"{SOURCE}: create_cluster: is true, but a cluster was passed (cluster=); set "
-                            "create_cluster: false (and capacity_provider_name), or pass no cluster")
-        data["create_cluster"] = False
+        not_created("create_cluster", "a cluster", "cluster", " (and capacity_provider_name)")
         put("cluster_name", own.cluster.cluster_name, "cluster_name")
     if own.certificate is not None and settings.custom_domain is None:
         put("tls_certificate_arn", own.certificate.certificate_arn, "tls_certificate_arn")

@@ -403,18 +403,24 @@ def test_a_price_table_that_is_not_yaml_is_a_one_line_error(tmp_path):
     assert message.startswith(f"cost: {tmp_path / 'prices.yaml'} is not valid YAML: ") and "line" in message
 
 
+def refusal(table: dict, directory: Path) -> tuple[Path, cost.EstimateError]:
+    """The table written to prices.yaml in `directory`, and the error loading it raises."""
+    path = directory / "prices.yaml"
+    path.write_text(yaml.safe_dump(table))
+    with pytest.raises(cost.EstimateError) as raised:
+        cost.load_prices(path)
+    return path, raised.value
+
+
 def test_a_price_table_without_a_section_or_a_key_is_refused_when_loaded(tmp_path):
     table = yaml.safe_load(cost.PRICES.read_text())
     del table["s3"], table["vpc"]["nat_gateway_hour"]
     table["waf"]["rule_month"] = "one dollar"
-    path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(table))
-    with pytest.raises(cost.EstimateError) as raised:
-        cost.load_prices(path)
-    assert str(raised.value) == (f"{path} is not a complete price table: needs vpc.nat_gateway_hour (a number), "
+    path, error = refusal(table, tmp_path)
+    assert str(error) == (f"{path} is not a complete price table: needs vpc.nat_gateway_hour (a number), "
                                  "waf.rule_month (a number), s3 (a table)")
     run = run_cli(str(write_assembly(tmp_path, auto_scaling_group())), "--prices", str(path))
-    assert run.returncode == 2 and run.stderr.splitlines() == [f"cost: {raised.value}"]
+    assert run.returncode == 2 and run.stderr.splitlines() == [f"cost: {error}"]
 
 
 def test_a_missing_template_file_is_a_one_line_error(tmp_path):

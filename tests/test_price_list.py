@@ -23,6 +23,7 @@ from portkey_gateway import assembly, cost, price_list
 from portkey_gateway.price_list import BASE, PriceListError
 
 from .conftest import ROOT, synthesize
+from .test_cost import refusal
 
 FIXTURES = Path(__file__).parent / "fixtures" / "price_list"
 REGION = "eu-west-1"
@@ -449,11 +450,8 @@ def test_the_table_is_valid_yaml_that_round_trips(table):
 def test_cost_refuses_a_price_list_table_without_its_provenance(tmp_path):
     table = yaml.safe_load(price_list.to_yaml(build()))
     del table["provenance"]["offers"], table["skus"]
-    path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(table))
-    with pytest.raises(cost.EstimateError) as raised:
-        cost.load_prices(path)
-    assert str(raised.value) == (f"{path} is not a complete price table: needs provenance.offers (a table), "
+    path, error = refusal(table, tmp_path)
+    assert str(error) == (f"{path} is not a complete price table: needs provenance.offers (a table), "
                                  "skus (a table)")
 
 

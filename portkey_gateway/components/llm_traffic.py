@@ -60,15 +60,15 @@ def _metric(namespace: str, name: str, statistic: str, period: Duration, label: 
                              dimensions_map={**SERVICE, **dimensions})
 
 
-def _search(namespace: str, dimensions: str, name: str, statistic: str, period: Duration, label: str,
-            where: str = "") -> cloudwatch.MathExpression:
-    """Every series of `name` with exactly these dimensions (one per provider, status class, ...)."""
+def _search(namespace: str, dimensions: str, name: str, statistic: str, period: Duration) -> cloudwatch.MathExpression:
+    """Every series of `name` with exactly these dimensions (one per provider, status class, ...), each labelled by
+    CloudWatch with its dimension values (an empty label)."""
     seconds = int(period.to_seconds())
     # Names with characters other than letters and digits are double-quoted (CloudWatch search expression syntax).
     schema = ",".join(f'"{part}"' for part in (namespace, *dimensions.split(",")))
-    query = f"{{{schema}}} MetricName=\"{name}\" service=\"gateway\" {where}".strip()
+    query = f"{{{schema}}} MetricName=\"{name}\" service=\"gateway\""
     return cloudwatch.MathExpression(expression=f"SEARCH('{query}', '{statistic}', {seconds})", using_metrics={},
-                                     period=period, label=label)
+                                     period=period, label="")
 
 
 def _request_counts(namespace: str, period: Duration) -> dict[str, cloudwatch.Metric]:
@@ -102,15 +102,15 @@ def dashboard_groups(namespace: str) -> list[monitoring.CustomMetricGroup]:
                        for status in ("hit", "miss")})
     return [
         monitoring.CustomMetricGroup(title="Requests by provider and status class", metrics=[
-            _search(namespace, "service,provider,status_class", "request_count", "Sum", MINUTE, "")]),
+            _search(namespace, "service,provider,status_class", "request_count", "Sum", MINUTE)]),
         monitoring.CustomMetricGroup(title="Errors (5xx, % of requests)", metrics=[error_share(namespace)]),
         monitoring.CustomMetricGroup(title="Provider latency by provider (average, ms)", metrics=[
-            _search(namespace, "service,provider", "llm_request_duration_milliseconds", "Average", Duration.minutes(5), "")]),
+            _search(namespace, "service,provider", "llm_request_duration_milliseconds", "Average", Duration.minutes(5))]),
         monitoring.CustomMetricGroup(title="Gateway overhead (average, ms)", metrics=[
             _metric(namespace, "portkey_processing_time_excluding_last_byte_ms", "Average", Duration.minutes(5),
                     "gateway processing, excluding the last byte")]),
         monitoring.CustomMetricGroup(title="Tokens per minute by provider", metrics=[
-            _search(namespace, "service,provider", "llm_token_sum", "Sum", MINUTE, "")]),
+            _search(namespace, "service,provider", "llm_token_sum", "Sum", MINUTE)]),
         monitoring.CustomMetricGroup(title="Cost (USD) per hour and per day", metrics=[
             spend(namespace, HOUR, "per hour"), spend(namespace, DAY, "per day")]),
         monitoring.CustomMetricGroup(title="Cache hits (% of cacheable requests)", metrics=[cache_share]),

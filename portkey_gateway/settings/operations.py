@@ -96,7 +96,7 @@ class OperationsSettings(SettingsModel):
     @property
     def collects_llm_metrics(self) -> bool:
         """The collector runs beside the gateway: on, and the gateway serves its metrics."""
-        return (self.monitoring.llm_traffic.enabled and "gateway" in self.served and self.gateway_metrics_enabled)
+        return self.monitoring.llm_traffic.enabled and "gateway" in self.served and self.gateway_metrics_enabled
 
     @property
     def llm_metrics_namespace(self) -> str:

@@ -86,9 +86,9 @@ class Usage:
     lcu: float = field(default=1, metadata={"help": "capacity units (LCU, NLCU) per load balancer, on average"})
     log_gb: float = field(default=5, metadata={"help": "GB a month into each log group and each log bucket"})
     requests_million: float = field(default=10, metadata={"help": "million requests a month through the WAF"})
-    llm_metrics: float = field(default=150, metadata={
+    llm_metrics: float = field(default=200, metadata={
         "help": "custom metrics the LLM-traffic collector publishes (each metric x its dimension values: providers, "
-                "status classes, endpoints, ...)"})
+                "status classes, endpoints, ...; the provider latency's 13 bucket counts per provider and overall)"})
 
 
 @dataclass(frozen=True)

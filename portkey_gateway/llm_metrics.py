@@ -25,7 +25,14 @@ configuration the agent appends to its own (in a container it reads it from `CW_
 
 What CloudWatch gets: one metric per Portkey metric, dimensions from a small fixed set (`DIMENSIONS`; `model` only on
 request), status classes (2xx/4xx/5xx) instead of status codes, increments per scrape interval. Histograms arrive as
-statistic sets (SampleCount, Sum): averages and counts, no percentiles (`awsemf` does not send classic buckets).
+statistic sets (SampleCount, Sum): averages and counts. `awsemf` writes a classic (explicit-bucket) histogram as a
+statistic set only (exporter/awsemfexporter/datapoint.go, `histogramDataPointSlice`: Count, Sum, Min, Max; Values and
+Counts only for exponential histograms), so CloudWatch cannot take its percentiles. For the provider latency the
+collector therefore reads the page a second time, keeps only the bucket series at `LATENCY_BOUNDS_MS` and renames them
+`PROVIDER_LATENCY_BUCKETS` (no `# TYPE` line names it: the receiver reads it as a gauge, keeping `le`), published as request counts per bound: the share of
+requests at or under a bound is exact, so "p99 above T ms" is exactly "under 99 % of requests within T ms" when T is
+a bound, and p50/p99 read off the bounds (the upper bound of the bucket holding the percentile, as Prometheus's
+buckets allow without interpolation).
 """
 
 from __future__ import annotations
@@ -54,6 +61,16 @@ STATUS_CLASS = "status_class"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 MODEL = "model"
 DIMENSIONS = (SERVICE, "provider", STATUS_CLASS, "endpoint", "stream", "cacheStatus")
+BOUND = "le"  # Prometheus's bucket label: the bucket counts requests at or under this many milliseconds
+
+# The provider-latency buckets published, from Portkey's fixed bounds for llm_request_duration_milliseconds (0.1 ms to
+# 10,000,000 ms, Portkey-AI/gateway src/apm/prometheus/prometheusClient.ts), from 100 ms up to 5 minutes: below 100 ms
+# no provider answers, above 5 minutes nothing is worth a separate line. "+Inf" counts every request.
+LATENCY_BOUNDS_MS = (100, 150, 200, 350, 500, 1000, 2500, 5000, 10000, 50000, 100000, 300000)
+ALL_REQUESTS = "+Inf"
+LATENCY_HISTOGRAM = "llm_request_duration_milliseconds"
+PROVIDER_LATENCY_BUCKETS = "llm_request_duration_milliseconds_le"  # not *_bucket: the receiver would rebuild the histogram
+BUCKETS_JOB = "latency-buckets"  # the second scrape job of each target, for PROVIDER_LATENCY_BUCKETS
 
 # Labels Portkey puts on every custom metric (docs-core self-hosting/prometheus-metrics.mdx; payloadSizeRange from
 # Portkey-AI/gateway src/apm/prometheus/prometheusClient.ts). app/env/method/source/payloadSizeRange are summed away
@@ -79,10 +96,15 @@ class LlmMetric:
     dashboard and alarms read (an alarm cannot add up dimension values it does not know)."""
 
     name: str
-    kind: str  # "counter", "gauge" (only grows: published like a counter) or "histogram"
+    kind: str  # "counter", "gauge" (only grows: published like a counter), "histogram", or "buckets" (see above)
     unit: str  # CloudWatch unit
     rollups: tuple[tuple[str, ...], ...] = ((SERVICE,),)
     by_model: bool = False  # with include_model, also (service, provider, model)
+
+    @property
+    def scraped(self) -> bool:
+        """A metric the gateway serves under this name (the bucket counts are renamed in the scrape)."""
+        return self.kind != "buckets"
 
 
 METRICS = (
@@ -98,8 +120,11 @@ METRICS = (
     LlmMetric("authentication_duration_milliseconds", "histogram", "Milliseconds"),
     LlmMetric("api_key_rate_limit_check_duration_milliseconds", "histogram", "Milliseconds"),
     LlmMetric("llm_cache_processing_duration_milliseconds", "histogram", "Milliseconds", ((SERVICE, "cacheStatus"),)),
+    # Only the rollups: with every dimension, each bound would multiply the metric count by 13.
+    LlmMetric(PROVIDER_LATENCY_BUCKETS, "buckets", "Count", ((SERVICE, "provider", BOUND), (SERVICE, BOUND))),
 )
 METRIC_NAMES = tuple(m.name for m in METRICS)
+SCRAPED_NAMES = tuple(m.name for m in METRICS if m.scraped)
 _BY_NAME = {m.name: m for m in METRICS}
 
 
@@ -108,7 +133,14 @@ def dimension_labels(include_model: bool) -> tuple[str, ...]:
     return DIMENSIONS + ((MODEL,) if include_model else ())
 
 
+def labels_kept(metric: LlmMetric, include_model: bool) -> tuple[str, ...]:
+    """The labels `metric` keeps: the dimension set, or for the bucket counts their widest rollup."""
+    return metric.rollups[0] if metric.kind == "buckets" else dimension_labels(include_model)
+
+
 def dimension_sets(metric: LlmMetric, include_model: bool) -> list[list[str]]:
+    if metric.kind == "buckets":
+        return [list(r) for r in metric.rollups]
     sets = [list(dimension_labels(include_model)), *(list(r) for r in metric.rollups)]
     if include_model and metric.by_model:
         sets.append([SERVICE, "provider", MODEL])
@@ -117,7 +149,11 @@ def dimension_sets(metric: LlmMetric, include_model: bool) -> list[list[str]]:
 
 def _name_regex() -> str:
     """Prometheus relabel regex (anchored by Prometheus) that keeps the listed metrics and their histogram series."""
-    return f"({'|'.join(METRIC_NAMES)})(_bucket|_sum|_count)?"
+    return f"({'|'.join(SCRAPED_NAMES)})(_bucket|_sum|_count)?"
+
+
+# As the gateway writes them in `le` (JavaScript prints these integers as they are).
+PUBLISHED_BOUNDS = (*map(str, LATENCY_BOUNDS_MS), ALL_REQUESTS)
 
 
 def _duration(seconds: int) -> str:
@@ -137,22 +173,27 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
         raise ValueError(f"collector_config: interval_seconds must be positive, not {interval_seconds}")
     if traces and not 0 < sampling <= 1:
         raise ValueError(f"collector_config: sampling is a ratio in (0, 1], not {sampling}")
-    kept = list(dimension_labels(include_model))
     aws = {"region": region} if region else {}
-    scrape_configs = [{
-        "job_name": job,
-        "scrape_interval": _duration(interval_seconds),
-        "scrape_timeout": _duration(min(10, interval_seconds)),
-        "metrics_path": path,
-        "static_configs": [{"targets": [f"localhost:{port}"]}],
-        "relabel_configs": [{"target_label": SERVICE, "replacement": job}],
-        "metric_relabel_configs": [
+    def job(name: str, port: int, path: str, service: str, metric_rules: list[dict]) -> dict:
+        return {"job_name": name, "scrape_interval": _duration(interval_seconds),
+                "scrape_timeout": _duration(min(10, interval_seconds)), "metrics_path": path,
+                "static_configs": [{"targets": [f"localhost:{port}"]}],
+                "relabel_configs": [{"target_label": SERVICE, "replacement": service}],
+                "metric_relabel_configs": metric_rules}
+
+    scrape_configs = []
+    for name, port, path in targets:
+        scrape_configs.append(job(name, port, path, name, [
             {"source_labels": ["__name__"], "regex": _name_regex(), "action": "keep"},
             *({"source_labels": [STATUS_CODE], "regex": f"{status[0]}\\d\\d", "target_label": STATUS_CLASS,
-               "replacement": status, "action": "replace"} for status in STATUS_CLASSES),
-        ],
-    } for job, port, path in targets]
-    growing = [m.name for m in METRICS if m.kind == "gauge"]
+               "replacement": status, "action": "replace"} for status in STATUS_CLASSES)]))
+        # The same page read a second time for the provider latency's buckets at the published bounds, renamed: in
+        # the first job they stay whole, so the histogram (average, and Prometheus's own quantiles) is untouched.
+        bucket_series = f"{LATENCY_HISTOGRAM}_bucket;({'|'.join(re.escape(b) for b in PUBLISHED_BOUNDS)})"
+        scrape_configs.append(job(f"{name}-{BUCKETS_JOB}", port, path, name, [
+            {"source_labels": ["__name__", BOUND], "separator": ";", "regex": bucket_series, "action": "keep"},
+            {"target_label": "__name__", "replacement": PROVIDER_LATENCY_BUCKETS, "action": "replace"}]))
+    growing = [m.name for m in METRICS if m.kind in ("gauge", "buckets")]
     config: dict = {
         "receivers": {f"prometheus/{SUFFIX}": {"config": {"scrape_configs": scrape_configs}}},
         "processors": {
@@ -165,9 +206,9 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
             # Summing over every other label keeps the totals and drops the unbounded labels. (labeldrop in the scrape
             # would not: series that differ only in a dropped label collide, and the receiver keeps one of them.)
             f"metricstransform/{SUFFIX}": {"transforms": [{
-                "include": f"^({'|'.join(METRIC_NAMES)})$", "match_type": "regexp", "action": "update",
-                "operations": [{"action": "aggregate_labels", "label_set": kept, "aggregation_type": "sum"}],
-            }]},
+                "include": f"^({'|'.join(m.name for m in group)})$", "match_type": "regexp", "action": "update",
+                "operations": [{"action": "aggregate_labels", "label_set": list(labels), "aggregation_type": "sum"}],
+            } for labels, group in _by_labels_kept(include_model)]},
             # keep: the sidecar starts with the gateway, so a first value is all since the process began.
             f"cumulativetodelta/{SUFFIX}": {"initial_value": "keep",
                                             "include": {"metrics": list(METRIC_NAMES), "match_type": "strict"}},
@@ -222,13 +263,23 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
         }
         config["service"]["extensions"] = [f"sigv4auth/{SUFFIX}"]
         # The same figures (unbounded labels summed away), cumulative as Prometheus expects them.
+        # Prometheus has the whole histogram: the renamed bucket counts are for CloudWatch only.
+        config["processors"][f"filter/{SUFFIX}-amp"] = {
+            "error_mode": "ignore", "metrics": {"metric": [f'name == "{PROVIDER_LATENCY_BUCKETS}"']}}
         config["service"]["pipelines"][f"metrics/{SUFFIX}-amp"] = {
             "receivers": [f"prometheus/{SUFFIX}"],
-            "processors": [f"memory_limiter/{SUFFIX}", f"transform/{SUFFIX}", f"metricstransform/{SUFFIX}",
-                           f"batch/{SUFFIX}-metrics"],
+            "processors": [f"memory_limiter/{SUFFIX}", f"filter/{SUFFIX}-amp", f"transform/{SUFFIX}",
+                           f"metricstransform/{SUFFIX}", f"batch/{SUFFIX}-metrics"],
             "exporters": [f"prometheusremotewrite/{SUFFIX}"],
         }
     return config
+
+
+def _by_labels_kept(include_model: bool) -> list[tuple[tuple[str, ...], list[LlmMetric]]]:
+    groups: dict[tuple[str, ...], list[LlmMetric]] = {}
+    for metric in METRICS:
+        groups.setdefault(labels_kept(metric, include_model), []).append(metric)
+    return list(groups.items())
 
 
 def collector_yaml(config: dict) -> str:
@@ -283,17 +334,22 @@ def _status_class(code: str) -> str | None:
 def to_datapoints(prometheus_text: str, include_model: bool, *, service: str = "gateway") -> list[dict]:
     """CloudWatch datapoints {metric, value, unit, dimensions} from one scrape of job `service`, as the collector sends
     them the first time it sees each series: counters and growing gauges summed over the dropped labels, histograms as
-    {"SampleCount", "Sum"} (buckets are not sent). Later scrapes send the increments of the same sums."""
+    {"SampleCount", "Sum"}, the provider latency's buckets at the published bounds as counts per `le`. Later scrapes
+    send the increments of the same sums."""
     keep = re.compile(_name_regex())
-    kept = dimension_labels(include_model)
     totals: dict[tuple, float] = {}
     for family, suffix, labels, value in _parse(prometheus_text):
-        if not keep.fullmatch(family + suffix) or family not in _BY_NAME or suffix == "_bucket" or math.isnan(value):
+        if not keep.fullmatch(family + suffix) or family not in _BY_NAME or math.isnan(value):
             continue
+        if suffix == "_bucket":  # renamed at the published bounds, otherwise not sent
+            if family != LATENCY_HISTOGRAM or labels.get(BOUND) not in PUBLISHED_BOUNDS:
+                continue
+            family, suffix = PROVIDER_LATENCY_BUCKETS, ""
         labels = {**labels, SERVICE: service}
         status_class = _status_class(labels.get(STATUS_CODE, ""))
         if status_class:
             labels[STATUS_CLASS] = status_class
+        kept = labels_kept(_BY_NAME[family], include_model)
         key = (family, suffix, tuple((k, labels[k]) for k in kept if k in labels))
         totals[key] = totals.get(key, 0.0) + value
     datapoints = []
@@ -556,7 +612,9 @@ def _dimensions_kept(config: dict, exporter: str, processors: list[str], written
             sets = [labels for pattern, labels in aggregations if pattern.match(metric)]
             _check(bool(sets), f"{at}: {metric} reaches awsemf with all its labels; aggregate it to its dimensions")
             kept = set.intersection(*sets)
-            for label in sorted(kept):
+            # The renamed bucket counts keep Prometheus's bound label, which the scrape narrows to PUBLISHED_BOUNDS.
+            bounded = {BOUND} if _BY_NAME[metric].kind == "buckets" else set()
+            for label in sorted(kept - bounded):
                 _check(not NEVER_DIMENSIONS.match(label), f"{at}: {metric} keeps {label!r}, which is never a dimension")
                 _check(label in PORTKEY_LABELS or label in written,
                        f"{at}: {metric} keeps {label!r}, which neither Portkey nor a relabel rule writes")

@@ -61,10 +61,13 @@ def test_scrape_targets_interval_and_namespace_are_where_the_collector_reads_the
     cfg = collector_config("Portkey/staging", TARGETS, 30, False, False, 0.1)
     jobs = scrape_jobs(cfg)
     assert [(j["job_name"], j["static_configs"][0]["targets"], j["metrics_path"]) for j in jobs] == [
-        ("gateway", ["localhost:8787"], "/metrics"), ("data-service", ["localhost:8081"], "/dataservice/metrics")]
+        ("gateway", ["localhost:8787"], "/metrics"), ("gateway-latency-buckets", ["localhost:8787"], "/metrics"),
+        ("data-service", ["localhost:8081"], "/dataservice/metrics"),
+        ("data-service-latency-buckets", ["localhost:8081"], "/dataservice/metrics")]
     assert {j["scrape_interval"] for j in jobs} == {"30s"} and {j["scrape_timeout"] for j in jobs} == {"10s"}
-    assert [j["relabel_configs"] for j in jobs] == [[{"target_label": "service", "replacement": "gateway"}],
-                                                    [{"target_label": "service", "replacement": "data-service"}]]
+    # the second read of a page carries the same service: its figures join the first's
+    assert [j["relabel_configs"] for j in jobs] == [[{"target_label": "service", "replacement": "gateway"}]] * 2 + [
+        [{"target_label": "service", "replacement": "data-service"}]] * 2
     exporter = cfg["exporters"][EMF]
     assert exporter["namespace"] == "Portkey/staging"
     assert exporter["dimension_rollup_option"] == "NoDimensionRollup"  # rollups would multiply the metric count
@@ -103,7 +106,8 @@ def test_unbounded_labels_are_summed_away_before_the_exporter():
     assert not set(UNBOUNDED) & set(operation["label_set"])
     assert cfg["processors"]["transform/portkey"]["metric_statements"][0]["statements"] == [
         'convert_gauge_to_sum("cumulative", true) where name == "llm_cost_sum"',
-        'convert_gauge_to_sum("cumulative", true) where name == "llm_token_sum"']
+        'convert_gauge_to_sum("cumulative", true) where name == "llm_token_sum"',
+        'convert_gauge_to_sum("cumulative", true) where name == "llm_request_duration_milliseconds_le"']
     assert cfg["processors"]["cumulativetodelta/portkey"]["initial_value"] == "keep"
 
 
@@ -278,7 +282,9 @@ def test_histograms_become_statistic_sets_summed_over_dropped_labels():
 def test_no_datapoint_carries_an_unbounded_label_and_model_only_when_asked():
     for include_model in (False, True):
         for p in points(include_model):
-            assert not set(p["dimensions"]) & set(UNBOUNDED), p
+            bounded = {"le"} if p["metric"] == llm_metrics.PROVIDER_LATENCY_BUCKETS else set()
+            assert not set(p["dimensions"]) & (set(UNBOUNDED) - bounded), p
+            assert p["dimensions"].get("le", "+Inf") in llm_metrics.PUBLISHED_BOUNDS
             assert ("model" in p["dimensions"]) <= include_model
             assert not any(v.startswith(("user_", "ws_", "svc-", "cfg-")) for v in p["dimensions"].values()), p
     models = {p["dimensions"]["model"] for p in points(True, metric="request_count") if "model" in p["dimensions"]}
@@ -335,3 +341,79 @@ def test_validate_config_checks_the_extensions_a_remote_write_uses():
     unknown["extensions"]["sigv4auth/portkey"]["role"] = "x"
     with pytest.raises(ValueError, match="extensions.sigv4auth/portkey"):
         validate_config(unknown)
+
+
+# --- provider latency percentiles, from the bucket counts -----------------------------------------------------------
+
+BUCKETS = llm_metrics.PROVIDER_LATENCY_BUCKETS
+
+
+def bucket_job(cfg):
+    (job,) = [j for j in scrape_jobs(cfg) if j["job_name"] == "gateway-latency-buckets"]
+    return job
+
+
+def test_a_second_read_keeps_only_the_provider_latency_buckets_at_the_published_bounds_and_renames_them():
+    cfg = config()
+    keep, rename = bucket_job(cfg)["metric_relabel_configs"]
+    assert keep["action"] == "keep" and keep["source_labels"] == ["__name__", "le"] and keep["separator"] == ";"
+    pattern = re.compile(keep["regex"])  # Prometheus anchors relabel regexes
+    for bound in ("100", "1000", "2500", "50000", "300000", "+Inf"):
+        assert pattern.fullmatch(f"llm_request_duration_milliseconds_bucket;{bound}"), bound
+    for series in ("llm_request_duration_milliseconds_bucket;75", "llm_request_duration_milliseconds_bucket;500000",
+                   "llm_request_duration_milliseconds_bucket;10000000", "llm_request_duration_milliseconds_count;",
+                   "portkey_request_duration_milliseconds_bucket;1000", "request_count;"):
+        assert not pattern.fullmatch(series), series
+    # no source labels: the default regex matches, and the name is replaced by a literal (no ${...})
+    assert rename == {"target_label": "__name__", "replacement": BUCKETS, "action": "replace"}
+    assert not BUCKETS.endswith(("_bucket", "_count", "_sum", "_total", "_info", "_created"))
+    # the first read keeps the whole histogram (average, and Prometheus's quantiles with remote write)
+    assert scrape_jobs(cfg)[0]["metric_relabel_configs"][0]["regex"].startswith("(request_count|")
+
+
+def test_bucket_counts_become_counters_per_provider_and_bound_and_nothing_else():
+    cfg = config(include_model=True)
+    transforms = cfg["processors"][AGGREGATE]["transforms"]
+    (bucket_transform,) = [t for t in transforms if t["include"] == f"^({BUCKETS})$"]
+    assert bucket_transform["operations"] == [{"action": "aggregate_labels", "aggregation_type": "sum",
+                                               "label_set": ["service", "provider", "le"]}]
+    assert declarations(cfg)[BUCKETS] == [["service", "provider", "le"], ["service", "le"]]
+    assert {d["metric_name"]: d["unit"] for d in cfg["exporters"][EMF]["metric_descriptors"]}[BUCKETS] == "Count"
+    assert BUCKETS in cfg["processors"]["cumulativetodelta/portkey"]["include"]["metrics"]
+
+
+def test_remote_write_sends_the_whole_histogram_not_the_renamed_buckets():
+    cfg = config(remote_write=("eu-west-1", "ws-1"))
+    pipeline = cfg["service"]["pipelines"]["metrics/portkey-amp"]["processors"]
+    assert pipeline[:2] == ["memory_limiter/portkey", "filter/portkey-amp"]
+    assert cfg["processors"]["filter/portkey-amp"]["metrics"]["metric"] == [f'name == "{BUCKETS}"']
+    validate_config(cfg)
+
+
+def test_bucket_counts_from_the_sample_are_the_requests_within_each_bound():
+    counted = {}  # by hand from the fixture: every bucket line's value, per provider and bound
+    for line in FIXTURE.splitlines():
+        match = re.match(r'llm_request_duration_milliseconds_bucket\{le="([^"]+)".*provider="([^"]+)".*\} (\S+)$', line)
+        if match and match[1] in llm_metrics.PUBLISHED_BOUNDS:
+            key = (match[2], match[1])
+            counted[key] = counted.get(key, 0) + float(match[3])
+    got = {(p["dimensions"]["provider"], p["dimensions"]["le"]): p["value"]
+           for p in points(metric=BUCKETS, dims=["service", "provider", "le"])}
+    assert got == counted and got[("openai", "1000")] == 1394 and got[("anthropic", "2500")] == 331
+    totals = by(points(metric=BUCKETS, dims=["service", "le"]), "le")
+    assert totals["+Inf"] == 1520 + 884 + 745 and totals["1000"] == 1435
+    # "+Inf" counts every request: the histogram's SampleCount, per provider
+    latency = by(points(metric="llm_request_duration_milliseconds", dims=["service", "provider"]), "provider")
+    assert {provider: got[(provider, "+Inf")] for provider in latency} == {
+        provider: stats["SampleCount"] for provider, stats in latency.items()}
+    # cumulative: never fewer requests within a larger bound
+    for provider in ("openai", "anthropic"):
+        series = [got[(provider, bound)] for bound in llm_metrics.PUBLISHED_BOUNDS]
+        assert series == sorted(series), provider
+
+
+def test_the_bound_label_is_refused_on_any_other_metric():
+    def keep_bound(c):
+        c["processors"][AGGREGATE]["transforms"][0]["operations"][0]["label_set"].append("le")
+    with pytest.raises(ValueError, match="request_count keeps 'le', which is never a dimension"):
+        validate_config(broken(keep_bound))

@@ -60,9 +60,11 @@ def test_it_scrapes_the_gateway_on_localhost_and_publishes_to_the_environments_n
     t = templates["minimal-dev"]
     pipeline, agent = collector_pipeline(t)
     llm_metrics.validate_config(pipeline)  # the collector's documented schema
-    (job,) = pipeline["receivers"]["prometheus/portkey"]["config"]["scrape_configs"]
-    assert (job["static_configs"], job["metrics_path"], job["scrape_interval"]) == (
-        [{"targets": ["localhost:8787"]}], "/metrics", "60s")
+    job, buckets = pipeline["receivers"]["prometheus/portkey"]["config"]["scrape_configs"]
+    for read in (job, buckets):  # the page, and again for the provider latency's buckets
+        assert (read["static_configs"], read["metrics_path"], read["scrape_interval"]) == (
+            [{"targets": ["localhost:8787"]}], "/metrics", "60s")
+    assert (job["job_name"], buckets["job_name"]) == ("gateway", "gateway-latency-buckets")
     emf = pipeline["exporters"]["awsemf/portkey"]
     assert (emf["namespace"], emf["log_group_name"], emf["region"]) == (
         NAMESPACE, "/ecs/portkey-gateway/dev/llm-metrics", "us-east-1")
@@ -105,7 +107,7 @@ def test_traces_and_the_model_label_are_asked_of_the_gateway_and_sampled(with_bu
 def test_the_dashboard_has_an_llm_traffic_section(templates):
     body = dashboard_body(templates["minimal-dev"])
     for title in ("Requests by provider and status class", "Errors (5xx, % of requests)",
-                  "Provider latency by provider (average, ms)", "Gateway overhead (average, ms)",
+                  "Provider latency p50 and p99 (ms, bucket bound)", "Provider latency by provider (average, ms)", "Gateway overhead (average, ms)",
                   "Tokens per minute by provider", "Cost (USD) per hour and per day", "Cache hits (% of cacheable requests)"):
         assert title in body, title
     # Names with other characters than letters and digits are double-quoted in a search expression.
@@ -121,7 +123,8 @@ def test_llm_alarms_read_the_rollups_and_spend_alarms_need_a_budget(templates, w
     assert not {"portkey-gateway-dev-llm-spend-hourly", "portkey-gateway-dev-llm-spend-daily"} & set(found)
     errors = found["portkey-gateway-dev-llm-5xx"]
     expression = next(m for m in errors["Metrics"] if "Expression" in m)["Expression"]
-    assert expression == "100 * FILL(c5, 0) / (FILL(c2, 0) + FILL(c3, 0) + FILL(c4, 0) + FILL(c5, 0))"
+    assert expression == ("100 * FILL(all_5, 0) / (FILL(all_2, 0) + FILL(all_3, 0) + FILL(all_4, 0) + "
+                          "FILL(all_5, 0))")
     dimensions = [m["MetricStat"]["Metric"]["Dimensions"] for m in errors["Metrics"] if "MetricStat" in m]
     assert {"Name": "status_class", "Value": "5xx"} in [d for dims in dimensions for d in dims]
     assert (errors["Threshold"], errors["EvaluationPeriods"]) == (5, 3)
@@ -131,11 +134,75 @@ def test_llm_alarms_read_the_rollups_and_spend_alarms_need_a_budget(templates, w
         return (stat["Metric"]["MetricName"], stat["Metric"]["Namespace"], stat["Metric"]["Dimensions"], stat["Stat"],
                 stat["Period"], alarm["Threshold"])
     service = [{"Name": "service", "Value": "gateway"}]
-    assert stat(found["portkey-gateway-dev-llm-provider-latency"]) == (
-        "llm_request_duration_milliseconds", NAMESPACE, service, "Average", 300, 30000)
+    # p99 above 50 s (the default) is exactly "more than 1 % of requests slower than 50 s": 50000 is a bucket bound
+    latency = found["portkey-gateway-dev-llm-provider-latency"]
+    assert next(m for m in latency["Metrics"] if "Expression" in m)["Expression"] == (
+        "100 * (all_total - FILL(all_b50000, 0)) / all_total")
+    assert (latency["Threshold"], latency["ComparisonOperator"], latency["EvaluationPeriods"]) == (
+        1, "GreaterThanThreshold", 3)
+    assert bucket_metrics(latency) == {"all_total": ("+Inf", None), "all_b50000": ("50000", None)}
     budgets = alarms(with_budgets)
     assert stat(budgets["portkey-gateway-dev-llm-spend-hourly"]) == ("llm_cost_sum", NAMESPACE, service, "Sum", 3600, 25)
     assert stat(budgets["portkey-gateway-dev-llm-spend-daily"]) == ("llm_cost_sum", NAMESPACE, service, "Sum", 86400, 400)
+
+
+def bucket_metrics(alarm: dict) -> dict[str, tuple]:
+    """id -> (le, provider) of the bucket counts an alarm reads; each a 5-minute Sum of the published counts."""
+    found = {}
+    for metric in alarm["Metrics"]:
+        if "MetricStat" in metric:
+            stat = metric["MetricStat"]
+            dims = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+            assert (stat["Metric"]["MetricName"], stat["Metric"]["Namespace"], stat["Stat"], stat["Period"]) == (
+                llm_metrics.PROVIDER_LATENCY_BUCKETS, NAMESPACE, "Sum", 300)
+            found[metric["Id"]] = (dims["le"], dims.get("provider"))
+    return found
+
+
+def test_named_providers_get_their_own_error_and_p99_alarms_and_dashboard_lines():
+    template, _ = synthesize("llm-providers", variant(monitoring={"llm_traffic": {
+        "providers": ["openai", "azure-openai"], "provider_latency_ms": 10000, "error_percent": 2}}))
+    found = alarms(template)
+    for provider, ids in (("openai", "p_openai_"), ("azure-openai", "p_azure_openai_")):
+        errors = found[f"portkey-gateway-dev-llm-5xx-{provider}"]
+        assert next(m for m in errors["Metrics"] if "Expression" in m)["Expression"].startswith(f"100 * FILL({ids}5, 0)")
+        assert errors["Threshold"] == 2
+        assert {d["Value"] for m in errors["Metrics"] if "MetricStat" in m
+                for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "provider"} == {provider}
+        latency = found[f"portkey-gateway-dev-llm-provider-latency-{provider}"]
+        assert bucket_metrics(latency) == {f"{ids}total": ("+Inf", provider), f"{ids}b10000": ("10000", provider)}
+        assert provider in latency["AlarmDescription"] and "10000 ms" in latency["AlarmDescription"]
+    assert bucket_metrics(found["portkey-gateway-dev-llm-provider-latency"]) == {
+        "all_total": ("+Inf", None), "all_b10000": ("10000", None)}  # all providers together, always
+    body = dashboard_body(template)
+    for label in ("all providers: p50 (ms, bucket bound)", "all providers: p99 (ms, bucket bound)",
+                  "openai: p99 (ms, bucket bound)", "azure-openai: p99 (ms, bucket bound)",
+                  "openai: 5xx (% of requests)", "azure-openai: 5xx (% of requests)"):
+        assert label in body, label
+
+
+def test_the_dashboards_percentile_is_the_smallest_bound_holding_it(templates):
+    """p99 = the smallest published bound within which 99 % of the requests were answered."""
+    body = json.loads(dashboard_body(templates["minimal-dev"]))
+    expressions = [m[0]["expression"] for w in body["widgets"] for m in w.get("properties", {}).get("metrics", [])
+                   if isinstance(m[0], dict) and "MIN([" in m[0].get("expression", "")]
+    p50, p99 = expressions
+    candidates = [f"IF(FILL(all_b{b}, 0) >= 0.99 * all_total, {b}, 10000000)" for b in llm_metrics.LATENCY_BOUNDS_MS]
+    assert p99 == f"MIN([{', '.join(candidates)}])" and "0.5 * all_total" in p50
+    assert len(p99) <= 2048  # CloudWatch's MetricExpression limit (botocore's model)
+
+
+@pytest.mark.parametrize("llm,message", [
+    ({"provider_latency_ms": 30000}, "monitoring.llm_traffic.provider_latency_ms: 30000 is not allowed; use one of "
+                                     "100, 150, 200, 350, 500, 1000, 2500, 5000, 10000, 50000, 100000, 300000"),
+    ({"providers": ["openai", "openai"]}, "monitoring.llm_traffic.providers: lists openai more than once"),
+    ({"providers": ["Azure OpenAI"]}, r"monitoring.llm_traffic.providers\[0\]: 'Azure OpenAI' is not a provider name"),
+    ({"providers": ["a" * 31]}, r"monitoring.llm_traffic.providers\[0\]: 'a+' is not a provider name"),
+])
+def test_latency_bounds_and_provider_names_are_checked_in_one_line(llm, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        settings_from_dict(variant(monitoring={"llm_traffic": llm}))
+    assert "\n" not in str(raised.value)
 
 
 def test_no_collector_where_the_gateway_serves_no_metrics_and_a_setting_for_it_is_refused(templates):

@@ -4,14 +4,20 @@ configuration; `specs.llm_metrics_collector` the container).
 
 The collector (the CloudWatch agent) writes the metrics as CloudWatch embedded metric format into one log group,
 from which CloudWatch extracts them into the namespace `Portkey/<project>-<environment>`. Provider names are not
-known before deploy, so the per-provider graphs use SEARCH expressions (dashboards only); the alarms read the
-rollups without a provider (`service`, `status_class`), which exist whatever the providers are.
+known before deploy, so the per-provider graphs use SEARCH expressions (dashboards only: an alarm cannot use SEARCH,
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-search-expressions.html); the alarms read the
+rollups without a provider (`service`, `status_class`), which exist whatever the providers are, and those of the
+providers the settings name.
 
-Histograms arrive as counts and sums (the collector's `awsemf` exporter sends no buckets): latencies are averages.
+Latency percentiles come from the request counts at the published bucket bounds (`llm_metrics.LATENCY_BOUNDS_MS`):
+p99 above T ms is exactly "more than 1 % of requests slower than T" at a bound T, which is what the alarm watches;
+the dashboard's p50 and p99 are the bound of the bucket that holds the percentile (an upper bound, as Prometheus's
+buckets allow without interpolation).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import cdk_monitoring_constructs as monitoring
@@ -22,10 +28,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..compliance import acknowledge
+from ..llm_metrics import ALL_REQUESTS, LATENCY_BOUNDS_MS, PROVIDER_LATENCY_BUCKETS
 from ..settings import LlmTraffic
 from .service import EcsService, retention_days
 
-MINUTE, HOUR, DAY = Duration.minutes(1), Duration.hours(1), Duration.days(1)
+MINUTE, FIVE_MINUTES, HOUR, DAY = Duration.minutes(1), Duration.minutes(5), Duration.hours(1), Duration.days(1)
+# What the dashboard's percentile shows when it lies above the last published bound (Portkey's own last finite bound).
+BEYOND_LAST_BOUND_MS = 10_000_000
 SERVICE = {"service": "gateway"}
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 # The agent's X-Ray exporter (OpenTelemetry awsxray): segments and its own telemetry; no resource-level permissions.
@@ -71,43 +80,86 @@ def _search(namespace: str, dimensions: str, name: str, statistic: str, period: 
                                      period=period, label="")
 
 
-def _request_counts(namespace: str, period: Duration) -> dict[str, cloudwatch.Metric]:
-    return {f"c{status[0]}": _metric(namespace, "request_count", "Sum", period, status, status_class=status)
-            for status in STATUS_CLASSES}
+def _request_counts(namespace: str, period: Duration, provider: Optional[str] = None, prefix: str = "c",
+                    ) -> dict[str, cloudwatch.Metric]:
+    return {f"{prefix}{status[0]}": _metric(namespace, "request_count", "Sum", period, status, status_class=status,
+                                            **_for(provider)) for status in STATUS_CLASSES}
 
 
-def error_share(namespace: str, period: Duration = Duration.minutes(5)) -> cloudwatch.MathExpression:
-    """The share (%) of the gateway's requests answered 5xx (a provider's error, or the gateway's own)."""
-    counts = _request_counts(namespace, period)
+def _for(provider: Optional[str]) -> dict[str, str]:
+    return {"provider": provider} if provider else {}
+
+
+def _ids(provider: Optional[str]) -> str:
+    """A prefix for the ids of one provider's metrics: a graph holds several providers' expressions, and ids are
+    unique within a graph (letters, digits and _, starting with a lowercase letter)."""
+    return "all_" if provider is None else "p_" + re.sub(r"[^a-z0-9]", "_", provider) + "_"
+
+
+def error_share(namespace: str, period: Duration = FIVE_MINUTES, provider: Optional[str] = None,
+                ) -> cloudwatch.MathExpression:
+    """The share (%) of the gateway's requests (or one provider's) answered 5xx (a provider's error, or the
+    gateway's own)."""
+    prefix = _ids(provider)
+    counts = _request_counts(namespace, period, provider, prefix)
     total = " + ".join(f"FILL({key}, 0)" for key in counts)
-    return cloudwatch.MathExpression(expression=f"100 * FILL(c5, 0) / ({total})", using_metrics=counts, period=period,
-                                     label="5xx (% of requests)")
+    return cloudwatch.MathExpression(expression=f"100 * FILL({prefix}5, 0) / ({total})", using_metrics=counts,
+                                     period=period, label=f"{provider or 'all providers'}: 5xx (% of requests)")
 
 
-def provider_latency(namespace: str) -> cloudwatch.Metric:
-    return _metric(namespace, "llm_request_duration_milliseconds", "Average", Duration.minutes(5),
-                   "provider latency (average, ms)")
+def _within(namespace: str, bound, provider: Optional[str]) -> cloudwatch.Metric:
+    """Requests answered within `bound` ms (all of them at "+Inf"), per period."""
+    return _metric(namespace, PROVIDER_LATENCY_BUCKETS, "Sum", FIVE_MINUTES, f"within {bound} ms", le=str(bound),
+                   **_for(provider))
+
+
+def slower_share(namespace: str, bound_ms: int, provider: Optional[str] = None) -> cloudwatch.MathExpression:
+    """The share (%) of provider requests slower than `bound_ms`: above 1 exactly when the p99 is above it."""
+    ids = _ids(provider)
+    return cloudwatch.MathExpression(
+        expression=f"100 * ({ids}total - FILL({ids}b{bound_ms}, 0)) / {ids}total", period=FIVE_MINUTES,
+        using_metrics={f"{ids}total": _within(namespace, ALL_REQUESTS, provider),
+                       f"{ids}b{bound_ms}": _within(namespace, bound_ms, provider)},
+        label=f"{provider or 'all providers'}: slower than {bound_ms} ms (% of requests)")
+
+
+def latency_percentile(namespace: str, percent: int, provider: Optional[str] = None) -> cloudwatch.MathExpression:
+    """The bound of the bucket holding the `percent`th percentile of provider latency (ms): the smallest bound within
+    which at least `percent` % of the requests were answered."""
+    ids = _ids(provider)
+    within = {f"{ids}b{bound}": _within(namespace, bound, provider) for bound in LATENCY_BOUNDS_MS}
+    candidates = ", ".join(f"IF(FILL({key}, 0) >= {percent / 100:g} * {ids}total, {bound}, {BEYOND_LAST_BOUND_MS})"
+                           for key, bound in zip(within, LATENCY_BOUNDS_MS))
+    return cloudwatch.MathExpression(
+        expression=f"MIN([{candidates}])", period=FIVE_MINUTES,
+        using_metrics={f"{ids}total": _within(namespace, ALL_REQUESTS, provider), **within},
+        label=f"{provider or 'all providers'}: p{percent} (ms, bucket bound)")
 
 
 def spend(namespace: str, period: Duration, label: str) -> cloudwatch.Metric:
     return _metric(namespace, "llm_cost_sum", "Sum", period, label)
 
 
-def dashboard_groups(namespace: str) -> list[monitoring.CustomMetricGroup]:
-    """The "LLM traffic" section: what each provider is asked, how it answers, how slow, what it costs."""
+def dashboard_groups(namespace: str, providers: tuple[str, ...] = ()) -> list[monitoring.CustomMetricGroup]:
+    """The "LLM traffic" section: what each provider is asked, how it answers, how slow, what it costs; the named
+    `providers` get their own error share and p99 lines."""
     cache_share = cloudwatch.MathExpression(
-        expression="100 * FILL(hit, 0) / (FILL(hit, 0) + FILL(miss, 0))", period=Duration.minutes(5),
+        expression="100 * FILL(hit, 0) / (FILL(hit, 0) + FILL(miss, 0))", period=FIVE_MINUTES,
         label="cache hits (% of cacheable requests)",
-        using_metrics={status: _metric(namespace, "request_count", "Sum", Duration.minutes(5), status, cacheStatus=status)
+        using_metrics={status: _metric(namespace, "request_count", "Sum", FIVE_MINUTES, status, cacheStatus=status)
                        for status in ("hit", "miss")})
     return [
         monitoring.CustomMetricGroup(title="Requests by provider and status class", metrics=[
             _search(namespace, "service,provider,status_class", "request_count", "Sum", MINUTE)]),
-        monitoring.CustomMetricGroup(title="Errors (5xx, % of requests)", metrics=[error_share(namespace)]),
+        monitoring.CustomMetricGroup(title="Errors (5xx, % of requests)", metrics=[
+            error_share(namespace), *(error_share(namespace, provider=p) for p in providers)]),
+        monitoring.CustomMetricGroup(title="Provider latency p50 and p99 (ms, bucket bound)", metrics=[
+            latency_percentile(namespace, 50), latency_percentile(namespace, 99),
+            *(latency_percentile(namespace, 99, p) for p in providers)]),
         monitoring.CustomMetricGroup(title="Provider latency by provider (average, ms)", metrics=[
-            _search(namespace, "service,provider", "llm_request_duration_milliseconds", "Average", Duration.minutes(5))]),
+            _search(namespace, "service,provider", "llm_request_duration_milliseconds", "Average", FIVE_MINUTES)]),
         monitoring.CustomMetricGroup(title="Gateway overhead (average, ms)", metrics=[
-            _metric(namespace, "portkey_processing_time_excluding_last_byte_ms", "Average", Duration.minutes(5),
+            _metric(namespace, "portkey_processing_time_excluding_last_byte_ms", "Average", FIVE_MINUTES,
                     "gateway processing, excluding the last byte")]),
         monitoring.CustomMetricGroup(title="Tokens per minute by provider", metrics=[
             _search(namespace, "service,provider", "llm_token_sum", "Sum", MINUTE)]),
@@ -120,25 +172,32 @@ def dashboard_groups(namespace: str) -> list[monitoring.CustomMetricGroup]:
 def collector_silent(namespace: str, lb_requests: cloudwatch.IMetric) -> cloudwatch.MathExpression:
     """1 while the load balancer passes requests and the gateway's request counts are missing: the collector stopped
     (it is not essential, so the gateway keeps serving), and every other LLM alarm would read "no data" as fine."""
-    counts = _request_counts(namespace, Duration.minutes(5))
+    counts = _request_counts(namespace, FIVE_MINUTES)
     total = " + ".join(f"FILL({key}, 0)" for key in counts)
     return cloudwatch.MathExpression(expression=f"IF(lb > 0 AND ({total}) == 0, 1, 0)",
-                                     using_metrics={"lb": lb_requests, **counts}, period=Duration.minutes(5),
+                                     using_metrics={"lb": lb_requests, **counts}, period=FIVE_MINUTES,
                                      label="requests with no LLM metrics")
 
 
 def alarm_specs(namespace: str, config: LlmTraffic, lb_requests: Optional[cloudwatch.IMetric] = None,
                 ) -> list[tuple[cloudwatch.IMetric, str, str, str, float, int]]:
-    """(metric, construct id, name, description, threshold, periods) of each LLM alarm the settings ask for; with
-    the ALB's request count, also the collector's silence."""
-    specs = [
-        (error_share(namespace), "LlmErrors", "llm-5xx",
-         f"More than {config.error_percent} % of the gateway's requests ended in a 5xx for 15 minutes (providers "
-         "failing, or the gateway)", config.error_percent, 3),
-        (provider_latency(namespace), "LlmProviderLatency", "llm-provider-latency",
-         f"Providers have answered in more than {config.provider_latency_ms} ms on average for 15 minutes",
-         config.provider_latency_ms, 3),
-    ]
+    """(metric, construct id, name, description, threshold, periods) of each LLM alarm the settings ask for: 5xx share
+    and p99 latency of all providers and of each named one, the spend budgets; with the ALB's request count, also the
+    collector's silence."""
+    specs = []
+    for provider in (None, *config.providers):
+        who = f"{provider}'s" if provider else "the gateway's"
+        suffix, id_suffix = (f"-{provider}", provider.title().replace("-", "").replace(".", "").replace("_", "")) \
+            if provider else ("", "")
+        specs += [
+            (error_share(namespace, provider=provider), f"LlmErrors{id_suffix}", f"llm-5xx{suffix}",
+             f"More than {config.error_percent} % of {who} requests ended in a 5xx for 15 minutes"
+             + ("" if provider else " (providers failing, or the gateway)"), config.error_percent, 3),
+            (slower_share(namespace, config.provider_latency_ms, provider), f"LlmProviderLatency{id_suffix}",
+             f"llm-provider-latency{suffix}",
+             f"The p99 latency of {provider or 'the providers'} has been above {config.provider_latency_ms} ms for "
+             f"15 minutes (more than 1 % of requests slower)", 1, 3),
+        ]
     for budget, period, construct_id, name, what in (
             (config.hourly_budget_usd, HOUR, "LlmSpendHourly", "llm-spend-hourly", "an hour"),
             (config.daily_budget_usd, DAY, "LlmSpendDaily", "llm-spend-daily", "a day")):

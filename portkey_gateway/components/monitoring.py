@@ -237,7 +237,7 @@ class Monitoring(Construct):
         if ingress:
             self._custom(facade, "Load balancer", _load_balancer_groups(ingress))
         if self.llm_traffic:
-            self._custom(facade, "LLM traffic", llm.dashboard_groups(self.llm_namespace))
+            self._custom(facade, "LLM traffic", llm.dashboard_groups(self.llm_namespace, tuple(self.llm_traffic.providers)))
         self._custom(facade, "Tasks", [monitoring.CustomMetricGroup(
             title="Running vs desired tasks",
             metrics=[self._task_count(service, kind) for service in services for kind in ("Running", "Desired")],

@@ -49,7 +49,7 @@ def pattern(regex: re.Pattern, what: str, fix: str, allow_empty: bool = False):
     return AfterValidator(check)
 
 
-def _one_of(allowed: tuple[int, ...]):
+def one_of(allowed: tuple[int, ...]):
     def check(value: int) -> int:
         if value not in allowed:
             raise FieldProblem("", f"{value} is not allowed", f"use one of {', '.join(map(str, allowed))}")
@@ -93,9 +93,9 @@ SecretArn = Annotated[
             "use the secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>), never the secret value"),
 ]
 Cidr = Annotated[str, AfterValidator(_ipv4_network)]
-Cpu = Annotated[int, _one_of(ALLOWED_CPU)]
-Memory = Annotated[int, _one_of(ALLOWED_MEMORY)]
-RetentionDays = Annotated[int, _one_of(LOG_RETENTION_DAYS)]
+Cpu = Annotated[int, one_of(ALLOWED_CPU)]
+Memory = Annotated[int, one_of(ALLOWED_MEMORY)]
+RetentionDays = Annotated[int, one_of(LOG_RETENTION_DAYS)]
 Percent = Annotated[int, in_range(1, 100)]
 Name = Annotated[str, pattern(_NAME, "a valid name", "use 1-32 lower-case letters, digits and hyphens")]
 Region = Annotated[str, pattern(re.compile(f"^{REGION_PATTERN}$"), "an AWS region", "use a region code such as us-east-1")]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import FieldProblem, Percent, RetentionDays, SettingsModel, in_range, pattern
+from ..llm_metrics import LATENCY_BOUNDS_MS
+from .base import FieldProblem, Percent, RetentionDays, SettingsModel, in_range, listed_once, one_of, pattern
 
 _AMP_WORKSPACE = re.compile(r"^arn:aws(?:-cn|-us-gov)?:aps:(?P<region>[a-z0-9-]+):\d{12}:workspace/(?P<workspace>ws-[A-Za-z0-9-]+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _CACHE_NODE_ID = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
+_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,29}$")  # 30 characters: 13 of its ids fit one metric math expression
 
 
 class LlmTraffic(SettingsModel):
@@ -28,9 +30,18 @@ class LlmTraffic(SettingsModel):
     interval_seconds: Annotated[int, in_range(10, 300)] = Field(60, description="Scrape interval (seconds).")
     traces: bool = Field(False, description="The gateway's OpenTelemetry traces to AWS X-Ray through the same collector.")
     trace_sampling: float = Field(0.05, gt=0, le=1, description="Share of traces kept (0 < x <= 1).")
-    error_percent: Percent = Field(5, description="Alarm when this share (%) of the gateway's requests end in a 5xx.")
-    provider_latency_ms: int = Field(
-        30000, ge=100, description="Alarm when providers' average latency stays above this (ms) for 15 minutes."
+    error_percent: Percent = Field(
+        5, description="Alarm when this share (%) of the gateway's requests end in a 5xx (and of each named provider's)."
+    )
+    # p99 above T is exactly "fewer than 99 % of requests within T" only where T is a bound the buckets have.
+    provider_latency_ms: Annotated[int, one_of(LATENCY_BOUNDS_MS)] = Field(
+        50000, description="Alarm when the providers' p99 latency (and each named provider's) stays above this (ms) for "
+                           f"15 minutes; one of the published bounds: {', '.join(map(str, LATENCY_BOUNDS_MS))}."
+    )
+    providers: list[Annotated[str, pattern(_PROVIDER, "a provider name as the gateway reports it",
+                                           "use e.g. openai, anthropic, bedrock, azure-openai")]] = Field(
+        default_factory=list, description="Providers (as the gateway names them) with their own 5xx and p99 alarms and "
+                                          "dashboard lines; all providers together are always watched."
     )
     hourly_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in an hour passes this (USD).")
     daily_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in a day passes this (USD).")
@@ -39,6 +50,11 @@ class LlmTraffic(SettingsModel):
         "use arn:aws:aps:<region>:<account>:workspace/ws-<id>")]] = Field(
         None, description="Also write the metrics to this Amazon Managed Service for Prometheus workspace (for Grafana)."
     )
+
+    @field_validator("providers")
+    @classmethod
+    def _providers_once(cls, providers: list[str]) -> list[str]:
+        return listed_once(providers, "name each provider once")
 
     @property
     def remote_write(self) -> Optional[tuple[str, str]]:

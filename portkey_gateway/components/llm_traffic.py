@@ -125,7 +125,8 @@ def slower_share(namespace: str, bound_ms: int, provider: Optional[str] = None) 
 
 def latency_percentile(namespace: str, percent: int, provider: Optional[str] = None) -> cloudwatch.MathExpression:
     """The bound of the bucket holding the `percent`th percentile of provider latency (ms): the smallest bound within
-    which at least `percent` % of the requests were answered."""
+    which at least `percent` % of the requests were answered (metric math's MIN over an array of time series is one
+    time series, their minimum at each point; BEYOND_LAST_BOUND_MS where no published bound holds it)."""
     ids = _ids(provider)
     within = {f"{ids}b{bound}": _within(namespace, bound, provider) for bound in LATENCY_BOUNDS_MS}
     candidates = ", ".join(f"IF(FILL({key}, 0) >= {percent / 100:g} * {ids}total, {bound}, {BEYOND_LAST_BOUND_MS})"
@@ -187,13 +188,12 @@ def alarm_specs(namespace: str, config: LlmTraffic, lb_requests: Optional[cloudw
     specs = []
     for provider in (None, *config.providers):
         who = f"{provider}'s" if provider else "the gateway's"
-        suffix, id_suffix = (f"-{provider}", provider.title().replace("-", "").replace(".", "").replace("_", "")) \
-            if provider else ("", "")
+        suffix = f"-{provider}" if provider else ""  # all providers: the names and construct ids as before
         specs += [
-            (error_share(namespace, provider=provider), f"LlmErrors{id_suffix}", f"llm-5xx{suffix}",
+            (error_share(namespace, provider=provider), f"LlmErrors{suffix}", f"llm-5xx{suffix}",
              f"More than {config.error_percent} % of {who} requests ended in a 5xx for 15 minutes"
              + ("" if provider else " (providers failing, or the gateway)"), config.error_percent, 3),
-            (slower_share(namespace, config.provider_latency_ms, provider), f"LlmProviderLatency{id_suffix}",
+            (slower_share(namespace, config.provider_latency_ms, provider), f"LlmProviderLatency{suffix}",
              f"llm-provider-latency{suffix}",
              f"The p99 latency of {provider or 'the providers'} has been above {config.provider_latency_ms} ms for "
              f"15 minutes (more than 1 % of requests slower)", 1, 3),

@@ -6,12 +6,13 @@
 #   make diff ENV=prod     cdk diff -c env=prod (needs AWS credentials)
 #   make secrets ENV=prod  the secrets stack of an environment with managed_secrets, once before its first deploy
 #   make verify ENV=prod   is the deployed environment working? (read-only; needs AWS credentials)
-#   make schema            regenerate config/schema.json and the README field table
+#   make schema            regenerate config/schema.json and the settings table in docs/configuration.md
 #   make bench             synth times per example, the floor, and the test-suite wall time
 #   make cost ENV=prod     estimated monthly cost of an environment's stacks, resource by resource (synthesizes first)
 #   make prices REGION=eu-west-1  rebuild portkey_gateway/prices.yaml from the AWS Price List (needs the internet)
 #   make audit ENV=prod    checkov on an environment's synthesized stacks (its own pinned environment, .audit-venv)
 #   make diagram ENV=prod  the architecture picture of an environment, docs/architecture-<env>.png (synthesizes first)
+#   make docs              the documentation site (docs/, mkdocs.yml) into site/, offline; a broken link fails it
 #   make pipeline-deploy   deploy the delivery pipeline of config/pipeline.yaml once (then pushes deploy)
 
 # Resolved before .venv/bin goes onto PATH, so a reinstall never builds the venv from itself.
@@ -28,7 +29,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
-.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost prices diagram audit
+.PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost prices diagram audit docs
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -100,5 +101,11 @@ audit: install $(AUDIT_VENV)/.installed
 diagram: synth
 	$(PY) -m portkey_gateway.diagram cdk.out -o $(or $(OUT),docs/architecture-$(if $(CONFIG),$(basename $(notdir $(CONFIG))),$(ENV)).png)
 
+# MkDocs with the Material theme; --strict turns every warning (a broken link or anchor, a page left out of the nav)
+# into a failure. NO_MKDOCS_2_WARNING silences Material's end-of-life notice, printed on every build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+	@echo "Built the documentation into site/: open site/index.html"
+
 clean:
-	rm -rf cdk.out .pytest_cache
+	rm -rf cdk.out .pytest_cache site

@@ -80,7 +80,7 @@ def load_pipeline(config_dir: Path = CONFIG_DIR) -> tuple[PipelineSettings, list
     """config/pipeline.yaml and each environment it names, validated; ConfigError on any mistake."""
     path = config_dir / "pipeline.yaml"
     if not path.is_file():
-        raise ConfigError([f"{path}: no such file; copy the example in the README's 'A pipeline' section"])
+        raise ConfigError([f"{path}: no such file; copy the example in docs/pipeline.md"])
     pipeline = validated(PipelineSettings, read_yaml(path), str(path))
     known = known_environments(config_dir)
     for name in pipeline.environments:

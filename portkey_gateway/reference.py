@@ -1,4 +1,5 @@
-"""The config reference, generated from the models: `config/schema.json` for editors and the README field table.
+"""The config reference, generated from the models: `config/schema.json` for editors and the settings table of the
+documentation's configuration page (`docs/configuration.md`, "All settings").
 
 `python -m portkey_gateway.reference --write` regenerates both; the tests fail when either is stale.
 """
@@ -16,7 +17,7 @@ from .settings import Settings, nested_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "config" / "schema.json"
-README_PATH = ROOT / "README.md"
+REFERENCE_PAGE = ROOT / "docs" / "configuration.md"
 TABLE_START, TABLE_END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 
@@ -52,11 +53,20 @@ def _default(field) -> str:
     return f"`{json.dumps(value)}`"
 
 
+def _cell(text: str) -> str:
+    """Description text as one table cell that renders as written (on GitHub and in MkDocs): outside code spans a
+    placeholder such as <project> would be read as an HTML tag, and a pipe would end the cell."""
+    parts = text.split("`")
+    parts[::2] = [part.replace("<", "&lt;").replace("|", "\\|") for part in parts[::2]]
+    return "`".join(parts)
+
+
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         path = prefix + (field.alias or name)
-        rows.append(f"| `{path}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+        description = _cell(field.description or "")
+        rows.append(f"| `{path}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
         nested = nested_model(field.annotation)
         if nested:
             rows.extend(_rows(nested, path + "."))
@@ -67,9 +77,9 @@ def table_text() -> str:
     return "\n".join(["| Setting | Type | Default | What it does |", "|---|---|---|---|", *_rows(Settings)])
 
 
-def readme_with_table(readme: str) -> str:
-    start, end = readme.index(TABLE_START) + len(TABLE_START), readme.index(TABLE_END)
-    return readme[:start] + "\n" + table_text() + "\n" + readme[end:]
+def page_with_table(page: str) -> str:
+    start, end = page.index(TABLE_START) + len(TABLE_START), page.index(TABLE_END)
+    return page[:start] + "\n" + table_text() + "\n" + page[end:]
 
 
 def main(argv: list[str]) -> int:
@@ -77,8 +87,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m portkey_gateway.reference --write", file=sys.stderr)
         return 2
     SCHEMA_PATH.write_text(schema_text())
-    README_PATH.write_text(readme_with_table(README_PATH.read_text()))
-    print(f"wrote {SCHEMA_PATH.relative_to(ROOT)} and the settings table in {README_PATH.name}")
+    REFERENCE_PAGE.write_text(page_with_table(REFERENCE_PAGE.read_text()))
+    print(f"wrote {SCHEMA_PATH.relative_to(ROOT)} and the settings table in {REFERENCE_PAGE.relative_to(ROOT)}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 The model tests assert facts of the templates (what the environment is); the layout tests that every edge of every
 configuration is drawn to its target, without looking at pixels; the rendering tests check the PNG's size, the CLI,
-and that the committed picture in the README is current.
+and that the committed picture on the documentation's "What gets built" page (docs/architecture.md) is current.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from portkey_gateway.environment_model import Listener, read_assembly
 from tests.conftest import CONFIGS, ROOT, synthesize
 
 PICTURE = ROOT / "docs" / "architecture-production.png"
+PAGE = ROOT / "docs" / "architecture.md"  # the page that explains the picture
 REGENERATE = "make diagram CONFIG=examples/production.yaml"
 # The picture's pixels depend on Pillow's drawing and bundled font: compared only with the version pinned here.
 PINNED_PILLOW = next(line.partition("==")[2] for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
@@ -210,9 +211,13 @@ def test_cli_without_an_ecs_stack_is_one_line(tmp_path):
                                        "assembly?"]
 
 
+def test_architecture_page_shows_the_picture():
+    assert f"]({PICTURE.name})" in PAGE.read_text(), f"{PAGE.relative_to(ROOT)} does not show {PICTURE.name}"
+
+
 @pytest.mark.skipif(PIL.__version__ != PINNED_PILLOW, reason=f"Pillow {PIL.__version__} is not the pinned "
                     f"{PINNED_PILLOW} (requirements-dev.txt): its pixels may differ")
-def test_readme_picture_is_current(tmp_path):
+def test_architecture_page_picture_is_current(tmp_path):
     fresh = render(model("production"))
     with Image.open(PICTURE) as committed:
         current = committed.size == fresh.size and committed.convert("RGB").tobytes() == fresh.tobytes()

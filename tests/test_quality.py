@@ -72,9 +72,9 @@ def test_schema_file_is_current():
     assert reference.SCHEMA_PATH.read_text() == reference.schema_text(), "config/schema.json is stale: run `make schema`"
 
 
-def test_readme_settings_table_is_current():
-    readme = reference.README_PATH.read_text()
-    assert reference.readme_with_table(readme) == readme, "README settings table is stale: run `make schema`"
+def test_reference_page_settings_table_is_current():
+    page = reference.REFERENCE_PAGE.read_text()
+    assert reference.page_with_table(page) == page, "the settings table in docs/configuration.md is stale: run `make schema`"
 
 
 # Every input variable of the module (v2.0.0 without the six deprecated redis_* ones, which v2.0.1 removed).

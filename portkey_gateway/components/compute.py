@@ -182,7 +182,7 @@ class ComputeCluster(Construct):
         """The session document that records shells on the instances in the exec log group. Session Manager's
         account-wide default document (SSM-SessionManagerRunShell) is left alone; operators start sessions with
         this one (`aws ssm start-session --document-name <prefix>-instance-session`), and an IAM policy can allow
-        only it (README, "Security review")."""
+        only it (docs/services.md, "Shells on the instances")."""
         return ssm.CfnDocument(
             self, "InstanceSessionDocument", name=f"{name_prefix}-instance-session", document_type="Session",
             update_method="NewVersion",

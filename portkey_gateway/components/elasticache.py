@@ -46,8 +46,8 @@ class ValkeyCache(Construct):
         if not create.auth_token_rotation_days:
             acknowledge(self.auth_secret, "AwsSolutions-SMG4",
                         "The operator turned automatic rotation off (redis_configuration.create.auth_token_rotation_days: "
-                        "0); `aws secretsmanager rotate-secret` is refused without a schedule, so the README's manual "
-                        "order applies (ROTATE, redeploy, SET)")
+                        "0); `aws secretsmanager rotate-secret` is refused without a schedule, so the manual order in "
+                        "docs/services.md (cache password rotation) applies (ROTATE, redeploy, SET)")
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, allow_all_outbound=False,
             description=f"{name_prefix} cache: TCP {CREATED_CACHE_PORT} from the Portkey services only",

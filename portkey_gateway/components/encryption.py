@@ -5,7 +5,7 @@ rotates yearly and is kept when the stack is deleted (destroying it would make e
 unreadable). Its policy is CDK's default (the account's IAM policies decide who may use it) plus the one service that
 cannot use IAM: CloudWatch Logs, which encrypts log groups in the key's account and region (CloudWatch Logs User
 Guide, "Encrypt log data in CloudWatch Logs using AWS Key Management Service", step 2). An existing key's policy
-needs that statement too (README, "Security review").
+needs that statement too (docs/security.md, "The key").
 
 Secrets Manager, ElastiCache and ECS use the key on behalf of an IAM principal (`kms:ViaService`), so what they need is
 granted on the roles: `grant_secret_decrypt` for each role that reads a secret.

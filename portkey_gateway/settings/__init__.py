@@ -41,7 +41,8 @@ __all__ = [
 
 
 # Pydantic orders the fields base by base, from the last base to the first: the areas are listed backwards so that the
-# fields keep the module's order (the schema, the README table, and which of several errors comes first).
+# fields keep the module's order (the schema, the settings table in docs/configuration.md, and which of several errors
+# comes first).
 class Settings(SecuritySettings, PrivateConnectivitySettings, OperationsSettings, EdgeSettings, IngressSettings, TaskAccessSettings,
                CacheSettings, ServiceSettings, DeploymentSettings, GatewaySettings, ImageSettings, ClusterSettings,
                NetworkSettings, ProjectSettings):

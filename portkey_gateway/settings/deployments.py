@@ -237,7 +237,7 @@ class DeploymentSettings(SettingsModel):
                                "gateway's load balancer, and there is none", "set create_lb: true, or remove the strategy")
         if strategy in ("CANARY", "LINEAR") and self.lb_type == "network":
             # AWS's current ECS guide lists NLBs for canary and linear; an earlier revision and the aws-cdk-lib README
-            # say they need an ALB. Blue/green works on both under either reading (README: Deployment strategies).
+            # say they need an ALB. Blue/green works on both under either reading (docs/deployments.md, "Deployment strategies").
             raise FieldProblem("gateway_deployment_configuration", f"{strategy.lower()} deployments behind a network "
                                "load balancer are not supported under every revision of AWS's documentation",
                                "use enable_blue_green: true on an NLB, or lb_type: application for canary and linear")

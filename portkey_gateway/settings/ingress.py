@@ -1,5 +1,5 @@
 """Ingress settings: the load balancer, its TLS listener, ALB routing, and the timeout chain a streamed request
-crosses (see "Streaming-safe timeouts" in the README)."""
+crosses (see "Streaming-safe timeouts" in docs/load-balancer.md)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class AlbRoutingConfiguration(SettingsModel):
 
 
 class StreamingTimeouts(SettingsModel):
-    """The longest request the deployment carries, and the timeouts derived from it (see the README's timeout chain)."""
+    """The longest request the deployment carries, and the timeouts derived from it (see docs/load-balancer.md)."""
 
     max_request_seconds: int = Field(
         300, ge=1, le=3600,
@@ -287,7 +287,7 @@ class IngressSettings(SettingsModel):
 
 @dataclass(frozen=True)
 class TimeoutChain:
-    """The timeouts a request crosses, client to model; see "Streaming-safe timeouts" in the README."""
+    """The timeouts a request crosses, client to model; see "Streaming-safe timeouts" in docs/load-balancer.md."""
 
     request_timeout_ms: int  # the gateway's REQUEST_TIMEOUT for its upstream (LLM) calls
     lb_idle_timeout: Optional[int]  # seconds; None for an NLB TLS listener, whose idle timeout AWS fixes at 350 s

@@ -28,14 +28,24 @@ def enable_checks(app: App, packs: Sequence[str] = ()) -> None:
 
 def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     """`finding` on `construct` (and what it contains) is accepted, for `reason`."""
-    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+    _acknowledge(construct, [finding], reason)
+
+
+def _acknowledge(construct: IConstruct, findings: Sequence[str], reason: str) -> None:
+    """Several findings in one call (two round trips to the CDK's runtime, however many findings)."""
+    if findings:
+        Validations.of(construct).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding in findings))
+
+
+def _in_packs(rule: str) -> list[str]:
+    """The ids under which the NIST, HIPAA and PCI packs each report `rule`."""
+    return [f"{prefix}-{rule}" for _, prefix in RULE_PACKS.values()]
 
 
 def acknowledge_in_packs(construct: IConstruct, rule: str, reason: str) -> None:
     """The finding `rule` of the NIST, HIPAA and PCI packs (each reports it under its own prefix), for `reason`.
     Inert while the packs are off."""
-    for _, prefix in RULE_PACKS.values():
-        acknowledge(construct, f"{prefix}-{rule}", reason)
+    _acknowledge(construct, _in_packs(rule), reason)
 
 
 # Every role's grants: what cdk-nag's packs call an inline policy (AWS Config's iam-no-inline-policy).
@@ -53,10 +63,7 @@ def accept(construct: IConstruct, reason: str, *, findings: Sequence[str] = (), 
            checkov: Sequence[str] = ()) -> None:
     """One reason for several findings on `construct`: cdk-nag `findings` (AwsSolutions ids), the three packs'
     `pack_rules`, and `checkov` checks (skipped on the construct's CloudFormation resource)."""
-    for finding in findings:
-        acknowledge(construct, finding, reason)
-    for rule in pack_rules:
-        acknowledge_in_packs(construct, rule, reason)
+    _acknowledge(construct, [*findings, *(finding for rule in pack_rules for finding in _in_packs(rule))], reason)
     for check in checkov:
         checkov_skip(construct.node.default_child, check, reason)
 

@@ -283,8 +283,9 @@ def _by_labels_kept(include_model: bool) -> list[tuple[tuple[str, ...], list[Llm
 
 
 def collector_yaml(config: dict) -> str:
-    """The configuration as the value of `CW_OTEL_CONFIG_CONTENT`."""
-    return yaml.safe_dump(config, sort_keys=False)
+    """The configuration as the value of `CW_OTEL_CONFIG_CONTENT` (libyaml's emitter where PyYAML has it: the same
+    text, ten times faster)."""
+    return yaml.dump(config, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
 
 
 def agent_config(region: str) -> dict:

@@ -37,6 +37,7 @@ buckets allow without interpolation).
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from dataclasses import dataclass
@@ -152,7 +153,11 @@ def _name_regex() -> str:
     return f"({'|'.join(SCRAPED_NAMES)})(_bucket|_sum|_count)?"
 
 
-# As the gateway writes them in `le` (JavaScript prints these integers as they are).
+# The bounds as the dimension `le` carries them in CloudWatch: as the gateway writes them (JavaScript prints these
+# integers as they are). The collector's scraper (Prometheus 3, v0.300.1 in agent 1.300071.0's go.mod) rewrites a
+# histogram's `le` to the OpenMetrics form before any relabel rule sees it ("100" becomes "100.0":
+# model/textparse/promparse.go, normalizeFloatsInLabelValues; docs/migration.md), Prometheus 2 did not: the bucket job
+# accepts both and writes the gateway's form back, one literal rule per bound, so either reading gives these values.
 PUBLISHED_BOUNDS = (*map(str, LATENCY_BOUNDS_MS), ALL_REQUESTS)
 
 
@@ -189,9 +194,12 @@ def collector_config(namespace: str, targets: list[tuple[str, int, str]], interv
                "replacement": status, "action": "replace"} for status in STATUS_CLASSES)]))
         # The same page read a second time for the provider latency's buckets at the published bounds, renamed: in
         # the first job they stay whole, so the histogram (average, and Prometheus's own quantiles) is untouched.
-        bucket_series = f"{LATENCY_HISTOGRAM}_bucket;({'|'.join(re.escape(b) for b in PUBLISHED_BOUNDS)})"
+        bounds = "|".join(map(str, LATENCY_BOUNDS_MS))
         scrape_configs.append(job(f"{name}-{BUCKETS_JOB}", port, path, name, [
-            {"source_labels": ["__name__", BOUND], "separator": ";", "regex": bucket_series, "action": "keep"},
+            {"source_labels": ["__name__", BOUND], "separator": ";", "action": "keep",
+             "regex": f"{LATENCY_HISTOGRAM}_bucket;(({bounds})(\\.0)?|{re.escape(ALL_REQUESTS)})"},
+            *({"source_labels": [BOUND], "regex": f"{bound}\\.0", "target_label": BOUND, "replacement": str(bound),
+               "action": "replace"} for bound in LATENCY_BOUNDS_MS),
             {"target_label": "__name__", "replacement": PROVIDER_LATENCY_BUCKETS, "action": "replace"}]))
     growing = [m.name for m in METRICS if m.kind in ("gauge", "buckets")]
     config: dict = {
@@ -327,32 +335,62 @@ def _parse(text: str) -> list[tuple[str, str, dict[str, str], float]]:
     return samples
 
 
-def _status_class(code: str) -> str | None:
-    """What the scrape's status-class rules write (Prometheus anchors their regexes)."""
-    return f"{code[0]}xx" if re.fullmatch(r"[1-5]\d\d", code) else None
+def _openmetrics_float(text: str) -> str:
+    """A bound as Prometheus 3's scraper rewrites a histogram's `le` (formatOpenMetricsFloat: Go's shortest 'g'
+    format, exponent from 1e6 on, and ".0" after a whole number)."""
+    value = float(text)
+    if math.isinf(value) or math.isnan(value):
+        return {math.inf: "+Inf", -math.inf: "-Inf"}.get(value, "NaN")
+    digits = decimal.Decimal(repr(value)).normalize()
+    exponent = digits.adjusted()
+    if exponent < -4 or exponent >= 6:
+        mantissa, _, power = f"{digits:e}".partition("e")
+        return f"{mantissa}e{power[0]}{int(power[1:]):02d}"
+    plain = f"{digits:f}"
+    return plain if "." in plain else f"{plain}.0"
 
 
-def to_datapoints(prometheus_text: str, include_model: bool, *, service: str = "gateway") -> list[dict]:
+def _relabel(rules: list[dict], labels: dict[str, str]) -> dict[str, str] | None:
+    """Prometheus's metric relabelling, for the actions this configuration uses (keep, and replace with a literal):
+    the labels after `rules`, or None for a dropped series."""
+    labels = dict(labels)
+    for rule in rules:
+        value = rule.get("separator", ";").join(labels.get(name, "") for name in rule.get("source_labels", []))
+        matched = re.fullmatch(rule.get("regex", "(.*)"), value) is not None
+        if rule["action"] == "keep" and not matched:
+            return None
+        if rule["action"] == "replace" and matched:
+            labels[rule["target_label"]] = rule["replacement"]
+    return labels
+
+
+def to_datapoints(prometheus_text: str, include_model: bool, *, service: str = "gateway",
+                  prometheus_3: bool = True) -> list[dict]:
     """CloudWatch datapoints {metric, value, unit, dimensions} from one scrape of job `service`, as the collector sends
-    them the first time it sees each series: counters and growing gauges summed over the dropped labels, histograms as
-    {"SampleCount", "Sum"}, the provider latency's buckets at the published bounds as counts per `le`. Later scrapes
-    send the increments of the same sums."""
-    keep = re.compile(_name_regex())
+    them the first time it sees each series: every scrape job's own relabel rules (from `collector_config`) applied to
+    what the scraper reads (with `prometheus_3`, histogram bounds in the OpenMetrics form), then counters and growing
+    gauges summed over the dropped labels, histograms as {"SampleCount", "Sum"}, the provider latency's buckets at the
+    published bounds as counts per `le`. Later scrapes send the increments of the same sums."""
+    jobs = collector_config("reference", [(service, 0, "/metrics")], 60, include_model, False, 1.0)[
+        "receivers"][f"prometheus/{SUFFIX}"]["config"]["scrape_configs"]
     totals: dict[tuple, float] = {}
     for family, suffix, labels, value in _parse(prometheus_text):
-        if not keep.fullmatch(family + suffix) or family not in _BY_NAME or math.isnan(value):
+        if math.isnan(value):
             continue
-        if suffix == "_bucket":  # renamed at the published bounds, otherwise not sent
-            if family != LATENCY_HISTOGRAM or labels.get(BOUND) not in PUBLISHED_BOUNDS:
+        if suffix == "_bucket" and prometheus_3:
+            labels = {**labels, BOUND: _openmetrics_float(labels[BOUND])}
+        for job in jobs:
+            relabelled = _relabel(job["metric_relabel_configs"], {**labels, "__name__": family + suffix})
+            if relabelled is None:
                 continue
-            family, suffix = PROVIDER_LATENCY_BUCKETS, ""
-        labels = {**labels, SERVICE: service}
-        status_class = _status_class(labels.get(STATUS_CODE, ""))
-        if status_class:
-            labels[STATUS_CLASS] = status_class
-        kept = labels_kept(_BY_NAME[family], include_model)
-        key = (family, suffix, tuple((k, labels[k]) for k in kept if k in labels))
-        totals[key] = totals.get(key, 0.0) + value
+            name = relabelled.pop("__name__")
+            family_now, suffix_now = (family, suffix) if name == family + suffix else (name, "")
+            if family_now not in _BY_NAME or suffix_now == "_bucket":  # awsemf sends no classic buckets
+                continue
+            relabelled[SERVICE] = service
+            kept = labels_kept(_BY_NAME[family_now], include_model)
+            key = (family_now, suffix_now, tuple((k, relabelled[k]) for k in kept if k in relabelled))
+            totals[key] = totals.get(key, 0.0) + value
     datapoints = []
     for metric in METRICS:
         for dims in dimension_sets(metric, include_model):

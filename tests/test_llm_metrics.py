@@ -355,15 +355,20 @@ def bucket_job(cfg):
 
 def test_a_second_read_keeps_only_the_provider_latency_buckets_at_the_published_bounds_and_renames_them():
     cfg = config()
-    keep, rename = bucket_job(cfg)["metric_relabel_configs"]
+    keep, *normalise, rename = bucket_job(cfg)["metric_relabel_configs"]
     assert keep["action"] == "keep" and keep["source_labels"] == ["__name__", "le"] and keep["separator"] == ";"
     pattern = re.compile(keep["regex"])  # Prometheus anchors relabel regexes
-    for bound in ("100", "1000", "2500", "50000", "300000", "+Inf"):
+    # the gateway writes "100"; Prometheus 3's scraper hands the rules "100.0": both are kept
+    for bound in ("100", "100.0", "1000", "1000.0", "2500.0", "50000", "300000.0", "+Inf"):
         assert pattern.fullmatch(f"llm_request_duration_milliseconds_bucket;{bound}"), bound
-    for series in ("llm_request_duration_milliseconds_bucket;75", "llm_request_duration_milliseconds_bucket;500000",
-                   "llm_request_duration_milliseconds_bucket;10000000", "llm_request_duration_milliseconds_count;",
+    for series in ("llm_request_duration_milliseconds_bucket;75", "llm_request_duration_milliseconds_bucket;75.0",
+                   "llm_request_duration_milliseconds_bucket;500000.0", "llm_request_duration_milliseconds_bucket;1e+07",
+                   "llm_request_duration_milliseconds_bucket;100.00", "llm_request_duration_milliseconds_count;",
                    "portkey_request_duration_milliseconds_bucket;1000", "request_count;"):
         assert not pattern.fullmatch(series), series
+    # ... and written back to the gateway's form, one literal rule per bound (no ${1} for the collector to expand)
+    assert normalise == [{"source_labels": ["le"], "regex": rf"{b}\.0", "target_label": "le", "replacement": str(b),
+                          "action": "replace"} for b in llm_metrics.LATENCY_BOUNDS_MS]
     # no source labels: the default regex matches, and the name is replaced by a literal (no ${...})
     assert rename == {"target_label": "__name__", "replacement": BUCKETS, "action": "replace"}
     assert not BUCKETS.endswith(("_bucket", "_count", "_sum", "_total", "_info", "_created"))
@@ -417,3 +422,19 @@ def test_the_bound_label_is_refused_on_any_other_metric():
         c["processors"][AGGREGATE]["transforms"][0]["operations"][0]["label_set"].append("le")
     with pytest.raises(ValueError, match="request_count keeps 'le', which is never a dimension"):
         validate_config(broken(keep_bound))
+
+
+@pytest.mark.parametrize("written,scraped", [("1", "1.0"), ("0.1", "0.1"), ("100", "100.0"), ("300000", "300000.0"),
+                                             ("500000", "500000.0"), ("10000000", "1e+07"), ("+Inf", "+Inf")])
+def test_the_reference_reads_bounds_as_prometheus_3_rewrites_them(written, scraped):
+    """formatOpenMetricsFloat (model/textparse/protobufparse.go, v0.300.1): Go's shortest 'g', ".0" after whole numbers."""
+    assert llm_metrics._openmetrics_float(written) == scraped
+
+
+@pytest.mark.parametrize("include_model", [False, True])
+def test_either_scraper_reading_of_the_bounds_gives_the_same_datapoints(include_model):
+    """Prometheus 3 rewrites le="100" to "100.0" before the relabel rules, Prometheus 2 does not: CloudWatch gets the
+    same metrics, with the gateway's form of each bound, either way."""
+    assert to_datapoints(FIXTURE, include_model, prometheus_3=True) == to_datapoints(
+        FIXTURE, include_model, prometheus_3=False)
+    assert {p["dimensions"]["le"] for p in points(include_model, metric=BUCKETS)} == set(llm_metrics.PUBLISHED_BOUNDS)

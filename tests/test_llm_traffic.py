@@ -137,7 +137,7 @@ def test_llm_alarms_read_the_rollups_and_spend_alarms_need_a_budget(templates, w
     # p99 above 50 s (the default) is exactly "more than 1 % of requests slower than 50 s": 50000 is a bucket bound
     latency = found["portkey-gateway-dev-llm-provider-latency"]
     assert next(m for m in latency["Metrics"] if "Expression" in m)["Expression"] == (
-        "100 * (all_total - FILL(all_b50000, 0)) / all_total")
+        "IF(all_total >= 100, 100 * (all_total - FILL(all_b50000, 0)) / all_total)")  # no p99 of fewer requests
     assert (latency["Threshold"], latency["ComparisonOperator"], latency["EvaluationPeriods"]) == (
         1, "GreaterThanThreshold", 3)
     assert bucket_metrics(latency) == {"all_total": ("+Inf", None), "all_b50000": ("50000", None)}
@@ -161,9 +161,12 @@ def bucket_metrics(alarm: dict) -> dict[str, tuple]:
 
 def test_named_providers_get_their_own_error_and_p99_alarms_and_dashboard_lines():
     template, _ = synthesize("llm-providers", variant(monitoring={"llm_traffic": {
-        "providers": ["openai", "azure-openai"], "provider_latency_ms": 10000, "error_percent": 2}}))
+        "providers": ["openai", "azure-openai", "azure.openai"], "provider_latency_ms": 10000, "error_percent": 2}}))
     found = alarms(template)
-    for provider, ids in (("openai", "p_openai_"), ("azure-openai", "p_azure_openai_")):
+    # names that differ only in - and . get ids of their own (from their position)
+    assert bucket_metrics(found["portkey-gateway-dev-llm-provider-latency-azure.openai"]) == {
+        "p3_total": ("+Inf", "azure.openai"), "p3_b10000": ("10000", "azure.openai")}
+    for provider, ids in (("openai", "p1_"), ("azure-openai", "p2_")):
         errors = found[f"portkey-gateway-dev-llm-5xx-{provider}"]
         assert next(m for m in errors["Metrics"] if "Expression" in m)["Expression"].startswith(f"100 * FILL({ids}5, 0)")
         assert errors["Threshold"] == 2
@@ -188,7 +191,8 @@ def test_the_dashboards_percentile_is_the_smallest_bound_holding_it(templates):
                    if isinstance(m[0], dict) and "MIN([" in m[0].get("expression", "")]
     p50, p99 = expressions
     candidates = [f"IF(FILL(all_b{b}, 0) >= 0.99 * all_total, {b}, 10000000)" for b in llm_metrics.LATENCY_BOUNDS_MS]
-    assert p99 == f"MIN([{', '.join(candidates)}])" and "0.5 * all_total" in p50
+    # no point without requests (every bound would then "hold" the percentile, and the line would read 100)
+    assert p99 == f"IF(all_total > 0, MIN([{', '.join(candidates)}]))" and "0.5 * all_total" in p50
     assert len(p99) <= 2048  # CloudWatch's MetricExpression limit (botocore's model)
 
 
@@ -198,6 +202,7 @@ def test_the_dashboards_percentile_is_the_smallest_bound_holding_it(templates):
     ({"providers": ["openai", "openai"]}, "monitoring.llm_traffic.providers: lists openai more than once"),
     ({"providers": ["Azure OpenAI"]}, r"monitoring.llm_traffic.providers\[0\]: 'Azure OpenAI' is not a provider name"),
     ({"providers": ["a" * 31]}, r"monitoring.llm_traffic.providers\[0\]: 'a+' is not a provider name"),
+    ({"providers": [f"p{i}" for i in range(31)]}, "monitoring.llm_traffic.providers: List should have at most 30"),
 ])
 def test_latency_bounds_and_provider_names_are_checked_in_one_line(llm, message):
     with pytest.raises(ConfigError, match=message) as raised:

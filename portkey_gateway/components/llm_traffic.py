@@ -18,7 +18,6 @@ buckets allow without interpolation).
 from __future__ import annotations
 
 import functools
-import re
 from typing import Optional
 
 import cdk_monitoring_constructs as monitoring
@@ -36,6 +35,7 @@ from .service import EcsService, retention_days
 MINUTE, FIVE_MINUTES, HOUR, DAY = Duration.minutes(1), Duration.minutes(5), Duration.hours(1), Duration.days(1)
 # What the dashboard's percentile shows when it lies above the last published bound (Portkey's own last finite bound).
 BEYOND_LAST_BOUND_MS = 10_000_000
+P99_MINIMUM_REQUESTS = 100  # a p99 of fewer requests is one request's latency
 SERVICE = {"service": "gateway"}
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 # The agent's X-Ray exporter (OpenTelemetry awsxray): segments and its own telemetry; no resource-level permissions.
@@ -94,17 +94,15 @@ def _for(provider: Optional[str]) -> dict[str, str]:
     return {"provider": provider} if provider else {}
 
 
-def _ids(provider: Optional[str]) -> str:
-    """A prefix for the ids of one provider's metrics: a graph holds several providers' expressions, and ids are
-    unique within a graph (letters, digits and _, starting with a lowercase letter)."""
-    return "all_" if provider is None else "p_" + re.sub(r"[^a-z0-9]", "_", provider) + "_"
+ALL = "all_"  # the id prefix of all providers' metrics; a named provider's is p<position>_
 
 
-def error_share(namespace: str, period: Duration = FIVE_MINUTES, provider: Optional[str] = None,
+def error_share(namespace: str, period: Duration = FIVE_MINUTES, provider: Optional[str] = None, ids: str = ALL,
                 ) -> cloudwatch.MathExpression:
     """The share (%) of the gateway's requests (or one provider's) answered 5xx (a provider's error, or the
-    gateway's own)."""
-    prefix = _ids(provider)
+    gateway's own). `ids` prefixes the metric ids: a graph holds several providers' expressions, and ids are unique
+    within a graph."""
+    prefix = ids
     counts = _request_counts(namespace, period, provider, prefix)
     total = " + ".join(f"FILL({key}, 0)" for key in counts)
     return cloudwatch.MathExpression(expression=f"100 * FILL({prefix}5, 0) / ({total})", using_metrics=counts,
@@ -117,32 +115,40 @@ def _within(namespace: str, bound, provider: Optional[str]) -> cloudwatch.Metric
                    **_for(provider))
 
 
-def slower_share(namespace: str, bound_ms: int, provider: Optional[str] = None) -> cloudwatch.MathExpression:
-    """The share (%) of provider requests slower than `bound_ms`: above 1 exactly when the p99 is above it."""
-    ids = _ids(provider)
+def slower_share(namespace: str, bound_ms: int, provider: Optional[str] = None, ids: str = ALL,
+                 ) -> cloudwatch.MathExpression:
+    """The share (%) of provider requests slower than `bound_ms`: above 1 exactly when the p99 is above it. Nothing
+    below P99_MINIMUM_REQUESTS requests in the period (one slow request in 20 is 5 %, and says nothing of a p99)."""
     return cloudwatch.MathExpression(
-        expression=f"100 * ({ids}total - FILL({ids}b{bound_ms}, 0)) / {ids}total", period=FIVE_MINUTES,
+        expression=f"IF({ids}total >= {P99_MINIMUM_REQUESTS}, 100 * ({ids}total - FILL({ids}b{bound_ms}, 0)) / "
+                   f"{ids}total)", period=FIVE_MINUTES,
         using_metrics={f"{ids}total": _within(namespace, ALL_REQUESTS, provider),
                        f"{ids}b{bound_ms}": _within(namespace, bound_ms, provider)},
         label=f"{provider or 'all providers'}: slower than {bound_ms} ms (% of requests)")
 
 
-def latency_percentile(namespace: str, percent: int, provider: Optional[str] = None) -> cloudwatch.MathExpression:
+def latency_percentile(namespace: str, percent: int, provider: Optional[str] = None, ids: str = ALL,
+                       ) -> cloudwatch.MathExpression:
     """The bound of the bucket holding the `percent`th percentile of provider latency (ms): the smallest bound within
     which at least `percent` % of the requests were answered (metric math's MIN over an array of time series is one
-    time series, their minimum at each point; BEYOND_LAST_BOUND_MS where no published bound holds it)."""
-    ids = _ids(provider)
+    time series, their minimum at each point; BEYOND_LAST_BOUND_MS where no published bound holds it; no point where
+    there were no requests, when every bound would hold it)."""
     within = {f"{ids}b{bound}": _within(namespace, bound, provider) for bound in LATENCY_BOUNDS_MS}
     candidates = ", ".join(f"IF(FILL({key}, 0) >= {percent / 100:g} * {ids}total, {bound}, {BEYOND_LAST_BOUND_MS})"
                            for key, bound in zip(within, LATENCY_BOUNDS_MS))
     return cloudwatch.MathExpression(
-        expression=f"MIN([{candidates}])", period=FIVE_MINUTES,
+        expression=f"IF({ids}total > 0, MIN([{candidates}]))", period=FIVE_MINUTES,
         using_metrics={f"{ids}total": _within(namespace, ALL_REQUESTS, provider), **within},
         label=f"{provider or 'all providers'}: p{percent} (ms, bucket bound)")
 
 
 def spend(namespace: str, period: Duration, label: str) -> cloudwatch.Metric:
     return _metric(namespace, "llm_cost_sum", "Sum", period, label)
+
+
+def _named(providers) -> list[tuple[str, str]]:
+    """(provider, id prefix) of each named provider, the prefix from its position (names may differ only in - . _)."""
+    return [(provider, f"p{position}_") for position, provider in enumerate(providers, 1)]
 
 
 def dashboard_groups(namespace: str, providers: tuple[str, ...] = ()) -> list[monitoring.CustomMetricGroup]:
@@ -157,10 +163,10 @@ def dashboard_groups(namespace: str, providers: tuple[str, ...] = ()) -> list[mo
         monitoring.CustomMetricGroup(title="Requests by provider and status class", metrics=[
             _search(namespace, "service,provider,status_class", "request_count", "Sum", MINUTE)]),
         monitoring.CustomMetricGroup(title="Errors (5xx, % of requests)", metrics=[
-            error_share(namespace), *(error_share(namespace, provider=p) for p in providers)]),
+            error_share(namespace), *(error_share(namespace, provider=p, ids=ids) for p, ids in _named(providers))]),
         monitoring.CustomMetricGroup(title="Provider latency p50 and p99 (ms, bucket bound)", metrics=[
             latency_percentile(namespace, 50), latency_percentile(namespace, 99),
-            *(latency_percentile(namespace, 99, p) for p in providers)]),
+            *(latency_percentile(namespace, 99, p, ids) for p, ids in _named(providers))]),
         monitoring.CustomMetricGroup(title="Provider latency by provider (average, ms)", metrics=[
             _search(namespace, "service,provider", "llm_request_duration_milliseconds", "Average", FIVE_MINUTES)]),
         monitoring.CustomMetricGroup(title="Gateway overhead (average, ms)", metrics=[
@@ -190,17 +196,18 @@ def alarm_specs(namespace: str, config: LlmTraffic, lb_requests: Optional[cloudw
     and p99 latency of all providers and of each named one, the spend budgets; with the ALB's request count, also the
     collector's silence."""
     specs = []
-    for provider in (None, *config.providers):
+    for provider, ids in ((None, ALL), *_named(config.providers)):
         who = f"{provider}'s" if provider else "the gateway's"
         suffix = f"-{provider}" if provider else ""  # all providers: the names and construct ids as before
         specs += [
-            (error_share(namespace, provider=provider), f"LlmErrors{suffix}", f"llm-5xx{suffix}",
+            (error_share(namespace, provider=provider, ids=ids), f"LlmErrors{suffix}", f"llm-5xx{suffix}",
              f"More than {config.error_percent} % of {who} requests ended in a 5xx for 15 minutes"
              + ("" if provider else " (providers failing, or the gateway)"), config.error_percent, 3),
-            (slower_share(namespace, config.provider_latency_ms, provider), f"LlmProviderLatency{suffix}",
+            (slower_share(namespace, config.provider_latency_ms, provider, ids), f"LlmProviderLatency{suffix}",
              f"llm-provider-latency{suffix}",
              f"The p99 latency of {provider or 'the providers'} has been above {config.provider_latency_ms} ms for "
-             f"15 minutes (more than 1 % of requests slower)", 1, 3),
+             f"15 minutes (more than 1 % of requests slower; judged from {P99_MINIMUM_REQUESTS} requests in 5 "
+             "minutes)", 1, 3),
         ]
     for budget, period, construct_id, name, what in (
             (config.hourly_budget_usd, HOUR, "LlmSpendHourly", "llm-spend-hourly", "an hour"),

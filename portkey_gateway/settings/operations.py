@@ -40,8 +40,9 @@ class LlmTraffic(SettingsModel):
     )
     providers: list[Annotated[str, pattern(_PROVIDER, "a provider name as the gateway reports it",
                                            "use e.g. openai, anthropic, bedrock, azure-openai")]] = Field(
-        default_factory=list, description="Providers (as the gateway names them) with their own 5xx and p99 alarms and "
-                                          "dashboard lines; all providers together are always watched."
+        default_factory=list, max_length=30,
+        description="Providers (as the gateway names them) with their own 5xx and p99 alarms and dashboard lines (at "
+                    "most 30: a graph holds 500 metrics); all providers together are always watched."
     )
     hourly_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in an hour passes this (USD).")
     daily_budget_usd: Optional[float] = Field(None, gt=0, description="Alarm when LLM spend in a day passes this (USD).")

@@ -629,3 +629,16 @@ def test_app_lists_known_environments_for_an_unknown_one():
     result = run_app({"env": "qa"})
     assert result.returncode == 1 and "known environments: dev" in result.stderr and "Traceback" not in result.stderr
 
+
+
+def test_the_schema_lists_the_allowed_values_so_an_editor_flags_any_other():
+    from portkey_gateway.llm_metrics import LATENCY_BOUNDS_MS
+    from portkey_gateway.settings.base import ALLOWED_CPU, ALLOWED_MEMORY, LOG_RETENTION_DAYS
+
+    schema = json.loads((ROOT / "config" / "schema.json").read_text())
+    definitions = schema["$defs"]
+    assert definitions["GatewayConfig"]["properties"]["cpu"]["enum"] == list(ALLOWED_CPU)
+    assert definitions["GatewayConfig"]["properties"]["memory"]["enum"] == list(ALLOWED_MEMORY)
+    assert schema["properties"]["log_retention_days"]["enum"] == list(LOG_RETENTION_DAYS)
+    assert definitions["LlmTraffic"]["properties"]["provider_latency_ms"]["enum"] == list(LATENCY_BOUNDS_MS)
+    assert definitions["LlmTraffic"]["properties"]["providers"]["maxItems"] == 30

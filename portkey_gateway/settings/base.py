@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from typing import Annotated, Any
@@ -49,13 +50,23 @@ def pattern(regex: re.Pattern, what: str, fix: str, allow_empty: bool = False):
     return AfterValidator(check)
 
 
+@dataclasses.dataclass(frozen=True)
+class _OneOf(AfterValidator):
+    """The check, and the allowed values in the JSON schema too, so an editor flags any other."""
+
+    allowed: tuple = ()
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        return {**handler(core_schema), "enum": list(self.allowed)}
+
+
 def one_of(allowed: tuple[int, ...]):
     def check(value: int) -> int:
         if value not in allowed:
             raise FieldProblem("", f"{value} is not allowed", f"use one of {', '.join(map(str, allowed))}")
         return value
 
-    return AfterValidator(check)
+    return _OneOf(check, allowed)
 
 
 def listed_once(values: list[str], fix: str) -> list[str]:

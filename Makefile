@@ -1,13 +1,13 @@
 # Everything installs itself: Python packages into .venv, Node.js 24 from PyPI into .venv, the pinned CDK CLI into
 # node_modules. Needs only python3 (3.11+), git and make.
 #   make synth             synthesize config/dev.yaml (or ENV=name, or CONFIG=path) to cdk.out/, offline
-#   make test              run the whole test suite
+#   make test              run the whole test suite (one process per core: pytest.ini)
 #   make deploy ENV=prod   cdk deploy -c env=prod: the environment's stack (needs AWS credentials)
 #   make diff ENV=prod     cdk diff -c env=prod (needs AWS credentials)
 #   make secrets ENV=prod  the secrets stack of an environment with managed_secrets, once before its first deploy
 #   make verify ENV=prod   is the deployed environment working? (read-only; needs AWS credentials)
 #   make schema            regenerate config/schema.json and the settings table in docs/configuration.md
-#   make bench             synth times per example, the floor, and the test-suite wall time
+#   make bench             synth time of each example and environment as a ratio to a one-resource app's; suite wall time
 #   make cost ENV=prod     estimated monthly cost of an environment's stacks, resource by resource (synthesizes first)
 #   make prices REGION=eu-west-1  rebuild portkey_gateway/prices.yaml from the AWS Price List (needs the internet)
 #   make audit ENV=prod    checkov on an environment's synthesized stacks (its own pinned environment, .audit-venv)

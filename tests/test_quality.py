@@ -8,21 +8,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from portkey_gateway import reference
 
 from .conftest import CONFIGS, ROOT, synthesize
 
 
-def test_cfn_lint_reports_nothing_on_any_template(templates, tmp_path):
-    paths = []
-    for name, template in templates.items():
-        path = tmp_path / f"{name}.template.json"
-        path.write_text(json.dumps(template))
-        paths.append(str(path))
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run([str(cfn_lint), "--config-file", str(ROOT / ".cfnlintrc.yaml"), *paths],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", CONFIGS)
+def test_cfn_lint_reports_nothing_on_any_template(name, tmp_path, monkeypatch, capsys):
+    """One template per test, so that the processes of the run lint in parallel. cfn-lint's own command line, run in
+    this process: its rules and schemas load once per process (a second each), then each template costs 3-8 s."""
+    path = tmp_path / f"{name}.template.json"
+    path.write_text(json.dumps(synthesize(name)[0]))
+    from cfnlint.runner import main as cfn_lint  # here: importing it takes a second
+
+    monkeypatch.setattr(sys, "argv", ["cfn-lint", "--config-file", str(ROOT / ".cfnlintrc.yaml"), str(path)])
+    with pytest.raises(SystemExit) as exit:
+        cfn_lint()
+    output = capsys.readouterr()
+    assert exit.value.code == 0, output.out + output.err
 
 
 def test_same_config_gives_identical_templates(templates):
@@ -108,25 +114,28 @@ def test_schema_covers_every_module_variable():
     assert set(nested["RedisConfiguration"]["properties"]) >= {"enable_execute_command"}
 
 
-def test_cdk_cli_synthesizes_an_environment_and_a_config_path_offline(tmp_path):
-    """The real CLI (pinned in package-lock.json) with lookups disabled, as `make synth` runs it."""
+@pytest.mark.heavy
+@pytest.mark.parametrize("context, stack", [("env=dev", "portkey-gateway-dev"),
+                                            ("config=examples/minimal-dev.yaml", "portkey-gateway-dev"),
+                                            ("pipeline=true", "portkey-gateway-pipeline")], ids=["env", "config", "pipeline"])
+def test_cdk_cli_synthesizes_an_environment_and_a_config_path_offline(context, stack, tmp_path):
+    """The real CLI (pinned in package-lock.json) with lookups disabled, as `make synth` runs it; one test per run of
+    it, so that the processes of the test run share them."""
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
     env.pop("AWS_PROFILE", None)
-    for context, stack in (("env=dev", "portkey-gateway-dev"), ("config=examples/minimal-dev.yaml", "portkey-gateway-dev"),
-                           ("pipeline=true", "portkey-gateway-pipeline")):
-        out = tmp_path / context.split("=")[0]
-        result = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "npx"), "--no-install", "cdk", "synth", "--no-lookups", "--no-notices", "-q",
-             "-c", context, "-o", str(out)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        template = json.loads((out / f"{stack}.template.json").read_text())
-        if context == "pipeline=true":  # the pipeline, and each environment's stacks in its stage's assembly
-            assert any(r["Type"] == "AWS::CodePipeline::Pipeline" for r in template["Resources"].values())
-            templates = sorted(p.name for p in (out / "assembly-portkey-gateway-pipeline-prod").glob("*.template.json"))
-            assert len(templates) == 2 and "secrets" in templates[1] and "secrets" not in templates[0], templates
-            continue
-        assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
-        report = json.loads((out / "validation-report.json").read_text())
-        assert report.get("success", True) is not False, report
+    out = tmp_path / context.split("=")[0]
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "npx"), "--no-install", "cdk", "synth", "--no-lookups", "--no-notices", "-q",
+         "-c", context, "-o", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((out / f"{stack}.template.json").read_text())
+    if context == "pipeline=true":  # the pipeline, and each environment's stacks in its stage's assembly
+        assert any(r["Type"] == "AWS::CodePipeline::Pipeline" for r in template["Resources"].values())
+        templates = sorted(p.name for p in (out / "assembly-portkey-gateway-pipeline-prod").glob("*.template.json"))
+        assert len(templates) == 2 and "secrets" in templates[1] and "secrets" not in templates[0], templates
+        return
+    assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
+    report = json.loads((out / "validation-report.json").read_text())
+    assert report.get("success", True) is not False, report

@@ -84,9 +84,9 @@ def _search(namespace: str, dimensions: str, name: str, statistic: str, period: 
                                      period=period, label="")
 
 
-def _request_counts(namespace: str, period: Duration, provider: Optional[str] = None, prefix: str = "c",
+def _request_counts(namespace: str, period: Duration, provider: Optional[str] = None, ids: str = "c",
                     ) -> dict[str, cloudwatch.Metric]:
-    return {f"{prefix}{status[0]}": _metric(namespace, "request_count", "Sum", period, status, status_class=status,
+    return {f"{ids}{status[0]}": _metric(namespace, "request_count", "Sum", period, status, status_class=status,
                                             **_for(provider)) for status in STATUS_CLASSES}
 
 
@@ -102,10 +102,9 @@ def error_share(namespace: str, period: Duration = FIVE_MINUTES, provider: Optio
     """The share (%) of the gateway's requests (or one provider's) answered 5xx (a provider's error, or the
     gateway's own). `ids` prefixes the metric ids: a graph holds several providers' expressions, and ids are unique
     within a graph."""
-    prefix = ids
-    counts = _request_counts(namespace, period, provider, prefix)
+    counts = _request_counts(namespace, period, provider, ids)
     total = " + ".join(f"FILL({key}, 0)" for key in counts)
-    return cloudwatch.MathExpression(expression=f"100 * FILL({prefix}5, 0) / ({total})", using_metrics=counts,
+    return cloudwatch.MathExpression(expression=f"100 * FILL({ids}5, 0) / ({total})", using_metrics=counts,
                                      period=period, label=f"{provider or 'all providers'}: 5xx (% of requests)")
 
 
@@ -146,7 +145,7 @@ def spend(namespace: str, period: Duration, label: str) -> cloudwatch.Metric:
     return _metric(namespace, "llm_cost_sum", "Sum", period, label)
 
 
-def _named(providers) -> list[tuple[str, str]]:
+def _named(providers: list[str]) -> list[tuple[str, str]]:
     """(provider, id prefix) of each named provider, the prefix from its position (names may differ only in - . _)."""
     return [(provider, f"p{position}_") for position, provider in enumerate(providers, 1)]
 

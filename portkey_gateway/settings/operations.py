@@ -13,6 +13,7 @@ from .base import FieldProblem, Percent, RetentionDays, SettingsModel, in_range,
 _AMP_WORKSPACE = re.compile(r"^arn:aws(?:-cn|-us-gov)?:aps:(?P<region>[a-z0-9-]+):\d{12}:workspace/(?P<workspace>ws-[A-Za-z0-9-]+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _CACHE_NODE_ID = re.compile(r"^[a-z][a-z0-9-]{0,49}$")
+MAX_NAMED_PROVIDERS = 30
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,29}$")  # 30 characters: 13 of its ids fit one metric math expression
 
 
@@ -40,7 +41,7 @@ class LlmTraffic(SettingsModel):
     )
     providers: list[Annotated[str, pattern(_PROVIDER, "a provider name as the gateway reports it",
                                            "use e.g. openai, anthropic, bedrock, azure-openai")]] = Field(
-        default_factory=list, max_length=30,
+        default_factory=list, json_schema_extra={"maxItems": MAX_NAMED_PROVIDERS},
         description="Providers (as the gateway names them) with their own 5xx and p99 alarms and dashboard lines (at "
                     "most 30: a graph holds 500 metrics); all providers together are always watched."
     )
@@ -55,6 +56,9 @@ class LlmTraffic(SettingsModel):
     @field_validator("providers")
     @classmethod
     def _providers_once(cls, providers: list[str]) -> list[str]:
+        if len(providers) > MAX_NAMED_PROVIDERS:
+            raise FieldProblem("", f"names {len(providers)} providers; a dashboard graph holds 500 metrics, and each "
+                                   "named provider's p99 line reads 14", f"name at most {MAX_NAMED_PROVIDERS}")
         return listed_once(providers, "name each provider once")
 
     @property

@@ -8,37 +8,42 @@ import sys
 
 from aws_cdk import App
 
-from portkey_gateway.stack import add_environment, add_secrets
-from portkey_gateway.compliance import enable_checks
 from portkey_gateway.loader import ConfigError, load_config, resolve_config_path
 
 
 def main() -> None:
     app = App()
-    packs: list[str] = []
     try:
-        if str(app.node.try_get_context("pipeline")).lower() == "true":
-            from portkey_gateway.pipeline import PipelineStack, load_pipeline  # CDK Pipelines loads slowly: only here
-
-            pipeline, environments = load_pipeline()
-            # Packs check every stack of an app, and the pipeline's own (CDK Pipelines') is not built for them: the
-            # pipeline's synth step runs `make test` first, which synthesizes each environment with its own packs.
-            PipelineStack(app, f"{pipeline.project_name}-pipeline", pipeline=pipeline, environments=environments)
-        else:
-            settings = load_config(resolve_config_path(app.node.try_get_context("env"), app.node.try_get_context("config")))
-            packs = list(settings.security_checks)
-            if str(app.node.try_get_context("secrets")).lower() == "true":
-                if not settings.managed_secrets:
-                    raise ConfigError([f"-c secrets=true: {settings.name_prefix} has no secrets stack (managed_secrets "
-                                       "is false); deploy without it"])
-                add_secrets(app, settings)
-            else:
-                add_environment(app, settings)
+        packs = add_stacks(app)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    from portkey_gateway.compliance import enable_checks
+
     enable_checks(app, packs)
     app.synth()
+
+
+def add_stacks(app: App) -> list[str]:
+    """Adds the stacks the context asks for and returns the cdk-nag packs they ask for. A configuration is read and
+    checked before the constructs are imported (a second of the synth), so that a mistake is reported at once."""
+    if str(app.node.try_get_context("pipeline")).lower() == "true":
+        from portkey_gateway.pipeline import PipelineStack, load_pipeline  # CDK Pipelines loads slowly: only here
+
+        pipeline, environments = load_pipeline()
+        # Packs check every stack of an app, and the pipeline's own (CDK Pipelines') is not built for them: the
+        # pipeline's synth step runs `make test` first, which synthesizes each environment with its own packs.
+        PipelineStack(app, f"{pipeline.project_name}-pipeline", pipeline=pipeline, environments=environments)
+        return []
+    settings = load_config(resolve_config_path(app.node.try_get_context("env"), app.node.try_get_context("config")))
+    secrets = str(app.node.try_get_context("secrets")).lower() == "true"
+    if secrets and not settings.managed_secrets:
+        raise ConfigError([f"-c secrets=true: {settings.name_prefix} has no secrets stack (managed_secrets is false); "
+                           "deploy without it"])
+    from portkey_gateway.stack import add_environment, add_secrets
+
+    (add_secrets if secrets else add_environment)(app, settings)
+    return list(settings.security_checks)
 
 
 if __name__ == "__main__":

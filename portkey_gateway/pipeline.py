@@ -27,7 +27,8 @@ from pydantic import Field, model_validator
 from .compliance import acknowledge
 from .loader import CONFIG_DIR, ConfigError, known_environments, load_config, read_yaml, validated
 from .settings import FieldProblem, Name, Region, Settings, SettingsModel, pattern
-from .stack import add_environment, add_secrets
+from .secrets_stack import add_secrets
+from .stack import add_environment
 
 _REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
 _CONNECTION_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov)?:(?:codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]+$")

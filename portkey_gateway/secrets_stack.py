@@ -147,3 +147,9 @@ def with_secret_arns(settings: Settings, arns: SecretArns) -> Settings:
         update["docker_hub_cache"] = settings.docker_hub_cache.model_copy(
             update={"credentials_secret_arn": arns.docker_hub_cache})
     return settings.model_copy(update=update)
+
+
+def add_secrets(scope: Construct, settings: Settings) -> SecretsStack:
+    """The secrets stack `<project>-<env>-secrets` (`managed_secrets`), deployed on request: `-c secrets=true`."""
+    return SecretsStack(scope, f"{settings.name_prefix}-secrets", stack_name=f"{settings.name_prefix}-secrets",
+                        settings=settings)

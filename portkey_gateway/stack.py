@@ -11,7 +11,7 @@ from .compliance import acknowledge_in_packs, checkov_skip
 from .components.deploy_guard import DeployGuard
 from .components.encryption import EncryptLogGroups, key_alias
 from .gateway import PortkeyGateway
-from .secrets_stack import SecretArns, SecretsStack, apply_tags, managed_secrets, with_secret_arns
+from .secrets_stack import SecretArns, apply_tags, managed_secrets, with_secret_arns
 from .settings import Settings
 
 # What outlives a failed first deploy (CloudFormation keeps it on rollback): it waits for the secrets check.
@@ -145,9 +145,3 @@ def add_environment(scope: Construct, settings: Settings, secrets_command: Optio
     it. Explicit stack name: inside a pipeline stage CDK would otherwise prefix it with the stage's name."""
     return GatewayStack(scope, settings.name_prefix, stack_name=settings.name_prefix, settings=settings,
                         secrets_command=secrets_command)
-
-
-def add_secrets(scope: Construct, settings: Settings) -> SecretsStack:
-    """The secrets stack `<project>-<env>-secrets` (`managed_secrets`), deployed on request: `-c secrets=true`."""
-    return SecretsStack(scope, f"{settings.name_prefix}-secrets", stack_name=f"{settings.name_prefix}-secrets",
-                        settings=settings)

@@ -22,7 +22,8 @@ from aws_cdk import App  # noqa: E402
 from portkey_gateway import settings_from_dict  # noqa: E402
 from portkey_gateway.compliance import enable_checks  # noqa: E402
 from portkey_gateway.loader import load_config  # noqa: E402
-from portkey_gateway.stack import add_environment, add_secrets  # noqa: E402
+from portkey_gateway.secrets_stack import add_secrets  # noqa: E402
+from portkey_gateway.stack import add_environment  # noqa: E402
 
 
 def configurations() -> dict:

@@ -207,9 +207,10 @@ def cdk(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def assert_cli_synthesized(out: Path, stack: str) -> dict:
-    """The CLI wrote the stack's template, with its services, into `out`, and the app's validation passed; the template."""
-    template = json.loads((out / f"{stack}.template.json").read_text())
+def assert_cli_synthesized(out: Path, template_file: str) -> dict:
+    """The CLI wrote a gateway stack's template, with its services, into the assembly `out`, and the app's validation
+    passed; the template."""
+    template = json.loads((out / template_file).read_text())
     assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
     report = json.loads((out / "validation-report.json").read_text())
     assert report.get("success", True) is not False, report

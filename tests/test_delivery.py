@@ -17,7 +17,8 @@ from portkey_gateway import ConfigError, load_config, settings_from_dict
 from portkey_gateway.compliance import enable_checks
 from portkey_gateway.loader import known_environments, resolve_config_path
 from portkey_gateway.pipeline import load_pipeline
-from portkey_gateway.stack import add_environment, add_secrets
+from portkey_gateway.secrets_stack import add_secrets
+from portkey_gateway.stack import add_environment
 
 from .conftest import CLI_CONTEXT, ROOT, pipeline_assembly, resources_of, stage_stacks, variant, with_data_service
 

@@ -39,12 +39,13 @@ def test_cdk_deploy_with_only_the_environment_selects_its_stack_through_app_py(t
     assert f"Need to perform AWS calls for account {account_of('prod')}, {NO_CREDENTIALS}" in output, output[-2000:]
     stacks = sorted(path.name for path in (tmp_path / "out").glob("*.template.json"))
     assert stacks == ["portkey-gateway-prod.template.json"]
-    assert_cli_synthesized(tmp_path / "out", "portkey-gateway-prod")  # what `cdk synth -c env=prod` writes too
+    assert_cli_synthesized(tmp_path / "out", "portkey-gateway-prod.template.json")  # what `cdk synth -c env=prod` writes too
 
 
 @pytest.mark.heavy
 def test_the_secrets_stack_is_deployed_on_request(tmp_path):
-    result = cdk("deploy", "-c", "env=staging", "-c", "secrets=true", "--require-approval", "never",
+    """Also the CLI running app.py with a config file's path (`make secrets CONFIG=config/staging.yaml`)."""
+    result = cdk("deploy", "-c", "config=config/staging.yaml", "-c", "secrets=true", "--require-approval", "never",
                  "-o", str(tmp_path / "out"))
     assert NO_CREDENTIALS in result.stderr and SELECTION_ERROR not in result.stderr, result.stderr[-2000:]
     assert sorted(path.name for path in (tmp_path / "out").glob("*.template.json")) == [

@@ -10,7 +10,7 @@ import pytest
 
 from portkey_gateway import reference
 
-from .conftest import CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_assembly, stage_stacks, synthesize
+from .conftest import CONFIGS, ROOT, assert_cli_synthesized, pipeline_assembly, stage_stacks, synthesize
 
 
 @functools.cache
@@ -38,11 +38,8 @@ def test_cfn_lint_reports_nothing_on_any_template(name):
 
 
 def test_cfn_lint_reports_what_it_finds():
-    template = json.loads(json.dumps(synthesize("minimal-dev")[0]))
-    cluster = next(r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::Cluster")
-    cluster["Properties"]["ClusterSetting"] = []  # no such property
-    cluster["DependsOn"] = "NoSuchResource"
-    found = lint(template)
+    cluster = {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterSetting": []}, "DependsOn": "NoSuchResource"}
+    found = lint({"Resources": {"Cluster": cluster}})
     assert any("E3002" in line and "ClusterSetting" in line for line in found), found
     assert any("E3005" in line and "NoSuchResource" in line for line in found), found
 
@@ -131,18 +128,12 @@ def test_schema_covers_every_module_variable():
 
 
 @pytest.mark.heavy
-def test_cdk_cli_synthesizes_a_config_path_offline(tmp_path):
-    """The real CLI with lookups disabled, as `make synth CONFIG=...` runs it. `-c env=NAME` goes through the CLI in
-    test_first_deploy.py, as `cdk deploy -c env=prod`."""
-    result = cdk("synth", "--no-lookups", "-q", "-c", "config=examples/minimal-dev.yaml", "-o", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert_cli_synthesized(tmp_path, "portkey-gateway-dev")
-
-
-@pytest.mark.heavy
 def test_cdk_cli_synthesizes_the_pipeline_offline():
-    """`make pipeline-synth`: the pipeline, and each environment's stacks in its stage's assembly."""
+    """`make pipeline-synth`, the real CLI with lookups disabled: the pipeline, and each environment's stacks in its
+    stage's assembly, validated. The CLI runs app.py with `-c env=NAME` and `-c config=PATH` in test_first_deploy.py."""
     template = json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text())
+    gateway = stage_stacks("dev")["portkey-gateway-dev"]["properties"]["templateFile"]
+    assert_cli_synthesized(pipeline_assembly(), f"assembly-portkey-gateway-pipeline-dev/{gateway}")
     assert any(r["Type"] == "AWS::CodePipeline::Pipeline" for r in template["Resources"].values())
     assert sorted(stage_stacks("prod")) == ["portkey-gateway-prod", "portkey-gateway-prod-secrets"]
     templates = sorted(p.name for p in (pipeline_assembly() / "assembly-portkey-gateway-pipeline-prod").glob("*.template.json"))

@@ -18,7 +18,8 @@ from portkey_gateway import PortkeyGateway, settings_from_dict
 from portkey_gateway.compliance import RULE_PACKS, enable_checks
 from portkey_gateway.loader import ConfigError
 from portkey_gateway.settings import RULE_PACKS as SETTINGS_PACKS
-from portkey_gateway.stack import add_environment, add_secrets
+from portkey_gateway.secrets_stack import add_secrets
+from portkey_gateway.stack import add_environment
 
 from .conftest import CLI_CONTEXT, ROOT, container, logical_id, only, resources_of, synthesize, variant
 from .test_library import team_stack, team_vpc, typed

@@ -26,7 +26,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-CDK := npx --no-install cdk
+# The CLI pinned in package-lock.json, started directly (npx would add a quarter of a second to each command).
+CDK := node_modules/.bin/cdk
 TARGET := $(if $(CONFIG),-c config=$(CONFIG),-c env=$(ENV))
 
 .PHONY: install synth test deploy diff secrets verify schema bench clean pipeline-synth pipeline-deploy cost prices diagram audit docs

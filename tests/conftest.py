@@ -12,7 +12,7 @@ import fcntl
 import http.server
 import json
 import os
-import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -194,17 +194,25 @@ CONFIGS = {
     ),
 }
 
-# What `npx --no-install cdk` runs (the CLI pinned in package-lock.json), without npx's quarter of a second.
+# What `npx --no-install cdk` runs (the CLI pinned in package-lock.json), as the Makefile starts it.
 CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
 
 
 def cdk(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """The pinned CDK CLI, as the Makefile runs it, with no AWS credentials at all."""
+    """The pinned CDK CLI as the Makefile runs it (its `node` the venv's, from scripts/node_shims.py), with no AWS
+    credentials at all. On a timeout the CLI and the app it started are stopped together."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(CDK_DISABLE_VERSION_CHECK="1", CDK_DISABLE_CLI_TELEMETRY="true", AWS_EC2_METADATA_DISABLED="true",
-               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    return subprocess.run([str(CDK_CLI), *args, "--no-notices"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               PATH=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    with subprocess.Popen([str(CDK_CLI), *args, "--no-notices"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def assert_cli_synthesized(out: Path, template_file: str) -> dict:
@@ -291,15 +299,21 @@ def _lock(path: Path, wait: bool):
 
 def _once_per_run(name: str, produce: Callable[[Path], str], wait: bool) -> tuple[Path, str] | None:
     """The first process to ask runs `produce` into the run's directory `name` (it returns the stack's name), the
-    others find it there: (directory, stack name). None if another process is producing it and `wait` is False."""
+    others find it there: (directory, stack name). None if another process is producing it and `wait` is False. If it
+    failed, the others fail with its error at once instead of running it again."""
     out = _run_dir / name
     with _lock(_run_dir / f"{name}.lock", wait) as held:
         if not held:
             return None
-        done = _run_dir / f"{name}.stack"  # written once the directory is complete
+        done, failed = _run_dir / f"{name}.stack", _run_dir / f"{name}.failed"  # written once the directory is complete
+        if failed.exists():
+            raise AssertionError(f"{name} failed in another test of this run:\n{failed.read_text()}")
         if not done.exists():
-            shutil.rmtree(out, ignore_errors=True)  # what a failed run left, if any: this one fails the same way
-            done.write_text(produce(out))
+            try:
+                done.write_text(produce(out))
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}")
+                raise
         return out, done.read_text()
 
 

@@ -40,6 +40,8 @@ def test_cdk_deploy_with_only_the_environment_selects_its_stack_through_app_py(t
     stacks = sorted(path.name for path in (tmp_path / "out").glob("*.template.json"))
     assert stacks == ["portkey-gateway-prod.template.json"]
     assert_cli_synthesized(tmp_path / "out", "portkey-gateway-prod.template.json")  # what `cdk synth -c env=prod` writes too
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert not manifest.get("missing"), manifest["missing"]  # no context lookup: what `make synth`'s --no-lookups needs
 
 
 @pytest.mark.heavy

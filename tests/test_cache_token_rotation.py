@@ -96,9 +96,10 @@ def label(aws, params: dict) -> None:
 
 
 def group(aws, status: str = "available", change: str | None = None, modified: datetime | None = None,
-          enabled: bool = True) -> None:
+          enabled: bool = True, created: datetime = CREATED - timedelta(days=90)) -> None:
     described = {"ReplicationGroupId": GROUP, "Status": status, "AuthTokenEnabled": enabled,
-                 "PendingModifiedValues": {"AuthTokenStatus": change} if change else {}}
+                 "PendingModifiedValues": {"AuthTokenStatus": change} if change else {},
+                 "ReplicationGroupCreateTime": created}
     if modified:
         described["AuthTokenLastModifiedDate"] = modified
     aws.ec_stub.add_response("describe_replication_groups", {"ReplicationGroups": [described]},
@@ -380,6 +381,32 @@ def test_completion_sets_the_token_and_removes_the_label_when_every_service_runs
     assert logged(capsys) == [{"secret": ARN, "version": NEW, "action": "set",
                                "reason": "every service runs the current token only",
                                "trigger": "ECS Deployment State Change", "event": "SERVICE_DEPLOYMENT_COMPLETED"}]
+
+
+@pytest.mark.parametrize("created", [MOVED, MOVED + timedelta(days=3)])
+def test_completion_releases_the_label_without_a_set_when_the_cache_was_replaced_after_the_move(aws, capsys, created):
+    """CloudFormation created the cache with the current token alone; a SET (allowed only after a ROTATE) would be
+    refused every hour, and the label left in place would refuse every later rotation."""
+    versions(aws, DONE_STAGES)
+    services(aws, [service(name) for name in SERVICES])
+    group(aws, created=created)
+    label(aws, {"VersionStage": "AUTH_SET_PENDING", "RemoveFromVersionId": NEW})  # and no ModifyReplicationGroup
+    assert complete(aws, SCHEDULED) == "none"
+    assert logged(capsys)[-1] == {"secret": ARN, "version": NEW, "action": "none",
+                                  "reason": "the cache was created after the token became current: it never accepted "
+                                            "another", "trigger": "Scheduled Event", "event": None}
+
+
+def test_completion_sets_on_a_cache_created_before_the_move(aws, capsys):
+    """A cache that existed before the move was ROTATEd to the new token: it is SET as always (the boundary: a second
+    before the move)."""
+    versions(aws, DONE_STAGES)
+    services(aws, [service(name) for name in SERVICES])
+    group(aws, created=MOVED - timedelta(seconds=1))
+    secret_value(aws, NEW, NEW_TOKEN, {"VersionId": NEW, "VersionStage": "AWSCURRENT"})
+    modify(aws, NEW_TOKEN, "SET")
+    label(aws, {"VersionStage": "AUTH_SET_PENDING", "RemoveFromVersionId": NEW})
+    assert complete(aws) == "set"
 
 
 def test_completion_does_nothing_without_a_pending_set(aws, capsys):

@@ -8,7 +8,8 @@ user guide), so the order is fixed:
 2. AWSCURRENT moves to the new version (finishSecret). SecretChangeRedeploy (components/secret_redeploy.py) redeploys
    the services that read the secret: new tasks start with the new token, old tasks keep working with the old one.
 3. SET (`completion_handler`), once every service runs only tasks started after the new version was created: from then
-   on the cache accepts the new token only.
+   on the cache accepts the new token only. A cache created after the version became current (CloudFormation replaced
+   it) never knew another token: no SET, the label goes.
 
 A task given the new token before step 1 cannot connect; a SET before step 3 locks out the tasks still on the old token.
 
@@ -297,6 +298,15 @@ def complete(event: dict, config: dict, secretsmanager, elasticache, ecs) -> str
             services=problems, **trigger)
         return "waiting"
     group = describe_group(elasticache, group_id)
+    created = group.get("ReplicationGroupCreateTime")
+    if created and created >= since:
+        # A cache created (replaced) after the version became AWSCURRENT got that token alone from CloudFormation, and
+        # ElastiCache allows a SET only after a ROTATE (ModifyReplicationGroup, AuthTokenUpdateStrategy): nothing to
+        # SET. Keeping the label would refuse every later rotation.
+        secretsmanager.update_secret_version_stage(SecretId=arn, VersionStage=SET_PENDING, RemoveFromVersionId=version_id)
+        log(secret=arn, version=version_id, action="none", reason="the cache was created after the token became "
+            "current: it never accepted another", **trigger)
+        return "none"
     if group.get("Status") != "available" or auth_change(group):
         log(secret=arn, version=version_id, action="wait", reason=f"the cache is {group.get('Status')}",
             auth_change=auth_change(group), **trigger)

@@ -28,7 +28,7 @@ def synthesize(target: list[str], secrets: bool) -> list[Path]:
     out = Path(tempfile.mkdtemp(prefix="audit-"))
     templates = []
     for name, extra in (("gateway", []), *((("secrets", ["-c", "secrets=true"]),) if secrets else ())):
-        subprocess.run([str(ROOT / ".venv/bin/npx"), "--no-install", "cdk", "synth", "--no-lookups", "--no-notices", "-q",
+        subprocess.run([str(ROOT / "node_modules/.bin/cdk"), "synth", "--no-lookups", "--no-notices", "-q",
                         "-o", str(out / name), *target, *extra], cwd=ROOT, check=True)
         templates += sorted((out / name).glob("*.template.json"))
     return templates

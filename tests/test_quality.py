@@ -10,7 +10,7 @@ import pytest
 
 from portkey_gateway import reference
 
-from .conftest import CONFIGS, ROOT, assert_cli_synthesized, pipeline_assembly, stage_stacks, synthesize
+from .conftest import CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_assembly, stage_stacks, synthesize
 
 
 @functools.cache
@@ -128,9 +128,18 @@ def test_schema_covers_every_module_variable():
 
 
 @pytest.mark.heavy
+def test_cdk_cli_synthesizes_a_config_path_offline(tmp_path):
+    """The real CLI with lookups disabled, as `make synth CONFIG=...` runs it: a gateway stack from a config file's path.
+    `-c env=NAME` goes through the CLI in test_first_deploy.py, as `cdk deploy -c env=prod`."""
+    result = cdk("synth", "--no-lookups", "-q", "-c", "config=examples/minimal-dev.yaml", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_cli_synthesized(tmp_path, "portkey-gateway-dev.template.json")
+
+
+@pytest.mark.heavy
 def test_cdk_cli_synthesizes_the_pipeline_offline():
     """`make pipeline-synth`, the real CLI with lookups disabled: the pipeline, and each environment's stacks in its
-    stage's assembly, validated. The CLI runs app.py with `-c env=NAME` and `-c config=PATH` in test_first_deploy.py."""
+    stage's assembly, validated."""
     template = json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text())
     gateway = stage_stacks("dev")["portkey-gateway-dev"]["properties"]["templateFile"]
     assert_cli_synthesized(pipeline_assembly(), f"assembly-portkey-gateway-pipeline-dev/{gateway}")

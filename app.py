@@ -36,11 +36,10 @@ def add_stacks(app: App) -> list[str]:
         PipelineStack(app, f"{pipeline.project_name}-pipeline", pipeline=pipeline, environments=environments)
         return []
     settings = load_config(resolve_config_path(app.node.try_get_context("env"), app.node.try_get_context("config")))
-    secrets = str(app.node.try_get_context("secrets")).lower() == "true"
-    if secrets and not settings.managed_secrets:
-        raise ConfigError([f"-c secrets=true: {settings.name_prefix} has no secrets stack (managed_secrets is false); "
-                           "deploy without it"])
-    if secrets:
+    if str(app.node.try_get_context("secrets")).lower() == "true":
+        if not settings.managed_secrets:
+            raise ConfigError([f"-c secrets=true: {settings.name_prefix} has no secrets stack (managed_secrets is "
+                               "false); deploy without it"])
         from portkey_gateway.secrets_stack import add_secrets  # without the gateway's constructs: half a second
 
         add_secrets(app, settings)

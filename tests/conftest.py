@@ -237,10 +237,18 @@ def pipeline_assembly() -> Path:
     return _once_per_run("pipeline", _cli_synthesize_pipeline, wait=True)[0]
 
 
+def pipeline_template() -> dict:
+    return json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text())
+
+
+def stage_assembly(environment: str) -> Path:
+    """The cloud assembly of an environment's pipeline stage: its stacks' templates and manifest."""
+    return pipeline_assembly() / f"assembly-portkey-gateway-pipeline-{environment}"
+
+
 def stage_stacks(environment: str) -> dict[str, dict]:
     """The stacks of an environment's pipeline stage, by stack name: their manifest entries (environment, dependencies)."""
-    nested = pipeline_assembly() / f"assembly-portkey-gateway-pipeline-{environment}"
-    artifacts = json.loads((nested / "manifest.json").read_text())["artifacts"]
+    artifacts = json.loads((stage_assembly(environment) / "manifest.json").read_text())["artifacts"]
     stacks = {key: value for key, value in artifacts.items() if value["type"] == "aws:cloudformation:stack"}
     return {value["properties"].get("stackName", key): {**value, "id": key} for key, value in stacks.items()}
 

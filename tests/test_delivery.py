@@ -20,7 +20,7 @@ from portkey_gateway.pipeline import load_pipeline
 from portkey_gateway.secrets_stack import add_secrets
 from portkey_gateway.stack import add_environment
 
-from .conftest import CLI_CONTEXT, ROOT, pipeline_assembly, resources_of, stage_stacks, variant, with_data_service
+from .conftest import CLI_CONTEXT, ROOT, pipeline_template, resources_of, stage_stacks, variant, with_data_service
 
 
 def test_three_environments_that_differ_as_a_team_would():
@@ -95,13 +95,8 @@ def test_managed_secrets_refuse_pasted_arns():
         settings_from_dict(variant(tags={"Project": "x"}), source="cfg.yaml")
 
 
-@pytest.fixture(scope="module")
-def pipeline_template():
-    return json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text())
-
-
-def test_pipeline_deploys_each_environment_in_order_with_approval_before_prod(pipeline_template):
-    template = pipeline_template
+def test_pipeline_deploys_each_environment_in_order_with_approval_before_prod():
+    template = pipeline_template()
     (pipeline,) = [v["Properties"] for v in resources_of(template, "AWS::CodePipeline::Pipeline").values()]
     stages = [s["Name"] for s in pipeline["Stages"]]
     assert stages[:3] == ["Source", "Build", "UpdatePipeline"]  # self-mutating
@@ -124,8 +119,8 @@ def test_pipeline_deploys_each_environment_in_order_with_approval_before_prod(pi
     assert source["Configuration"]["ConnectionArn"].startswith("arn:aws:codeconnections:us-east-1:123456789012:connection/")
 
 
-def test_pipeline_synth_runs_the_tests_first_and_deploys_cross_account(pipeline_template):
-    template = pipeline_template
+def test_pipeline_synth_runs_the_tests_first_and_deploys_cross_account():
+    template = pipeline_template()
     synth = next(v["Properties"] for k, v in resources_of(template, "AWS::CodeBuild::Project").items() if "Synth" in k)
     commands = yaml.safe_load(synth["Source"]["BuildSpec"])["phases"]["build"]["commands"]
     assert commands == ["make test", "make pipeline-synth"]

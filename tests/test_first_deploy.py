@@ -15,7 +15,7 @@ from portkey_gateway import GatewayStack, settings_from_dict
 from portkey_gateway.components.ingress import METRICS_PATHS
 from portkey_gateway.loader import ConfigError
 
-from .conftest import (CLI_CONTEXT, CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_assembly, resources_of,
+from .conftest import (CLI_CONTEXT, CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_template, resources_of,
                        stage_stacks, synthesize, variant)
 
 NO_CREDENTIALS = "but no credentials have been configured"
@@ -131,7 +131,7 @@ def test_the_pipeline_stage_deploys_the_secrets_stack_first_and_verifies_after()
     assert sorted(prod) == ["portkey-gateway-prod", "portkey-gateway-prod-secrets"]
     assert prod["portkey-gateway-prod-secrets"]["id"] in prod["portkey-gateway-prod"]["dependencies"]
     assert list(stage_stacks("dev")) == ["portkey-gateway-dev"]  # dev pastes its ARNs: no secrets stack
-    template = json.dumps(json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text()))
+    template = json.dumps(pipeline_template())
     for name, account in (("dev", "123456789012"), ("staging", "123456789012"), ("prod", "210987654321")):
         role = f"role/cdk-hnb659fds-lookup-role-{account}-us-east-1"
         assert f"make verify ENV={name} VERIFY_ARGS='--role-arn arn:" in template and role in template

@@ -10,7 +10,8 @@ import pytest
 
 from portkey_gateway import reference
 
-from .conftest import CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_assembly, stage_stacks, synthesize
+from .conftest import (CONFIGS, ROOT, assert_cli_synthesized, cdk, pipeline_assembly, pipeline_template, stage_assembly,
+                       stage_stacks, synthesize)
 
 
 @functools.cache
@@ -140,10 +141,9 @@ def test_cdk_cli_synthesizes_a_config_path_offline(tmp_path):
 def test_cdk_cli_synthesizes_the_pipeline_offline():
     """`make pipeline-synth`, the real CLI with lookups disabled: the pipeline, and each environment's stacks in its
     stage's assembly, validated."""
-    template = json.loads((pipeline_assembly() / "portkey-gateway-pipeline.template.json").read_text())
     gateway = stage_stacks("dev")["portkey-gateway-dev"]["properties"]["templateFile"]
-    assert_cli_synthesized(pipeline_assembly(), f"assembly-portkey-gateway-pipeline-dev/{gateway}")
-    assert any(r["Type"] == "AWS::CodePipeline::Pipeline" for r in template["Resources"].values())
+    assert_cli_synthesized(pipeline_assembly(), f"{stage_assembly('dev').name}/{gateway}")
+    assert any(r["Type"] == "AWS::CodePipeline::Pipeline" for r in pipeline_template()["Resources"].values())
     assert sorted(stage_stacks("prod")) == ["portkey-gateway-prod", "portkey-gateway-prod-secrets"]
-    templates = sorted(p.name for p in (pipeline_assembly() / "assembly-portkey-gateway-pipeline-prod").glob("*.template.json"))
+    templates = sorted(p.name for p in stage_assembly("prod").glob("*.template.json"))
     assert len(templates) == 2 and "secrets" in templates[1] and "secrets" not in templates[0], templates
